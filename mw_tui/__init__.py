@@ -1,0 +1,8 @@
+"""mw-tui: a DICOM media writer station."""
+
+__version__ = "0.1.0"
+
+# Generated once (2.25 + a UUID as an integer) and never changed: identifies this
+# implementation in every association and every file it writes (PS3.7 D.3.3.2).
+IMPLEMENTATION_CLASS_UID = "2.25.164858344470730925883278414354167104446"
+IMPLEMENTATION_VERSION_NAME = "MW_TUI_010"  # at most 16 characters

@@ -1,0 +1,86 @@
+"""The `mw-tui` command: arguments -> configuration -> services -> a command or the app.
+
+Each command group lives in its own module with `register(subparsers)`; a parser's
+`run` default is called with the parsed arguments and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from mw_tui import __version__
+from mw_tui import config as cfg
+from mw_tui.cli import station
+from mw_tui.logs import setup_logging
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+# Modules adding commands; each has register(subparsers) -> None.
+COMMAND_MODULES: list[Any] = [station]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mw-tui",
+        description="DICOM media writer station: receive and retrieve studies, write verified "
+                    "CDs, DVDs, USB sticks, ISO files and cloud uploads.",
+    )
+    parser.add_argument("--version", action="version", version=f"mw-tui {__version__}")
+    parser.add_argument("--config", metavar="PATH",
+                        help="configuration file (default: $MW_TUI_CONFIG, then "
+                             "/etc/mw-tui/config.toml, then ~/.config/mw-tui/config.toml)")
+    parser.add_argument("--log-level", choices=cfg.LOG_LEVELS, type=str.upper,
+                        help="override station.log_level")
+    parser.add_argument("--demo", action="store_true",
+                        help="run against the embedded demo archive (nothing to configure)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> cfg.Config:
+    """The configuration the arguments point to; ConfigError when it is invalid."""
+    return cfg.load(args.config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        if args.demo or args.command is None:
+            from mw_tui.cli.station import run_app
+
+            run = run_app
+        else:
+            parser.print_help()
+            return EXIT_USAGE
+    if not getattr(args, "no_config", False):
+        try:
+            args.cfg = load_config(args)
+        except cfg.ConfigError as exc:
+            print(f"mw-tui: invalid configuration {exc.path or ''}".rstrip(), file=sys.stderr)
+            for e in exc.errors:
+                print(f"  - {e}", file=sys.stderr)
+            print("The station does not start on an invalid configuration; fix the file "
+                  "(mw-tui config check shows every problem).", file=sys.stderr)
+            return EXIT_USAGE
+        setup_logging(args.log_level or args.cfg.station.log_level,
+                      to_stderr=getattr(args, "log_to_stderr", True))
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except Exception as exc:  # the last line of defence: a message, not a traceback
+        logging.getLogger("mw_tui").debug("command failed", exc_info=True)
+        print(f"mw-tui: {exc}", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,234 @@
+"""Commands for the station itself: serve, studies, config, store, and the app."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from mw_tui import config as cfg
+from mw_tui.dicom.events import (
+    AssociationClosed,
+    AssociationRejected,
+    InstanceRefused,
+    ReceiverEvent,
+    StudyChanged,
+)
+from mw_tui.logs import setup_logging
+
+log = logging.getLogger("mw_tui.serve")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the receiver only (headless; logs to stdout)",
+                       description="Run the Storage and Verification SCP until SIGTERM or "
+                                   "Ctrl-C. The flags override the configuration.")
+    p.add_argument("--port", type=int, help="listen on this port (station.port)")
+    p.add_argument("--ae-title", help="answer to this AE title (station.ae_title)")
+    p.add_argument("--storage", help="keep studies in this folder (station.storage)")
+    p.add_argument("--bind", help="listen on this address (station.bind)")
+    p.set_defaults(run=run_serve, log_to_stderr=False)
+
+    p = sub.add_parser("studies", help="list the studies in the local store")
+    p.add_argument("--json", action="store_true", help="print a JSON array keyed by DICOM "
+                                                       "keyword")
+    p.set_defaults(run=run_studies)
+
+    p = sub.add_parser("config", help="create or check the configuration file")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    c = csub.add_parser("init", help="write a commented default configuration")
+    c.add_argument("path", nargs="?", help="where (default: the file --config or "
+                                           "$MW_TUI_CONFIG names, else /etc/mw-tui/config.toml "
+                                           "as root, else ~/.config/mw-tui/config.toml)")
+    c.add_argument("--force", action="store_true", help="overwrite an existing file")
+    c.set_defaults(run=run_config_init, no_config=True)
+    c = csub.add_parser("check", help="validate the configuration; non-zero exit on errors")
+    c.set_defaults(run=run_config_check)
+
+    p = sub.add_parser("store", help="check the store or rebuild its index")
+    ssub = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    s = ssub.add_parser("check", help="report whether index and files agree")
+    s.set_defaults(run=run_store_check)
+    s = ssub.add_parser("reindex", help="rebuild the index from the files")
+    s.set_defaults(run=run_store_reindex)
+
+
+# -- serve -------------------------------------------------------------------------------
+
+
+def with_overrides(config: cfg.Config, **station: Any) -> cfg.Config:
+    """The configuration with some [station] values replaced (validated like the file)."""
+    values = {k: v for k, v in station.items() if v is not None}
+    if not values:
+        return config
+    errors: list[str] = []
+    for f in dataclasses.fields(cfg.StationConfig):
+        if f.name in values:
+            problem = f.metadata["check"](values[f.name])
+            if problem:
+                errors.append(f"--{f.name.replace('_', '-')} {values[f.name]!r}: must be "
+                              f"{problem}")
+    if errors:
+        raise cfg.ConfigError(errors)
+    return dataclasses.replace(config, station=dataclasses.replace(config.station, **values))
+
+
+def _log_event(event: ReceiverEvent) -> None:
+    if isinstance(event, AssociationClosed):
+        log.info("association from %s (%s) %s: %d stored, %d refused", event.peer,
+                 event.calling_ae, event.how, event.stored, event.failed)
+    elif isinstance(event, AssociationRejected):
+        log.warning("rejected %s (%s): %s", event.peer, event.calling_ae, event.reason)
+    elif isinstance(event, InstanceRefused):
+        log.warning("refused %s from %s: 0x%04X %s", event.sop_uid, event.calling_ae,
+                    event.status, event.reason)
+
+
+def _log_study(change: StudyChanged) -> None:
+    log.info("study %s: %d new instance(s)", change.study_uid, change.instances_added)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from mw_tui.dicom.scp import Receiver, ReceiverError
+
+    setup_logging(args.log_level or args.cfg.station.log_level, to_stderr=False)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        config = with_overrides(args.cfg, port=args.port, ae_title=args.ae_title,
+                                storage=args.storage, bind=args.bind)
+    except cfg.ConfigError as exc:
+        for e in exc.errors:
+            print(f"mw-tui serve: {e}", file=sys.stderr)
+        return 2
+    receiver = Receiver(config, on_event=_log_event, on_study_changed=_log_study)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        receiver.start()
+    except ReceiverError as exc:
+        print(f"mw-tui serve: {exc}", file=sys.stderr)
+        return 1
+    st = receiver.status()
+    print(f"mw-tui: receiving as {st.ae_title} on {st.bind}:{st.port}, storage "
+          f"{config.station.storage}", flush=True)
+    stop.wait()
+    log.info("stopping (signal received)")
+    receiver.stop()
+    return 0
+
+
+# -- studies -----------------------------------------------------------------------------
+
+
+def _open_store(config: cfg.Config) -> Any:
+    from mw_tui.store import Store
+
+    return Store(config.storage, config.station.min_free_mb)
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def run_studies(args: argparse.Namespace) -> int:
+    storage = args.cfg.storage
+    rows = []
+    if (storage / "index.sqlite").exists():
+        store = _open_store(args.cfg)
+        rows = store.index.studies()
+        store.close()
+    if args.json:
+        json.dump([r.to_json() for r in rows], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    if not rows:
+        print(f"no studies in {storage}")
+        return 0
+    print(f"{'Patient':<28} {'ID':<12} {'Date':<10} {'Mod':<8} {'Inst':>5} {'Size':>9}  "
+          "Description")
+    for r in rows:
+        print(f"{r.patient_name[:28]:<28} {r.patient_id[:12]:<12} {r.study_date:<10} "
+              f"{'/'.join(r.modalities)[:8]:<8} {r.instances:>5} {human_size(r.size_bytes):>9}"
+              f"  {r.description[:40]}")
+    return 0
+
+
+# -- config ------------------------------------------------------------------------------
+
+
+def run_config_init(args: argparse.Namespace) -> int:
+    if args.path:
+        path = Path(args.path)
+    else:
+        path = cfg.find_config(args.config) or (
+            cfg.SYSTEM_PATH if os.geteuid() == 0 else cfg.user_config_path())
+    if path.exists() and not args.force:
+        print(f"mw-tui: {path} already exists (use --force to replace it)", file=sys.stderr)
+        return 1
+    cfg.write_atomic(path, cfg.default_text())
+    print(f"wrote {path}")
+    return 0
+
+
+def run_config_check(args: argparse.Namespace) -> int:
+    for line in cfg.describe(args.cfg):
+        print(line)
+    print("configuration OK")
+    return 0
+
+
+# -- store -------------------------------------------------------------------------------
+
+
+def run_store_check(args: argparse.Namespace) -> int:
+    from mw_tui.store.check import check
+
+    store = _open_store(args.cfg)
+    report = check(store)
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
+def run_store_reindex(args: argparse.Namespace) -> int:
+    from mw_tui.store.check import recover
+
+    store = _open_store(args.cfg)
+    report = recover(store, full=True)
+    n_studies, n_series, n_instances = store.index.counts()
+    print(f"reindexed: {n_studies} studies, {n_series} series, {n_instances} instances")
+    for p in report.invalid:
+        print(f"not indexed (not valid DICOM or misplaced): {p}")
+    return 0 if not report.invalid else 1
+
+
+# -- the app -----------------------------------------------------------------------------
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """The kiosk. Until the screens exist, `--demo` runs the receiver on a demo store."""
+    if args.demo:
+        demo_root = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share")
+        args.storage = str(demo_root / "mw-tui" / "demo-store")
+        args.port = args.port if getattr(args, "port", None) else 11112
+        args.ae_title = None
+        args.bind = "127.0.0.1"
+        args.cfg = dataclasses.replace(args.cfg, path=None)
+    for name in ("port", "ae_title", "storage", "bind"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    return run_serve(args)

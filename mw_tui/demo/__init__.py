@@ -1,0 +1,1 @@
+"""The embedded demo archive and the synthetic studies it (and the tests) use."""

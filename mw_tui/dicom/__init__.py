@@ -1,0 +1,1 @@
+"""DICOM networking: the receiver (SCP), the clients (SCU) and their tables."""

@@ -1,0 +1,363 @@
+"""One inbound association, from A-ASSOCIATE-RQ to release: Verification and Storage SCP.
+
+Negotiation uses pynetdicom's PDU codecs and its presentation context negotiation; the
+data path is lean and blocking: a PDU is read straight from the socket, command PDVs are
+decoded here, dataset PDVs are handed to the store as they arrive, and the C-STORE-RSP
+goes out as soon as the instance is durable. No polling, one thread per association.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import (
+    A_ASSOCIATE,
+    AsynchronousOperationsWindowNegotiation,
+    ImplementationClassUIDNotification,
+    ImplementationVersionNameNotification,
+    MaximumLengthNotification,
+    SCP_SCU_RoleSelectionNegotiation,
+)
+from pynetdicom.presentation import PresentationContext, build_context, negotiate_as_acceptor
+
+from mw_tui import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from mw_tui.config import Config
+from mw_tui.dicom import sop, status, wire
+from mw_tui.dicom.events import (
+    AssociationClosed,
+    AssociationOpened,
+    AssociationRejected,
+    InstanceRefused,
+    InstanceStored,
+    ReceiverEvent,
+)
+from mw_tui.store import Incoming, Refused, Store
+
+log = logging.getLogger(__name__)
+
+APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
+UNLIMITED_PDU_CAP = 64 * 1024 * 1024  # max_pdu = 0 still never means unbounded memory
+
+Emit = Callable[[ReceiverEvent], None]
+
+
+class Slots(Protocol):
+    """The station-wide association counter (shared by every receiver process)."""
+
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class AcceptorSettings:
+    ae_title: str
+    max_pdu: int
+    timeout: float
+    allowed_aes: frozenset[str]
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    sop_classes: tuple[str, ...]
+    transfer_syntaxes: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, config: Config) -> AcceptorSettings:
+        aes, nets = set(), []
+        for entry in config.dicom.allowed_callers:
+            try:
+                nets.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                aes.add(entry.strip())
+        extras = [u for u in config.dicom.extra_sop_classes if u not in sop.STORAGE_SOP_CLASSES]
+        ts_extra = [u for u in config.dicom.extra_transfer_syntaxes
+                    if u not in sop.STORAGE_TRANSFER_SYNTAXES]
+        return cls(
+            ae_title=config.station.ae_title,
+            max_pdu=config.station.max_pdu,
+            timeout=config.dicom.server_timeout,
+            allowed_aes=frozenset(aes),
+            allowed_networks=tuple(nets),
+            sop_classes=(*sop.STORAGE_SOP_CLASSES, *extras),
+            transfer_syntaxes=(*sop.STORAGE_TRANSFER_SYNTAXES, *ts_extra),
+        )
+
+    def contexts(self) -> list[PresentationContext]:
+        """What the station accepts, transfer syntaxes in order of preference."""
+        out = [build_context(sop.VERIFICATION, [sop.EXPLICIT_VR_LE, sop.IMPLICIT_VR_LE,
+                                                 sop.EXPLICIT_VR_BE])]
+        out += [build_context(uid, list(self.transfer_syntaxes)) for uid in self.sop_classes]
+        return out
+
+    def caller_allowed(self, calling_ae: str, ip: str) -> bool:
+        if not self.allowed_aes and not self.allowed_networks:
+            return True
+        if calling_ae.strip() in self.allowed_aes:
+            return True
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self.allowed_networks)
+
+
+class AssociationHandler:
+    """Serve one accepted TCP connection until it is released, aborted or times out."""
+
+    def __init__(self, sock: socket.socket, peer: tuple[str, int], settings: AcceptorSettings,
+                 store: Store, slots: Slots, emit: Emit) -> None:
+        self.sock = sock
+        self.peer = f"{peer[0]}:{peer[1]}"
+        self.ip = peer[0]
+        self.settings = settings
+        self.store = store
+        self.slots = slots
+        self.emit = emit
+        self.calling_ae = ""
+        self.contexts: dict[int, tuple[str, str]] = {}  # id -> (abstract, transfer syntax)
+        self.peer_max_pdu = 0
+        self.stored = 0
+        self.failed = 0
+        self._command = bytearray()
+        self._incoming: Incoming | None = None
+        self._pending: tuple[int, wire.Command] | None = None
+
+    # -- the connection ----------------------------------------------------------------
+
+    def run(self) -> None:
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(self.settings.timeout)
+        holding_slot = False
+        how = "closed"
+        try:
+            pdu_type, body = wire.read_pdu(self.sock, wire.ASSOCIATE_RQ_LIMIT)
+            if pdu_type != wire.A_ASSOCIATE_RQ:
+                raise wire.ProtocolError(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type}",
+                                         wire.ABORT_UNEXPECTED_PDU)
+            request = self._decode_request(body)
+            if not self._admit(request):
+                return
+            holding_slot = True
+            self._accept(request)
+            how = self._serve()
+        except TimeoutError:
+            how = f"timed out after {self.settings.timeout:g} s of silence"
+            self._send(wire.abort(2, wire.ABORT_NOT_SPECIFIED))
+        except wire.PeerClosed:
+            how = "closed by the peer" if holding_slot else "closed before associating"
+        except wire.ProtocolError as exc:
+            how = f"protocol error: {exc}"
+            log.warning("association from %s (%s) aborted: %s", self.peer,
+                        self.calling_ae or "?", exc)
+            self._send(wire.abort(2, exc.reason))
+        except OSError as exc:
+            how = f"network error: {exc}"
+        finally:
+            if self._incoming is not None:
+                self._incoming.abort()
+            if holding_slot:
+                self.slots.release()
+                self.emit(AssociationClosed(self.calling_ae, self.peer, self.stored,
+                                            self.failed, how))
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass
+
+    # -- association establishment ----------------------------------------------------
+
+    def _decode_request(self, body: bytearray) -> A_ASSOCIATE:
+        header = bytes([wire.A_ASSOCIATE_RQ, 0]) + len(body).to_bytes(4, "big")
+        pdu = A_ASSOCIATE_RQ()
+        try:
+            pdu.decode(header + bytes(body))
+            request = pdu.to_primitive()
+            _ = request.presentation_context_definition_list
+        except Exception as exc:  # pynetdicom raises many kinds on garbage
+            raise wire.ProtocolError(f"malformed A-ASSOCIATE-RQ: {exc!r}"[:200],
+                                     wire.ABORT_UNRECOGNIZED_PARAMETER) from exc
+        self.calling_ae = str(request.calling_ae_title or "").strip()
+        return request
+
+    def _reject(self, result: int, source: int, reason: int, why: str) -> None:
+        log.warning("association from %s (calling AE %r) rejected: %s", self.peer,
+                    self.calling_ae, why)
+        self._send(wire.associate_rj(result, source, reason))
+        self.emit(AssociationRejected(self.calling_ae, self.peer, why))
+
+    def _admit(self, request: A_ASSOCIATE) -> bool:
+        if not self.settings.caller_allowed(self.calling_ae, self.ip):
+            self._reject(1, 1, 3, "calling AE title / address not on the allow-list "
+                                  "(dicom.allowed_callers)")
+            return False
+        if str(request.application_context_name) != APPLICATION_CONTEXT:
+            self._reject(1, 1, 2, f"application context {request.application_context_name} "
+                                  "not supported")
+            return False
+        if not self.slots.acquire():
+            self._reject(2, 3, 2, "too many associations at once (station.max_associations)")
+            return False
+        return True
+
+    def _accept(self, request: A_ASSOCIATE) -> None:
+        self.peer_max_pdu = int(request.maximum_length_received or 0)
+        roles = {}
+        wants_async = False
+        for item in request.user_information:
+            if isinstance(item, SCP_SCU_RoleSelectionNegotiation) and item.sop_class_uid:
+                roles[item.sop_class_uid] = (item.scu_role, item.scp_role)
+            elif isinstance(item, AsynchronousOperationsWindowNegotiation):
+                wants_async = True
+        results, role_replies = negotiate_as_acceptor(
+            request.presentation_context_definition_list, self.settings.contexts(), roles)
+        for cx in results:
+            if cx.result == 0x00 and cx.context_id is not None:
+                self.contexts[cx.context_id] = (str(cx.abstract_syntax),
+                                                str(cx.transfer_syntax[0]))
+        reply = A_ASSOCIATE()
+        reply.application_context_name = APPLICATION_CONTEXT
+        reply.calling_ae_title = request.calling_ae_title
+        reply.called_ae_title = request.called_ae_title
+        reply.result = 0x00
+        reply.result_source = 0x01
+        reply.presentation_context_definition_results_list = results
+        max_length = MaximumLengthNotification()
+        max_length.maximum_length_received = self.settings.max_pdu
+        impl = ImplementationClassUIDNotification()
+        impl.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+        version = ImplementationVersionNameNotification()
+        version.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+        info: list = [max_length, impl, version, *role_replies]
+        if wants_async:
+            window = AsynchronousOperationsWindowNegotiation()
+            window.maximum_number_operations_invoked = 1
+            window.maximum_number_operations_performed = 1
+            info.append(window)
+        reply.user_information = info
+        pdu = A_ASSOCIATE_AC()
+        pdu.from_primitive(reply)
+        self.sock.sendall(pdu.encode())
+        called = str(request.called_ae_title or "").strip()
+        log.info("association from %s (%s -> %s): %d of %d contexts accepted", self.peer,
+                 self.calling_ae, called, len(self.contexts), len(results))
+        self.emit(AssociationOpened(self.calling_ae, called, self.peer))
+
+    # -- the data phase -------------------------------------------------------------
+
+    def _serve(self) -> str:
+        limit = self.settings.max_pdu or UNLIMITED_PDU_CAP
+        while True:
+            pdu_type, body = wire.read_pdu(self.sock, limit)
+            if pdu_type == wire.P_DATA_TF:
+                for context_id, control, fragment in wire.iter_pdvs(body):
+                    self._pdv(context_id, control, fragment)
+            elif pdu_type == wire.A_RELEASE_RQ:
+                self.sock.sendall(wire.release_rp())
+                return "released"
+            elif pdu_type == wire.A_ABORT:
+                return "aborted by the peer"
+            else:
+                raise wire.ProtocolError(f"unexpected PDU type {pdu_type} during the "
+                                         "association", wire.ABORT_UNEXPECTED_PDU)
+
+    def _pdv(self, context_id: int, control: int, fragment: memoryview) -> None:
+        if context_id not in self.contexts:
+            raise wire.ProtocolError(f"PDV on presentation context {context_id}, which was "
+                                     "not accepted", wire.ABORT_INVALID_PARAMETER)
+        is_command, is_last = bool(control & 1), bool(control & 2)
+        if is_command:
+            if self._pending is not None:
+                raise wire.ProtocolError("a new command arrived before the data set of the "
+                                         "previous one was complete")
+            self._command += fragment
+            if len(self._command) > wire.COMMAND_LIMIT:
+                raise wire.ProtocolError("command set larger than 64 KiB")
+            if is_last:
+                command = wire.decode_command(self._command)
+                self._command = bytearray()
+                self._start(context_id, command)
+            return
+        if self._pending is None or self._pending[0] != context_id:
+            raise wire.ProtocolError("data set PDV without a command expecting it",
+                                     wire.ABORT_UNEXPECTED_PDU)
+        if self._incoming is not None:
+            self._incoming.write(bytes(fragment))
+        if is_last:
+            self._finish()
+
+    def _start(self, context_id: int, command: wire.Command) -> None:
+        abstract, transfer_syntax = self.contexts[context_id]
+        field = command.command_field
+        if field == wire.C_ECHO_RQ:
+            self._respond(context_id, wire.C_ECHO_RSP, command, status.SUCCESS, sop.VERIFICATION)
+            return
+        if field == wire.C_CANCEL_RQ:
+            return
+        if field != wire.C_STORE_RQ or abstract == sop.VERIFICATION:
+            if command.has_dataset:
+                self._pending = (context_id, command)  # drain it, then answer
+                return
+            self._respond(context_id, field | 0x8000, command, status.UNRECOGNIZED_OPERATION,
+                          abstract)
+            return
+        if not command.has_dataset:
+            raise wire.ProtocolError("C-STORE-RQ without a data set")
+        self._pending = (context_id, command)
+        sop_class = command.sop_class or abstract
+        self._incoming = self.store.begin(sop_class, command.sop_instance, transfer_syntax,
+                                          self.calling_ae)
+
+    def _finish(self) -> None:
+        assert self._pending is not None
+        context_id, command = self._pending
+        self._pending = None
+        abstract = self.contexts[context_id][0]
+        if command.command_field != wire.C_STORE_RQ or self._incoming is None:
+            self._respond(context_id, command.command_field | 0x8000, command,
+                          status.UNRECOGNIZED_OPERATION, abstract)
+            return
+        incoming, self._incoming = self._incoming, None
+        if command.sop_class and command.sop_class != abstract:
+            incoming.abort()
+            self._refused(context_id, command, status.SOP_CLASS_NOT_SUPPORTED,
+                          f"SOP class {command.sop_class} sent on a context for {abstract}")
+            return
+        try:
+            stored = incoming.commit()
+        except Refused as exc:
+            self._refused(context_id, command, exc.status, exc.reason)
+            return
+        except Exception as exc:  # never let one bad instance take the association down
+            log.exception("storing %s from %s failed", command.sop_instance, self.peer)
+            self._refused(context_id, command, status.CANNOT_STORE, f"internal error: {exc}")
+            return
+        self.stored += 1
+        self._respond(context_id, wire.C_STORE_RSP, command, status.SUCCESS, command.sop_class)
+        self.emit(InstanceStored(stored.sop_uid, stored.sop_class, stored.study_uid,
+                                 stored.series_uid, stored.patient_name, stored.patient_id,
+                                 self.calling_ae, stored.size, stored.replaced))
+
+    def _refused(self, context_id: int, command: wire.Command, code: int, reason: str) -> None:
+        self.failed += 1
+        log.warning("instance %s from %s (%s) refused with status 0x%04X: %s",
+                    command.sop_instance, self.peer, self.calling_ae, code, reason)
+        self._respond(context_id, wire.C_STORE_RSP, command, code,
+                      command.sop_class or self.contexts[context_id][0], reason)
+        self.emit(InstanceRefused(command.sop_instance, self.calling_ae, self.peer, code, reason))
+
+    def _respond(self, context_id: int, field: int, command: wire.Command, code: int,
+                 sop_class: str, comment: str = "") -> None:
+        rsp = wire.encode_response(field, command.message_id, code, sop_class,
+                                   command.sop_instance, comment)
+        self.sock.sendall(wire.p_data(context_id, 0x03, rsp))

@@ -1,0 +1,197 @@
+"""The bytes on the wire for the receiver: PDU framing (PS3.8 9.3) and DIMSE command sets.
+
+Association negotiation PDUs are decoded and encoded with pynetdicom's PDU classes
+(see `acceptor.py`); this module only does what the lean data path needs: read one
+PDU with a bounded length, split P-DATA-TF into PDVs, and read/write the small
+implicit VR little endian command sets of C-ECHO and C-STORE.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# PDU types
+A_ASSOCIATE_RQ = 0x01
+A_ASSOCIATE_AC = 0x02
+A_ASSOCIATE_RJ = 0x03
+P_DATA_TF = 0x04
+A_RELEASE_RQ = 0x05
+A_RELEASE_RP = 0x06
+A_ABORT = 0x07
+
+# A-ABORT reasons when the source is the service provider (PS3.8 Table 9-26)
+ABORT_NOT_SPECIFIED = 0
+ABORT_UNRECOGNIZED_PDU = 1
+ABORT_UNEXPECTED_PDU = 2
+ABORT_UNRECOGNIZED_PARAMETER = 4
+ABORT_INVALID_PARAMETER = 6
+
+# DIMSE command fields
+C_STORE_RQ = 0x0001
+C_STORE_RSP = 0x8001
+C_ECHO_RQ = 0x0030
+C_ECHO_RSP = 0x8030
+C_CANCEL_RQ = 0x0FFF
+NO_DATASET = 0x0101
+
+ASSOCIATE_RQ_LIMIT = 256 * 1024  # no legitimate A-ASSOCIATE-RQ comes near this
+COMMAND_LIMIT = 64 * 1024
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; `reason` is the A-ABORT reason to send."""
+
+    def __init__(self, message: str, reason: int = ABORT_INVALID_PARAMETER) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PeerClosed(Exception):
+    """The peer closed the connection."""
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytearray:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise PeerClosed(f"connection closed after {got} of {n} bytes")
+        got += k
+    return buf
+
+
+def read_pdu(sock: socket.socket, limit: int) -> tuple[int, bytearray]:
+    """Read one PDU; returns (type, body without the 6-byte header)."""
+    head = recv_exact(sock, 6)
+    pdu_type = head[0]
+    (length,) = struct.unpack_from(">I", head, 2)
+    if pdu_type not in (A_ASSOCIATE_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, P_DATA_TF,
+                        A_RELEASE_RQ, A_RELEASE_RP, A_ABORT):
+        raise ProtocolError(f"unknown PDU type 0x{pdu_type:02X}", ABORT_UNRECOGNIZED_PDU)
+    if pdu_type == A_ASSOCIATE_RQ:
+        limit = ASSOCIATE_RQ_LIMIT
+    elif pdu_type != P_DATA_TF:
+        limit = 1024
+    if length > limit:
+        raise ProtocolError(f"PDU of type 0x{pdu_type:02X} declares {length} bytes, more than "
+                            f"the {limit} allowed")
+    return pdu_type, recv_exact(sock, length)
+
+
+def iter_pdvs(body: bytearray) -> Iterator[tuple[int, int, memoryview]]:
+    """(presentation context id, message control header, fragment) of each PDV."""
+    view = memoryview(body)
+    pos, end = 0, len(body)
+    if end == 0:
+        raise ProtocolError("P-DATA-TF without any PDV")
+    while pos < end:
+        if end - pos < 6:
+            raise ProtocolError("truncated PDV item")
+        (length,) = struct.unpack_from(">I", body, pos)
+        if length < 2 or pos + 4 + length > end:
+            raise ProtocolError(f"PDV item length {length} does not fit the PDU")
+        yield body[pos + 4], body[pos + 5], view[pos + 6 : pos + 4 + length]
+        pos += 4 + length
+
+
+def p_data(context_id: int, control: int, data: bytes) -> bytes:
+    """One P-DATA-TF PDU holding one PDV."""
+    item = struct.pack(">IBB", len(data) + 2, context_id, control) + data
+    return struct.pack(">BBI", P_DATA_TF, 0, len(item)) + item
+
+
+def release_rp() -> bytes:
+    return struct.pack(">BBI4x", A_RELEASE_RP, 0, 4)
+
+
+def abort(source: int = 2, reason: int = ABORT_NOT_SPECIFIED) -> bytes:
+    return struct.pack(">BBIBBBB", A_ABORT, 0, 4, 0, 0, source, reason)
+
+
+def associate_rj(result: int, source: int, reason: int) -> bytes:
+    return struct.pack(">BBIBBBB", A_ASSOCIATE_RJ, 0, 4, 0, result, source, reason)
+
+
+# -- DIMSE command sets (always implicit VR little endian) -------------------------------
+
+_US = {0x0100, 0x0110, 0x0120, 0x0700, 0x0800, 0x0900, 0x1031}
+_UL = {0x0000}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    command_field: int
+    message_id: int
+    sop_class: str
+    sop_instance: str
+    has_dataset: bool
+    move_originator_ae: str
+    move_originator_id: int | None
+
+
+def decode_command(data: bytes | bytearray) -> Command:
+    pos, end = 0, len(data)
+    values: dict[int, bytes] = {}
+    while pos < end:
+        if end - pos < 8:
+            raise ProtocolError("truncated command element")
+        group, elem, length = struct.unpack_from("<HHI", data, pos)
+        if group != 0x0000:
+            raise ProtocolError(f"command set holds element ({group:04X},{elem:04X})")
+        if pos + 8 + length > end:
+            raise ProtocolError(f"command element (0000,{elem:04X}) runs past the end")
+        values[elem] = bytes(data[pos + 8 : pos + 8 + length])
+        pos += 8 + length
+
+    def us(elem: int) -> int | None:
+        v = values.get(elem)
+        if v is None:
+            return None
+        if len(v) != 2:
+            raise ProtocolError(f"command element (0000,{elem:04X}) is not a US")
+        return int(struct.unpack("<H", v)[0])
+
+    def text(elem: int) -> str:
+        return values.get(elem, b"").decode("ascii", "replace").strip("\0 ")
+
+    field = us(0x0100)
+    if field is None:
+        raise ProtocolError("command set without a Command Field")
+    return Command(
+        command_field=field,
+        message_id=us(0x0110) or 0,
+        sop_class=text(0x0002),
+        sop_instance=text(0x1000),
+        has_dataset=us(0x0800) not in (None, NO_DATASET),
+        move_originator_ae=text(0x1030),
+        move_originator_id=us(0x1031),
+    )
+
+
+def _elem(elem: int, value: bytes) -> bytes:
+    return struct.pack("<HHI", 0, elem, len(value)) + value
+
+
+def _uid(value: str) -> bytes:
+    b = value.encode("ascii")
+    return b + b"\0" if len(b) % 2 else b
+
+
+def encode_response(command_field: int, message_id: int, status: int, sop_class: str,
+                    sop_instance: str = "", comment: str = "") -> bytes:
+    body = _elem(0x0002, _uid(sop_class))
+    body += _elem(0x0100, struct.pack("<H", command_field))
+    body += _elem(0x0120, struct.pack("<H", message_id))
+    body += _elem(0x0800, struct.pack("<H", NO_DATASET))
+    body += _elem(0x0900, struct.pack("<H", status))
+    if comment:
+        c = comment.encode("ascii", "replace")[:64]
+        body += _elem(0x0902, c + b" " if len(c) % 2 else c)
+    if sop_instance:
+        body += _elem(0x1000, _uid(sop_instance))
+    return _elem(0x0000, struct.pack("<I", len(body))) + body
