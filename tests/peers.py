@@ -41,7 +41,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "con
             value = check()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - keep polling; report the last one
+        except Exception as exc:
             last_exc = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}"

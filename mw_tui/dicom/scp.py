@@ -61,7 +61,7 @@ class ReceiverStatus:
 class SharedSlots:
     """The association limit, counted across every worker process."""
 
-    def __init__(self, counter: Synchronized, limit: int) -> None:  # type: ignore[type-arg]
+    def __init__(self, counter: Synchronized, limit: int) -> None:
         self.counter = counter
         self.limit = limit
 
@@ -117,7 +117,7 @@ class Receiver:
         self._workers: list[multiprocessing.context.SpawnProcess] = []
         self._queue: Any = None
         self._stop: multiprocessing.synchronize.Event | None = None
-        self._counter: Synchronized | None = None  # type: ignore[type-arg]
+        self._counter: Synchronized | None = None
         self._pump: threading.Thread | None = None
         self._coalescer: Coalescer | None = None
         self._running = False
@@ -267,7 +267,7 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.2)
 
 
-def _worker_main(sock: socket.socket, config: Config, counter: Synchronized,  # type: ignore[type-arg]
+def _worker_main(sock: socket.socket, config: Config, counter: Synchronized,
                  q: Any, stop: multiprocessing.synchronize.Event, level: int,
                  parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -120,7 +120,8 @@ def index_file(store: Store, rel: str) -> None:
     expected = layout.instance_path(store.root, a.get("StudyInstanceUID", ""),
                                     a.get("SeriesInstanceUID", ""), sop_uid)
     if expected != path:
-        raise MalformedDataset(f"file is not where its UIDs say ({layout.relative(store.root, expected)})")
+        where = layout.relative(store.root, expected)
+        raise MalformedDataset(f"file is not where its UIDs say ({where})")
     store.index.add(InstanceRecord(
         sop_uid=sop_uid, sop_class=sop_class, transfer_syntax=ts,
         series_uid=a["SeriesInstanceUID"], study_uid=a["StudyInstanceUID"], path=rel,
@@ -140,7 +141,8 @@ def recover(store: Store, full: bool = False) -> CheckReport:
     report = check(store)
     for rel in report.partial:
         (store.root / rel).unlink(missing_ok=True)
-    todo = sorted(set(report.unindexed) | (set(store.index.paths().values()) if full else set()))
+    present = set(store.index.paths().values()) - set(report.missing) if full else set()
+    todo = sorted(set(report.unindexed) | present)
     for rel in todo:
         try:
             index_file(store, rel)
@@ -148,7 +150,7 @@ def recover(store: Store, full: bool = False) -> CheckReport:
             log.error("store: %s cannot be indexed: %s", rel, exc)
             report.invalid.append(rel)
     if report.missing:
-        gone = {p for p in report.missing}
+        gone = set(report.missing)
         store.index.remove_instances([u for u, p in store.index.paths().items() if p in gone])
     if report.partial or todo or report.missing:
         log.info("store: removed %d partial files, indexed %d files, forgot %d missing",

@@ -179,14 +179,10 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 def _study_row(r: tuple[Any, ...]) -> StudyRow:
     return StudyRow(
-        *r[:11],
-        modalities=_split(r[11]),
-        series_count=r[12],
-        instances=r[13],
-        size_bytes=r[14],
-        created_at=r[15],
-        updated_at=r[16],
-        sources=_split(r[17]),
+        study_uid=r[0], patient_name=r[1], patient_id=r[2], birth_date=r[3], sex=r[4],
+        study_date=r[5], study_time=r[6], accession=r[7], description=r[8], study_id=r[9],
+        referring=r[10], modalities=_split(r[11]), series_count=r[12], instances=r[13],
+        size_bytes=r[14], created_at=r[15], updated_at=r[16], sources=_split(r[17]),
     )
 
 

@@ -12,13 +12,13 @@ import pydicom
 import pytest
 from pydicom.filereader import _read_file_meta_info, read_preamble
 
+from mw_tui.demo import synth
 from mw_tui.dicom import sop, status
 from mw_tui.dicom.events import AssociationRejected, InstanceRefused, InstanceStored, StudyChanged
 from mw_tui.dicom.scp import Receiver
 from mw_tui.store import Store
-from mw_tui.demo import synth
-from tests.conftest import EXTRA_TS, make_config, with_dicom
 from tests import rawscu
+from tests.conftest import EXTRA_TS, make_config, with_dicom
 from tests.peers import PYDICOM_TEST_FILES, RecordingProxy, dcmtk, wait_until
 
 
@@ -285,7 +285,7 @@ def test_malformed_dataset_is_refused_with_c000(receiver: Receiver, tmp_path: Pa
 def test_dataset_with_another_instance_uid_is_refused(receiver: Receiver,
                                                       tmp_path: Path) -> None:
     ds = synth.image(synth.StudyInfo())
-    _, uid, _, data = dataset_bytes(synth.save(ds, tmp_path / "a.dcm"))
+    data = dataset_bytes(synth.save(ds, tmp_path / "a.dcm"))[3]
     assoc = rawscu.associate(receiver.port, [(1, ds.SOPClassUID, [sop.EXPLICIT_VR_LE])])
     code = assoc.c_store(1, ds.SOPClassUID, "1.2.3.4", data)
     assoc.release()

@@ -1,0 +1,1 @@
+"""Media content: DICOM File-sets per profile, DICOMDIR, IHE PDI pages, ISO images."""
