@@ -181,6 +181,14 @@ class DicomConfig:
         "Who may send to this station: calling AE titles and/or IP networks "
         "(e.g. [\"CT01\", \"10.1.2.0/24\"]). Empty = everybody.",
         check_callers, default_factory=list)
+    artim_timeout: float = item(
+        "Seconds a new connection may take to send its association request (TLS handshake "
+        "included) before the station closes it (the ARTIM timer).",
+        _range(1, 600, "seconds"), default=10.0)
+    max_pending: int = item(
+        "Connections that have not associated yet, at most, across the station; when a new "
+        "one arrives beyond this, the longest-waiting one is closed.",
+        _range(4, 10000, "a whole number"), default=100)
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,216 @@ class Archive:
         check_choice("move", "get"), default="move")
     timeout: float = item("Seconds to wait for this archive's answers to a search.",
                           _range(1, 3600, "seconds"), default=10.0)
+    tls: bool = item("Talk to this archive over DICOM TLS (certificates from [tls]).",
+                     default=False)
+
+
+@dataclass(frozen=True)
+class JobsConfig:
+    work: str = item("Folder for the jobs database and media being built (empty = inside the "
+                     "storage folder).", default="")
+    retry_delays: list[float] = item(
+        "Seconds to wait before each new try when an archive fails during a retrieve; the "
+        "job fails with the reason after the last one.",
+        lambda v: None if all(0 <= x <= 86400 for x in v) else "delays from 0 to 86400 s",
+        default_factory=lambda: [10.0, 60.0, 300.0])
+    default_profile: str = item(
+        "Media profile used when a job does not name one.",
+        check_choice("STD-GEN-CD", "STD-GEN-DVD", "STD-GEN-DVD-JPEG", "STD-GEN-DVD-J2K",
+                     "STD-GEN-USB-JPEG", "STD-GEN-USB-J2K"),
+        default="STD-GEN-DVD")
+    syslog: bool = item("Also send the audit log to syslog (authpriv).", default=True)
+
+
+def check_target(value: str) -> str | None:
+    kind, _, where = value.partition(":")
+    if kind not in ("iso", "disc", "usb", "cloud"):
+        return "a target: iso:PATH, disc[:DEVICE], usb[:DEVICE] or cloud:NAME"
+    if kind in ("iso", "cloud") and not where:
+        return f"a target with a {'path' if kind == 'iso' else 'name'} after '{kind}:'"
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str = item("A short name for this rule.", check_name)
+    target: str = item("Where the media go: iso:PATH, disc[:DEVICE], usb[:DEVICE] or "
+                       "cloud:NAME.", check_target)
+    calling_ae: str = item("Only studies sent by this AE title (empty = any sender).",
+                           default="")
+    modality: str = item("Only studies with this modality (empty = any).", default="")
+    profile: str = item("Media profile (empty = jobs.default_profile).", default="")
+    quiet_seconds: float = item(
+        "A study is complete once no new instance arrived for this many seconds.",
+        _range(1, 86400, "seconds"), default=60.0)
+    copies: int = item("Copies to write.", _range(1, 99, "a whole number"), default=1)
+
+
+def default_mount_folder() -> str:
+    if os.geteuid() == 0:
+        return "/run/mw-tui/media"
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return str(Path(base) / f"mw-tui-media-{os.geteuid()}")
+
+
+_SPEED_RE = re.compile(r"^(max|min|[0-9]+(\.[0-9]+)?(x|c|d|b|k|m|xc|xd|xb)?)$")
+
+
+def check_speed(value: str) -> str | None:
+    if _SPEED_RE.match(value.lower()):
+        return None
+    return "\"max\", \"min\" or a speed such as \"8\", \"4x\", \"8d\" (DVD) or \"706k\" (kB/s)"
+
+
+def check_command(value: str) -> str | None:
+    import shlex
+
+    try:
+        return None if shlex.split(value) else "a command line"
+    except ValueError as exc:
+        return f"a command line ({exc})"
+
+
+@dataclass(frozen=True)
+class DevicesConfig:
+    drive: str = item("Optical drive to burn with: \"auto\" (the first one found) or a device "
+                      "such as /dev/sr0.", check_not_empty, default="auto")
+    drive_speed: str = item("Burn speed: \"max\", or e.g. \"8\" (x of the disc type), \"4d\" "
+                            "(4x DVD); slower can be more reliable on cheap discs.",
+                            check_speed, default="max")
+    eject: bool = item("Eject the disc after it is written and verified (where the drive "
+                       "can).", default=True)
+    usb_mount_command: str = item(
+        "Command that mounts a stick's partition; {device} and {mountpoint} are filled in. "
+        "With udisks2: \"udisksctl mount --no-user-interaction -b {device}\" (it says where "
+        "it mounted). FUSE: \"fusefat -o rw+ {device} {mountpoint}\".",
+        check_command, default="mount -o nosuid,nodev,noexec {device} {mountpoint}")
+    usb_unmount_command: str = item(
+        "Command that unmounts it again (udisks2: \"udisksctl unmount --no-user-interaction "
+        "-b {device}\", FUSE: \"fusermount -u {mountpoint}\").",
+        check_command, default="umount {mountpoint}")
+    mount_folder: str = item("Folder where sticks are mounted while they are written.",
+                             check_not_empty, default_factory=default_mount_folder)
+    iso_folder: str = item("Folder (or mounted network share) where ISO images are saved; "
+                           "empty = no ISO files.", default="")
+
+
+def check_url(value: str) -> str | None:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(value)
+    if parsed.scheme in ("http", "https") and parsed.netloc:
+        return None
+    return "an http(s) URL such as https://pacs.example.org/dicom-web"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str = item("A short name for this cloud target (rules use cloud:NAME).", check_name)
+    url: str = item("Base URL of the DICOMweb service (STOW-RS and QIDO-RS), e.g. "
+                    "https://pacs.example.org/dicom-web.", check_url)
+    auth: str = item("Authentication: \"none\", \"basic\" (username and password) or "
+                     "\"bearer\" (token).", check_choice("none", "basic", "bearer"),
+                     default="none")
+    username: str = item("User name for basic authentication.", default="")
+    password: str = item("Password for basic authentication (keep this file mode 0600).",
+                         default="")
+    token: str = item("Bearer token (keep this file mode 0600).", default="")
+    verify_tls: bool = item("Verify the server's TLS certificate (leave on).", default=True)
+    ca_bundle: str = item("A PEM file of CA certificates to trust for this server (a private "
+                          "CA); empty = the system's.", default="")
+    timeout: float = item("Seconds to wait for each answer.", _range(1, 3600, "seconds"),
+                          default=60.0)
+
+    def problems(self) -> list[str]:
+        """What is missing for the chosen authentication."""
+        out = []
+        if self.auth == "basic" and not (self.username and self.password):
+            out.append('auth = "basic" needs username and password')
+        if self.auth == "bearer" and not self.token:
+            out.append('auth = "bearer" needs token')
+        if self.ca_bundle and not Path(self.ca_bundle).is_file():
+            out.append(f"ca_bundle {self.ca_bundle!r} is not a file")
+        return out
+
+
+def secrets_exposed(config: Config) -> str | None:
+    """A warning when the file holds passwords or tokens but others may read it."""
+    if config.path is None or not any(t.password or t.token for t in config.targets):
+        return None
+    try:
+        mode = config.path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"{config.path} holds passwords or tokens but has mode {mode:04o}: "
+                f"run chmod 600 {config.path}")
+    return None
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    institution: str = item("Institution named in README.TXT and on the web pages of every "
+                            "medium (and on its label).", default="")
+    station_name: str = item("This station's name in README.TXT (who made the medium).",
+                             default="")
+    viewer_folder: str = item("A folder copied to every medium as VIEWER/ (a DICOM viewer "
+                              "program); empty = none. Nothing on the medium starts by itself.",
+                              default="")
+    default_profile: str = item(
+        "Media profile `mw-tui build` uses when --profile is not given.",
+        check_choice("STD-GEN-CD", "STD-GEN-DVD", "STD-GEN-DVD-JPEG", "STD-GEN-DVD-J2K",
+                     "STD-GEN-USB-JPEG", "STD-GEN-USB-J2K"),
+        default="STD-GEN-CD")
+    work: str = item("Folder for transcoded files and ISO images being built (empty = "
+                     "'media-work' inside the storage folder).", default="")
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    port: int = item("Port of the DICOM TLS listener (PS3.15, BCP 195 profile); 0 = none.",
+                     lambda v: None if v == 0 else check_port(v), default=0)
+    certificate: str = item("This station's certificate (PEM, with its chain): shown to TLS "
+                            "clients, and to archives that ask for one.", default="")
+    key: str = item("The private key of the certificate (PEM, unencrypted; keep it mode 0600).",
+                    default="")
+    ca: str = item("Certificates (PEM) of the authorities trusted to sign the certificates of "
+                   "TLS clients and archives; empty = the system's authorities, for archives "
+                   "only.", default="")
+    verify_clients: str = item(
+        "Client certificates on the TLS listener: \"required\" (refuse clients without a "
+        "certificate signed by [tls] ca), \"optional\" or \"none\".",
+        check_choice("required", "optional", "none"), default="required")
+    verify_archives: bool = item("Check the certificate and host name of TLS archives.",
+                                 default=True)
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    days: int = item("Delete a study this many days after its last use (received, or used by "
+                     "a job), never while a job holds it; 0 = keep studies forever.",
+                     _range(0, 36500, "a whole number of days"), default=0)
+
+
+PIN_HASH_RE = re.compile(r"^pbkdf2-sha256\$[0-9]{4,7}\$[0-9a-f]{32}\$[0-9a-f]{64}$")
+
+
+def check_pin_hash(value: str) -> str | None:
+    if value == "" or PIN_HASH_RE.match(value):
+        return None
+    return ("\"\" (no PIN: Settings stay locked) or a PIN hash as `mw-tui admin-pin` writes it "
+            "(pbkdf2-sha256$...); never the PIN itself")
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    admin_pin: str = item(
+        "Hash of the admin PIN that opens the Settings screen, written by `mw-tui admin-pin` "
+        "(never the PIN itself). Empty = no PIN set: Settings stay locked.",
+        check_pin_hash, default="")
+    idle_minutes: float = item(
+        "Minutes without a key press after which the screens return to an empty search "
+        "(no patient left on screen); 0 = never.", _range(0, 1440, "minutes"), default=10.0)
 
 
 @dataclass(frozen=True)
@@ -203,6 +421,14 @@ class Config:
     station: StationConfig = field(default_factory=StationConfig)
     dicom: DicomConfig = field(default_factory=DicomConfig)
     archives: tuple[Archive, ...] = ()
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    rules: tuple[Rule, ...] = ()
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
+    targets: tuple[Target, ...] = ()
+    media: MediaConfig = field(default_factory=MediaConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     path: Path | None = None
 
     def archive(self, name: str) -> Archive:
@@ -222,6 +448,26 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "station": (StationConfig, False),
     "dicom": (DicomConfig, False),
     "archives": (Archive, True),
+    "jobs": (JobsConfig, False),
+    "rules": (Rule, True),
+    "devices": (DevicesConfig, False),
+    "targets": (Target, True),
+    "media": (MediaConfig, False),
+    "tls": (TlsConfig, False),
+    "retention": (RetentionConfig, False),
+    "ui": (UiConfig, False),
+}
+
+# A commented example written by `config init` for each array of tables.
+EXAMPLES: dict[str, tuple[str, Any]] = {
+    "archives": ("Remote Query/Retrieve archives: one [[archives]] table each, searched in "
+                 "parallel.", Archive(name="pacs", ae_title="PACS", host="10.0.0.5", port=104)),
+    "rules": ("Auto-rules: studies matching a rule are written to its target once complete.",
+              Rule(name="ct01-to-iso", target="iso:/srv/mw-tui/iso", calling_ae="CT01")),
+    "targets": ("Cloud targets: DICOMweb archives studies are sent to with STOW-RS and checked "
+                "with QIDO-RS (this file must then be mode 0600).",
+                Target(name="cloud", url="https://pacs.example.org/dicom-web", auth="bearer",
+                       token="...")),
 }
 
 
@@ -332,9 +578,15 @@ def parse(doc: Mapping[str, Any], path: Path | None = None) -> Config:
                 errors.append(f"{name}: must be a table ([{name}])")
                 continue
             parts[name] = _section(cls, raw, name, errors)
-    names = [a.name for a in parts.get("archives", ())]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
-        errors.append(f"archives: the name {dup!r} is used twice (names must be unique)")
+    for name, (_, is_array) in SECTIONS.items():
+        if not is_array:
+            continue
+        names = [getattr(a, "name", None) for a in parts.get(name, ())]
+        for dup in sorted({n for n in names if n is not None and names.count(n) > 1}):
+            errors.append(f"{name}: the name {dup!r} is used twice (names must be unique)")
+        for t in parts.get(name, ()):
+            if hasattr(t, "problems"):
+                errors += [f"{name} {t.name!r}: {p}" for p in t.problems()]
     if errors:
         raise ConfigError(errors, path)
     return Config(path=path, **{k: v for k, v in parts.items() if v is not None})
@@ -417,15 +669,14 @@ def default_text() -> str:
         out.append(f"[{name}]")
         out += _commented_lines(cls, cls())
         out.append("")
-    example = Archive(name="pacs", ae_title="PACS", host="10.0.0.5", port=104)
-    out.append("# Remote Query/Retrieve archives: one [[archives]] table each, searched in "
-               "parallel.")
-    out.append("# For example:")
-    out.append("# [[archives]]")
-    for f in dataclasses.fields(Archive):
-        out.append(f"# {f.name} = {_toml_value(getattr(example, f.name))}"
-                   f"  # {f.metadata.get('doc', '')}")
-    out.append("")
+    for name, (comment, example) in EXAMPLES.items():
+        out.append(f"# {comment}")
+        out.append("# For example:")
+        out.append(f"# [[{name}]]")
+        for f in dataclasses.fields(example):
+            out.append(f"# {f.name} = {_toml_value(getattr(example, f.name))}"
+                       f"  # {f.metadata.get('doc', '')}")
+        out.append("")
     return "\n".join(out)
 
 
@@ -521,3 +772,7 @@ def describe(config: Config) -> Iterable[str]:
     yield f"configuration: {config.path or '(built-in defaults, no file)'}"
     yield f"station: {s.ae_title} on {s.bind}:{s.port}, storage {s.storage}"
     yield f"archives: {', '.join(a.name for a in config.archives) or 'none'}"
+    yield f"cloud targets: {', '.join(t.name for t in config.targets) or 'none'}"
+    warning = secrets_exposed(config)
+    if warning:
+        yield f"WARNING: {warning}"

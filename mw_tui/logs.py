@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
+from mw_tui import privacy
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -22,5 +24,6 @@ def setup_logging(level: str = "INFO", to_stderr: bool = True, file: Path | None
         fh = logging.FileHandler(file, encoding="utf-8")
         fh.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(fh)
+    privacy.install(root)  # patient names and IDs masked in every handler
     for noisy in ("pynetdicom", "pydicom"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -70,8 +70,8 @@ def dcmtk(tool: str, *args: str, timeout: float = 120, check: bool = True,
     """Run a dcmtk tool (TCP_NODELAY on: Debian's dcmtk is very slow without it)."""
     need(tool)
     full_env = {**os.environ, "TCP_NODELAY": "1", **(env or {})}
-    proc = subprocess.run([tool, *args], capture_output=True, text=True, timeout=timeout,
-                          env=full_env)
+    proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace",
+                          timeout=timeout, env=full_env)
     if check and proc.returncode != 0:
         shown = " ".join(args)
         shown = shown if len(shown) < 300 else shown[:300] + " ..."
@@ -132,19 +132,29 @@ class Orthanc:
             "HttpTimeout": 60,
         }
         cfg = self.folder / "orthanc.json"
-        cfg.write_text(json.dumps(conf, indent=2))
-        log = open(self.folder / "orthanc.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(["Orthanc", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "TCP_NODELAY": "1"})
-        wait_until(lambda: self._alive() and self.get("/system"), 60, "Orthanc to start")
-        wait_until(lambda: port_open(self.dicom_port), 30, "Orthanc's DICOM port")
+        for attempt in range(3):  # a free port can be taken by someone else meanwhile
+            conf["DicomPort"], conf["HttpPort"] = self.dicom_port, self.http_port
+            cfg.write_text(json.dumps(conf, indent=2))
+            log = open(self.folder / "orthanc.log", "wb")  # noqa: SIM115
+            self.proc = subprocess.Popen(["Orthanc", str(cfg)], stdout=log,
+                                         stderr=subprocess.STDOUT,
+                                         env={**os.environ, "TCP_NODELAY": "1"})
+            proc = self.proc
+            wait_until(lambda p=proc: p.poll() is not None or self._ready(), 60,
+                       "Orthanc to start")
+            if proc.poll() is None:
+                return self
+            tail = (self.folder / "orthanc.log").read_text(errors="replace")[-2000:]
+            if "already in use" not in tail or attempt == 2:
+                raise AssertionError(f"Orthanc exited with {proc.returncode}:\n{tail}")
+            self.dicom_port, self.http_port = free_port(), free_port()
         return self
 
-    def _alive(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            tail = (self.folder / "orthanc.log").read_text(errors="replace")[-2000:]
-            raise AssertionError(f"Orthanc exited with {self.proc.returncode}:\n{tail}")
-        return True
+    def _ready(self) -> bool:
+        try:
+            return bool(self.get("/system")) and port_open(self.dicom_port)
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mw_tui import config as cfg
+from mw_tui import privacy
 from mw_tui.dicom.events import (
     AssociationClosed,
-    AssociationRejected,
-    InstanceRefused,
     ReceiverEvent,
     StudyChanged,
 )
@@ -58,6 +57,11 @@ def register(sub: Any) -> None:
     s.set_defaults(run=run_store_check)
     s = ssub.add_parser("reindex", help="rebuild the index from the files")
     s.set_defaults(run=run_store_reindex)
+    s = ssub.add_parser("purge", help="delete the studies past their retention "
+                                      "(retention.days), except those a job holds")
+    s.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    s.add_argument("--days", type=float, help="override retention.days for this run")
+    s.set_defaults(run=run_store_purge)
 
 
 # -- serve -------------------------------------------------------------------------------
@@ -81,14 +85,10 @@ def with_overrides(config: cfg.Config, **station: Any) -> cfg.Config:
 
 
 def _log_event(event: ReceiverEvent) -> None:
+    # rejections, refusals and protocol errors are logged by the receiver itself, once
     if isinstance(event, AssociationClosed):
         log.info("association from %s (%s) %s: %d stored, %d refused", event.peer,
                  event.calling_ae, event.how, event.stored, event.failed)
-    elif isinstance(event, AssociationRejected):
-        log.warning("rejected %s (%s): %s", event.peer, event.calling_ae, event.reason)
-    elif isinstance(event, InstanceRefused):
-        log.warning("refused %s from %s: 0x%04X %s", event.sop_uid, event.calling_ae,
-                    event.status, event.reason)
 
 
 def _log_study(change: StudyChanged) -> None:
@@ -102,6 +102,7 @@ def run_serve(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
+    privacy.install()
     try:
         config = with_overrides(args.cfg, port=args.port, ae_title=args.ae_title,
                                 storage=args.storage, bind=args.bind)
@@ -119,7 +120,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"mw-tui serve: {exc}", file=sys.stderr)
         return 1
     st = receiver.status()
-    print(f"mw-tui: receiving as {st.ae_title} on {st.bind}:{st.port}, storage "
+    tls_note = f" (DICOM TLS on port {st.tls_port})" if st.tls_port else ""
+    print(f"mw-tui: receiving as {st.ae_title} on {st.bind}:{st.port}{tls_note}, storage "
           f"{config.station.storage}", flush=True)
     stop.wait()
     log.info("stopping (signal received)")
@@ -216,19 +218,35 @@ def run_store_reindex(args: argparse.Namespace) -> int:
     return 0 if not report.invalid else 1
 
 
+def run_store_purge(args: argparse.Namespace) -> int:
+    import time
+
+    from mw_tui.store.retention import Retention
+
+    days = args.days if args.days is not None else args.cfg.retention.days
+    if days <= 0:
+        print("retention is off (retention.days = 0): nothing is deleted; set it in the "
+              "configuration, or pass --days N")
+        return 0
+    store = _open_store(args.cfg)
+    report = Retention(store).purge(days, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for s in report.deleted:
+        when = time.strftime("%Y-%m-%d", time.localtime(s.last_used))
+        print(f"{verb} {s.study_uid}: last used {when}, {s.instances} instances, "
+              f"{human_size(s.size_bytes)}")
+    for s in report.kept:
+        print(f"kept {s.study_uid}: expired, but held by {', '.join(s.held_by)}")
+    print(f"{verb} {len(report.deleted)} studies ({human_size(report.size_bytes)}) unused for "
+          f"{days:g} days; {len(report.kept)} expired studies kept for jobs")
+    return 0
+
+
 # -- the app -----------------------------------------------------------------------------
 
 
 def run_app(args: argparse.Namespace) -> int:
-    """The kiosk. Until the screens exist, `--demo` runs the receiver on a demo store."""
-    if args.demo:
-        demo_root = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share")
-        args.storage = str(demo_root / "mw-tui" / "demo-store")
-        args.port = args.port if getattr(args, "port", None) else 11112
-        args.ae_title = None
-        args.bind = "127.0.0.1"
-        args.cfg = dataclasses.replace(args.cfg, path=None)
-    for name in ("port", "ae_title", "storage", "bind"):
-        if not hasattr(args, name):
-            setattr(args, name, None)
-    return run_serve(args)
+    """The kiosk app (`mw-tui`, `mw-tui --demo`): see mw_tui/cli/app.py."""
+    from mw_tui.cli.app import run_app as run
+
+    return run(args)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,7 +30,7 @@ from pynetdicom.presentation import PresentationContext, build_context, negotiat
 
 from mw_tui import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from mw_tui.config import Config
-from mw_tui.dicom import sop, status, wire
+from mw_tui.dicom import sop, status, tls, wire
 from mw_tui.dicom.events import (
     AssociationClosed,
     AssociationOpened,
@@ -54,11 +56,18 @@ class Slots(Protocol):
     def release(self) -> None: ...
 
 
+class Waiting(Protocol):
+    """Connections that have not associated yet (see `scp.WaitingRoom`)."""
+
+    def leave(self, handler: AssociationHandler) -> None: ...
+
+
 @dataclass(frozen=True)
 class AcceptorSettings:
     ae_title: str
     max_pdu: int
     timeout: float
+    artim: float
     allowed_aes: frozenset[str]
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     sop_classes: tuple[str, ...]
@@ -79,6 +88,7 @@ class AcceptorSettings:
             ae_title=config.station.ae_title,
             max_pdu=config.station.max_pdu,
             timeout=config.dicom.server_timeout,
+            artim=config.dicom.artim_timeout,
             allowed_aes=frozenset(aes),
             allowed_networks=tuple(nets),
             sop_classes=(*sop.STORAGE_SOP_CLASSES, *extras),
@@ -106,11 +116,35 @@ class AcceptorSettings:
         return any(addr in net for net in self.allowed_networks)
 
 
+_TLS_HINTS = {
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate, and "
+                                         "tls.verify_clients is \"required\"",
+    "CERTIFICATE_VERIFY_FAILED": "the client's certificate is not signed by an authority "
+                                 "in tls.ca, or has expired",
+    "NO_SHARED_CIPHER": "the client offers none of the BCP 195 cipher suites",
+    "UNSUPPORTED_PROTOCOL": "the client offers only TLS versions older than 1.2",
+    "WRONG_VERSION_NUMBER": "the client does not speak TLS: plain DICOM sent to the TLS port?",
+    "HTTP_REQUEST": "that is a web browser, not a DICOM client",
+}
+
+
+def _tls_hint(exc: ssl.SSLError) -> str:
+    hint = _TLS_HINTS.get(str(exc.reason or ""))
+    return f" ({hint})" if hint else ""
+
+
 class AssociationHandler:
-    """Serve one accepted TCP connection until it is released, aborted or times out."""
+    """Serve one accepted TCP connection until it is released, aborted or times out.
+
+    Whatever the peer sends, the connection ends with one log line saying why when it
+    went wrong (never a traceback for the peer's mistakes), and nothing it sends can make
+    the handler allocate more than the PDU limits allow.
+    """
 
     def __init__(self, sock: socket.socket, peer: tuple[str, int], settings: AcceptorSettings,
-                 store: Store, slots: Slots, emit: Emit) -> None:
+                 store: Store, slots: Slots, emit: Emit,
+                 tls_context: ssl.SSLContext | None = None,
+                 waiting: Waiting | None = None) -> None:
         self.sock = sock
         self.peer = f"{peer[0]}:{peer[1]}"
         self.ip = peer[0]
@@ -118,6 +152,9 @@ class AssociationHandler:
         self.store = store
         self.slots = slots
         self.emit = emit
+        self.tls_context = tls_context
+        self.waiting = waiting
+        self.evicted = False
         self.calling_ae = ""
         self.contexts: dict[int, tuple[str, str]] = {}  # id -> (abstract, transfer syntax)
         self.peer_max_pdu = 0
@@ -129,13 +166,33 @@ class AssociationHandler:
 
     # -- the connection ----------------------------------------------------------------
 
+    def evict(self) -> None:
+        """Close a connection that has not associated yet (from another thread)."""
+        self.evicted = True
+        try:
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _left_waiting(self) -> None:
+        if self.waiting is not None:
+            self.waiting.leave(self)
+            self.waiting = None
+
     def run(self) -> None:
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(self.settings.timeout)
         holding_slot = False
         how = "closed"
+        label = "TLS connection" if self.tls_context is not None else "connection"
         try:
-            pdu_type, body = wire.read_pdu(self.sock, wire.ASSOCIATE_RQ_LIMIT)
+            try:
+                deadline = time.monotonic() + self.settings.artim
+                if self.tls_context is not None:
+                    self._handshake(deadline)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                pdu_type, body = wire.read_pdu(self.sock, wire.ASSOCIATE_RQ_LIMIT, deadline)
+            finally:
+                self._left_waiting()
+            self.sock.settimeout(self.settings.timeout)
             if pdu_type != wire.A_ASSOCIATE_RQ:
                 raise wire.ProtocolError(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type}",
                                          wire.ABORT_UNEXPECTED_PDU)
@@ -146,18 +203,54 @@ class AssociationHandler:
             self._accept(request)
             how = self._serve()
         except TimeoutError:
-            how = f"timed out after {self.settings.timeout:g} s of silence"
-            self._send(wire.abort(2, wire.ABORT_NOT_SPECIFIED))
-        except wire.PeerClosed:
+            if holding_slot:
+                how = f"timed out after {self.settings.timeout:g} s of silence"
+                log.warning("association from %s (%s) %s (dicom.server_timeout): aborted",
+                            self.peer, self.calling_ae, how)
+                self._send(wire.abort(2, wire.ABORT_NOT_SPECIFIED))
+            elif not self.evicted:
+                how = "no association request in time"
+                log.warning("%s from %s closed: no association request within %g s "
+                            "(dicom.artim_timeout)", label, self.peer, self.settings.artim)
+        except ssl.SSLEOFError:
+            how = "closed during the TLS handshake"
+            if not self.evicted:
+                log.info("TLS connection from %s closed during the handshake", self.peer)
+        except ssl.SSLError as exc:
+            how = f"TLS failed: {exc.reason or exc}"
+            if not self.evicted:
+                log.warning("TLS connection from %s refused: %s%s", self.peer,
+                            exc.reason or exc, _tls_hint(exc))
+        except wire.PeerClosed as exc:
             how = "closed by the peer" if holding_slot else "closed before associating"
+            if self.evicted:
+                how = "closed: too many connections waiting to associate"
+            elif holding_slot:
+                how = "connection closed by the peer without A-RELEASE or A-ABORT"
+                log.warning("association from %s (%s) ended: %s (%s)", self.peer,
+                            self.calling_ae, how, exc)
+            elif exc.received:
+                log.warning("%s from %s closed before its association request was "
+                            "complete (%s)", label, self.peer, exc)
+            else:
+                log.info("%s from %s closed without sending anything", label, self.peer)
         except wire.ProtocolError as exc:
             how = f"protocol error: {exc}"
             log.warning("association from %s (%s) aborted: %s", self.peer,
                         self.calling_ae or "?", exc)
             self._send(wire.abort(2, exc.reason))
         except OSError as exc:
-            how = f"network error: {exc}"
+            how = f"network error: {exc.strerror or exc}"
+            if not self.evicted:
+                log.warning("%s from %s (%s) ended by a network error: %s", label, self.peer,
+                            self.calling_ae or "?", exc.strerror or exc)
+        except Exception as exc:  # a bug of ours: one record with the traceback, then go on
+            how = f"internal error: {exc!r}"
+            log.error("association from %s (%s) aborted by an internal error: %r", self.peer,
+                      self.calling_ae or "?", exc, exc_info=True)
+            self._send(wire.abort(2, wire.ABORT_NOT_SPECIFIED))
         finally:
+            self._left_waiting()
             if self._incoming is not None:
                 self._incoming.abort()
             if holding_slot:
@@ -169,8 +262,20 @@ class AssociationHandler:
             except OSError:
                 pass
 
+    def _handshake(self, deadline: float) -> None:
+        assert self.tls_context is not None
+        self.sock = self.tls_context.wrap_socket(self.sock, server_side=True,
+                                                 do_handshake_on_connect=False)
+        if self.evicted:
+            raise wire.PeerClosed("evicted")
+        self.sock.settimeout(max(0.001, deadline - time.monotonic()))
+        self.sock.do_handshake()
+        assert isinstance(self.sock, ssl.SSLSocket)
+        log.info("TLS connection from %s: %s", self.peer, tls.describe(self.sock))
+
     def _send(self, data: bytes) -> None:
         try:
+            self.sock.settimeout(2)
             self.sock.sendall(data)
         except OSError:
             pass
@@ -197,6 +302,11 @@ class AssociationHandler:
         self.emit(AssociationRejected(self.calling_ae, self.peer, why))
 
     def _admit(self, request: A_ASSOCIATE) -> bool:
+        proposed = len(request.presentation_context_definition_list)
+        if proposed > wire.MAX_CONTEXTS:
+            self._reject(1, 1, 1, f"{proposed} presentation contexts proposed, more than the "
+                                  f"{wire.MAX_CONTEXTS} an association can have")
+            return False
         if not self.settings.caller_allowed(self.calling_ae, self.ip):
             self._reject(1, 1, 3, "calling AE title / address not on the allow-list "
                                   "(dicom.allowed_callers)")

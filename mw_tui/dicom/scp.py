@@ -1,34 +1,32 @@
 """The receiver service: Storage and Verification SCP in worker processes sharing one port.
 
-`Receiver.start()` binds the port, makes index and files agree (crash recovery), and
-starts worker processes that accept associations on the shared listening socket; each
-association runs on its own thread in a worker (`acceptor.AssociationHandler`). The
-workers report through a queue; a thread here turns that into callbacks, so the
-process that owns the receiver (the kiosk UI, or `mw-tui serve`) never does the
-receiving work itself and stays responsive at full speed. No Textual here.
+`Receiver.start()` binds the port (and the DICOM TLS port when configured), makes index
+and files agree (crash recovery), and starts worker processes that accept associations
+on the shared listening sockets (`worker.py`); each association runs on its own thread
+in a worker (`acceptor.AssociationHandler`). The workers report through a queue; a
+thread here turns that into callbacks, so the process that owns the receiver (the kiosk
+UI, or `mw-tui serve`) never does the receiving work itself and stays responsive at full
+speed. It also runs the retention service when `[retention] days` is set. No Textual here.
 """
 
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.synchronize
 import os
 import queue
-import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from mw_tui.coalesce import Coalescer
 from mw_tui.config import Config
-from mw_tui.dicom.acceptor import AcceptorSettings, AssociationHandler
+from mw_tui.dicom import tls
 from mw_tui.dicom.events import (
     AssociationClosed,
     AssociationOpened,
@@ -36,12 +34,15 @@ from mw_tui.dicom.events import (
     ReceiverEvent,
     StudyChanged,
 )
+from mw_tui.dicom.worker import SharedCounts, WorkerArgs, worker_main
 from mw_tui.store import Store
 from mw_tui.store.check import recover
+from mw_tui.store.retention import RetentionService
 
 log = logging.getLogger(__name__)
 
 _CTX = multiprocessing.get_context("spawn")
+LISTEN_BACKLOG = 1024  # a burst of connections waits in the kernel (somaxconn caps it)
 
 
 class ReceiverError(Exception):
@@ -56,43 +57,27 @@ class ReceiverStatus:
     port: int
     associations: int
     workers: int
-
-
-class SharedSlots:
-    """The association limit, counted across every worker process."""
-
-    def __init__(self, counter: Synchronized, limit: int) -> None:
-        self.counter = counter
-        self.limit = limit
-
-    def acquire(self) -> bool:
-        with self.counter.get_lock():
-            if self.counter.value >= self.limit:
-                return False
-            self.counter.value += 1
-            return True
-
-    def release(self) -> None:
-        with self.counter.get_lock():
-            self.counter.value = max(0, self.counter.value - 1)
+    tls_port: int = 0  # 0: no TLS listener
+    waiting: int = 0  # connections that have not associated yet
+    worker_pids: tuple[int, ...] = ()
 
 
 def default_processes() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, what: str = "station.port") -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        sock = socket.create_server((host, port), family=family, backlog=128)
+        sock = socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
     except PermissionError as exc:
         raise ReceiverError(f"not allowed to listen on port {port}: ports below 1024 need "
                             "privileges (use a port above 1024, e.g. 11112)") from exc
     except OSError as exc:
         if exc.errno == 98:  # EADDRINUSE
             raise ReceiverError(f"port {port} on {host} is already in use: is another "
-                                "mw-tui or DICOM server running? Stop it or change "
-                                "station.port") from exc
+                                f"mw-tui or DICOM server running? Stop it or change "
+                                f"{what}") from exc
         raise ReceiverError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     return sock
 
@@ -114,14 +99,18 @@ class Receiver:
         self.on_study_changed = on_study_changed
         self.processes = processes or config.station.receiver_processes or default_processes()
         self._sock: socket.socket | None = None
+        self._tls_sock: socket.socket | None = None
         self._workers: list[multiprocessing.context.SpawnProcess] = []
         self._queue: Any = None
         self._stop: multiprocessing.synchronize.Event | None = None
-        self._counter: Synchronized | None = None
+        self._counts: Any = None  # Array("i", 2 * processes): see worker.SharedCounts
+        self._ready: Any = None  # Array("b", processes): worker i accepts connections
         self._pump: threading.Thread | None = None
         self._coalescer: Coalescer | None = None
+        self._retention = RetentionService(config)
         self._running = False
         self.port = config.station.port
+        self.tls_port = config.tls.port
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -136,31 +125,69 @@ class Receiver:
                                 f"{exc.strerror or exc}") from exc
         try:
             recover(store)
+            store.empty_trash()
         finally:
             store.close()
+        self._check_tls()
         self._sock = bind_socket(s.bind, s.port)
         self.port = self._sock.getsockname()[1]
+        if self.config.tls.port:
+            try:
+                self._tls_sock = bind_socket(s.bind, self.config.tls.port, "tls.port")
+            except ReceiverError:
+                self._sock.close()
+                self._sock = None
+                raise
+            self.tls_port = self._tls_sock.getsockname()[1]
         self._queue = _CTX.Queue()
         self._stop = _CTX.Event()
-        self._counter = _CTX.Value("i", 0)
+        self._counts = _CTX.Array("i", 2 * self.processes)
+        self._ready = _CTX.Array("b", self.processes)
         self._coalescer = Coalescer(self._deliver_study, interval=0.3)
-        for _ in range(self.processes):
-            self._workers.append(self._spawn())
+        for i in range(self.processes):
+            self._workers.append(self._spawn(i))
         self._running = True
+        self._wait_ready()
         self._pump = threading.Thread(target=self._pump_events, name="receiver-events",
                                       daemon=True)
         self._pump.start()
-        log.info("receiver %s listening on %s:%d (%d worker processes)", s.ae_title, s.bind,
-                 self.port, self.processes)
+        self._retention.start()
+        tls_note = f", DICOM TLS on port {self.tls_port}" if self._tls_sock else ""
+        log.info("receiver %s listening on %s:%d%s (%d worker processes)", s.ae_title, s.bind,
+                 self.port, tls_note, self.processes)
 
-    def _spawn(self) -> multiprocessing.context.SpawnProcess:
-        p = _CTX.Process(
-            target=_worker_main,
-            args=(self._sock, self.config, self._counter, self._queue, self._stop,
-                  logging.getLogger().getEffectiveLevel(), os.getpid()),
-            name="mw-tui-receiver",
-            daemon=True,
-        )
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        """Return once every worker accepts, so the first association is served at once."""
+        deadline = time.monotonic() + timeout
+        while not all(self._ready[:]) and time.monotonic() < deadline:
+            dead = [p for p in self._workers if not p.is_alive()]
+            if dead:
+                self.stop(grace=1)
+                raise ReceiverError(f"a receiver worker process ended at start (exit code "
+                                    f"{dead[0].exitcode}); the log above says why")
+            time.sleep(0.01)
+
+    def _check_tls(self) -> None:
+        """A TLS configuration that cannot work stops the start, saying what to fix."""
+        t = self.config.tls
+        if not t.port:
+            return
+        if t.port == self.config.station.port:
+            raise ReceiverError(f"tls.port {t.port} is also station.port: the DICOM TLS "
+                                "listener needs a port of its own (2762 is the usual one)")
+        try:
+            tls.server_context(t)
+        except tls.TlsError as exc:
+            raise ReceiverError(f"DICOM TLS cannot start: {exc}") from exc
+
+    def _spawn(self, index: int) -> multiprocessing.context.SpawnProcess:
+        assert self._stop is not None and self._sock is not None
+        args = WorkerArgs(config=self.config, plain=self._sock, tls=self._tls_sock,
+                          counts=self._counts, ready=self._ready, workers=self.processes,
+                          index=index,
+                          queue=self._queue, stop=self._stop,
+                          level=logging.getLogger().getEffectiveLevel(), parent=os.getpid())
+        p = _CTX.Process(target=worker_main, args=(args,), name="mw-tui-receiver", daemon=True)
         p.start()
         return p
 
@@ -170,6 +197,7 @@ class Receiver:
             return
         self._running = False
         assert self._stop is not None and self._sock is not None
+        self._retention.stop()
         self._stop.set()
         deadline = time.monotonic() + grace
         for p in self._workers:
@@ -180,6 +208,9 @@ class Receiver:
         self._workers = []
         self._sock.close()
         self._sock = None
+        if self._tls_sock is not None:
+            self._tls_sock.close()
+            self._tls_sock = None
         if self._pump is not None:
             self._queue.put(None)
             self._pump.join(5)
@@ -197,13 +228,19 @@ class Receiver:
 
     def status(self) -> ReceiverStatus:
         s = self.config.station
+        n = self.processes
+        counts = list(self._counts[:]) if self._counts is not None else [0] * (2 * n)
+        alive = [p for p in self._workers if p.is_alive()]
         return ReceiverStatus(
             listening=self._running,
             ae_title=s.ae_title,
             bind=s.bind,
             port=self.port,
-            associations=self._counter.value if self._counter is not None else 0,
-            workers=sum(1 for p in self._workers if p.is_alive()),
+            associations=sum(counts[:n]),
+            workers=len(alive),
+            tls_port=self.tls_port if self._tls_sock is not None else 0,
+            waiting=sum(counts[n:]),
+            worker_pids=tuple(p.pid for p in alive if p.pid is not None),
         )
 
     # -- events from the workers ------------------------------------------------------
@@ -245,65 +282,9 @@ class Receiver:
             if not p.is_alive() and self._running:
                 log.error("receiver worker %d ended unexpectedly (exit code %s); restarting it",
                           p.pid, p.exitcode)
-                self._workers[i] = self._spawn()
-
-
-# -- the worker process ------------------------------------------------------------------
-
-
-class _QueueEmit:
-    def __init__(self, q: Any) -> None:
-        self.q = q
-
-    def __call__(self, event: ReceiverEvent) -> None:
-        self.q.put(event)
-
-
-def _watch_parent(parent: int) -> None:
-    """End this worker at once when the owning process is gone (even after kill -9)."""
-    while True:
-        if os.getppid() != parent:
-            os._exit(0)
-        time.sleep(0.2)
-
-
-def _worker_main(sock: socket.socket, config: Config, counter: Synchronized,
-                 q: Any, stop: multiprocessing.synchronize.Event, level: int,
-                 parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(q)]
-    root.setLevel(level)
-    store = Store(config.storage, config.station.min_free_mb)
-    settings = AcceptorSettings.from_config(config)
-    slots = SharedSlots(counter, config.station.max_associations)
-    emit = _QueueEmit(q)
-    sock.settimeout(0.25)
-    threads: list[threading.Thread] = []
-    while not stop.is_set():
-        try:
-            conn, addr = sock.accept()
-        except (TimeoutError, BlockingIOError, InterruptedError):
-            continue
-        except OSError as exc:
-            if stop.is_set():
-                break
-            logging.getLogger(__name__).error("accept failed: %s", exc)
-            time.sleep(0.1)
-            continue
-        conn.settimeout(None)
-        handler = AssociationHandler(conn, addr, settings, store, slots, emit)
-        t = threading.Thread(target=handler.run, name=f"assoc-{addr[0]}:{addr[1]}", daemon=True)
-        t.start()
-        threads = [x for x in threads if x.is_alive()]
-        threads.append(t)
-    deadline = time.monotonic() + 8
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    store.close()
-    q.close()
-    q.join_thread()
+                SharedCounts(self._counts, self.processes, i, 0).reset()  # its slots are free
+                self._ready[i] = 0
+                self._workers[i] = self._spawn(i)
 
 
 __all__ = ["AssociationClosed", "AssociationOpened", "Receiver", "ReceiverError",

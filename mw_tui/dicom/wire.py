@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ NO_DATASET = 0x0101
 
 ASSOCIATE_RQ_LIMIT = 256 * 1024  # no legitimate A-ASSOCIATE-RQ comes near this
 COMMAND_LIMIT = 64 * 1024
+MAX_CONTEXTS = 128  # presentation contexts in one association (odd IDs 1-255, PS3.8 9.3.2.2)
+_GROW_STEP = 64 * 1024  # buffers of peers not yet trusted grow with what they really send
 
 
 class ProtocolError(Exception):
@@ -50,24 +53,55 @@ class ProtocolError(Exception):
 
 
 class PeerClosed(Exception):
-    """The peer closed the connection."""
+    """The peer closed the connection; `received` bytes of an unfinished PDU had arrived."""
+
+    def __init__(self, message: str, received: int = 0) -> None:
+        super().__init__(message)
+        self.received = received
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytearray:
+def _wait(sock: socket.socket, deadline: float | None) -> None:
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        sock.settimeout(left)
+
+
+def recv_exact(sock: socket.socket, n: int, deadline: float | None = None,
+               grow: bool = False) -> bytearray:
+    """Exactly `n` bytes. With `deadline` (time.monotonic()), all of them by then, or
+    TimeoutError; with `grow`, memory follows what arrives instead of what was declared."""
+    if grow and n > _GROW_STEP:
+        out = bytearray()
+        while len(out) < n:
+            _wait(sock, deadline)
+            chunk = sock.recv(min(_GROW_STEP, n - len(out)))
+            if not chunk:
+                raise PeerClosed(f"connection closed after {len(out)} of {n} bytes", len(out))
+            out += chunk
+        return out
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
     while got < n:
+        _wait(sock, deadline)
         k = sock.recv_into(view[got:], n - got)
         if k == 0:
-            raise PeerClosed(f"connection closed after {got} of {n} bytes")
+            raise PeerClosed(f"connection closed after {got} of {n} bytes", got)
         got += k
     return buf
 
 
-def read_pdu(sock: socket.socket, limit: int) -> tuple[int, bytearray]:
-    """Read one PDU; returns (type, body without the 6-byte header)."""
-    head = recv_exact(sock, 6)
+def read_pdu(sock: socket.socket, limit: int,
+             deadline: float | None = None) -> tuple[int, bytearray]:
+    """Read one PDU; returns (type, body without the 6-byte header).
+
+    Before the association is accepted pass a `deadline`: the whole PDU must arrive by
+    then (a peer trickling bytes cannot hold the connection), and memory grows only with
+    the bytes that really arrive.
+    """
+    head = recv_exact(sock, 6, deadline)
     pdu_type = head[0]
     (length,) = struct.unpack_from(">I", head, 2)
     if pdu_type not in (A_ASSOCIATE_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, P_DATA_TF,
@@ -80,7 +114,11 @@ def read_pdu(sock: socket.socket, limit: int) -> tuple[int, bytearray]:
     if length > limit:
         raise ProtocolError(f"PDU of type 0x{pdu_type:02X} declares {length} bytes, more than "
                             f"the {limit} allowed")
-    return pdu_type, recv_exact(sock, length)
+    try:
+        return pdu_type, recv_exact(sock, length, deadline, grow=deadline is not None)
+    except PeerClosed as exc:
+        raise PeerClosed(f"connection closed in the middle of a PDU of type 0x{pdu_type:02X} "
+                         f"({exc.received + 6} of {length + 6} bytes)", exc.received + 6) from None
 
 
 def iter_pdvs(body: bytearray) -> Iterator[tuple[int, int, memoryview]]:
@@ -178,7 +216,7 @@ def _elem(elem: int, value: bytes) -> bytes:
 
 
 def _uid(value: str) -> bytes:
-    b = value.encode("ascii")
+    b = value.encode("ascii", "replace")[:64]  # echoes what the peer sent, even garbage
     return b + b"\0" if len(b) % 2 else b
 
 

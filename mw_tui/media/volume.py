@@ -53,6 +53,10 @@ class Volume:
     iso: Path | None = None
     iso_md5: str | None = None
     iso_size: int | None = None
+    created: str = ""  # ISO 8601 date and time the volume was built
+    patients: tuple[str, ...] = ()  # patient names (DICOM PN), for the label
+    studies: tuple[str, ...] = ()  # Study Instance UIDs with instances on this volume
+    capacity: int | None = None  # bytes the medium holds (None: not limited)
 
     @property
     def size(self) -> int:

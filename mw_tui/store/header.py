@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 
 from pydicom.charset import decode_bytes
+from pydicom.datadict import DicomDictionary
 from pydicom.valuerep import PersonName
 
 from mw_tui.dicom import sop
@@ -58,6 +59,14 @@ _WANTED = {v: k for k, v in TAGS.items()}
 
 class MalformedDataset(ValueError):
     """The dataset cannot be parsed; the message says where and why."""
+
+
+class TooDeep(MalformedDataset):
+    """Sequences nest deeper than MAX_DEPTH (readers that recurse would crash on it)."""
+
+
+# tags whose value is a sequence: in implicit VR, the dictionary is all that tells
+_SQ_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +121,7 @@ class _Reader:
         The items of an undefined-length UN are implicit VR whatever the transfer syntax.
         """
         if depth > MAX_DEPTH:
-            raise MalformedDataset(f"sequences nested deeper than {MAX_DEPTH} levels")
+            raise TooDeep(f"sequences nested deeper than {MAX_DEPTH} levels")
         while True:
             tag, _, vpos, length = self.element_item(pos)
             if tag == _SEQ_END:
@@ -121,6 +130,7 @@ class _Reader:
                 raise MalformedDataset(f"expected an item, found tag {tag:08X} at byte {pos}")
             if length != _UNDEFINED:
                 self.need(vpos, length, "item")
+                self.item_depth(vpos, vpos + length, depth, implicit)
                 pos = vpos + length
                 continue
             pos = vpos
@@ -129,7 +139,52 @@ class _Reader:
                 if tag == _ITEM_END:
                     pos = vpos
                     break
-                pos = self.skip_value(vpos, length, depth + 1, tag, implicit or vr == b"UN")
+                pos = self.skip_value(vpos, length, depth + 1, tag, implicit or vr == b"UN",
+                                      vr)
+
+    def sequence_depth(self, pos: int, end: int, depth: int, implicit: bool) -> None:
+        """Check how deep the items of a defined-length sequence nest (TooDeep).
+
+        Their content is not otherwise judged here: what does not parse is left as it
+        arrived, as before this check existed.
+        """
+        if depth > MAX_DEPTH:
+            raise TooDeep(f"sequences nested deeper than {MAX_DEPTH} levels")
+        try:
+            while pos + 8 <= end:
+                tag, _, vpos, length = self.element_item(pos)
+                if tag != _ITEM:
+                    return
+                if length == _UNDEFINED:
+                    pos = vpos
+                    while pos < end:
+                        tag, vr, vpos, length = self.element(pos, implicit)
+                        if tag == _ITEM_END:
+                            pos = vpos
+                            break
+                        pos = self.skip_value(vpos, length, depth + 1, tag,
+                                              implicit or vr == b"UN", vr)
+                    continue
+                if vpos + length > end:
+                    return
+                self.item_depth(vpos, vpos + length, depth, implicit)
+                pos = vpos + length
+        except TooDeep:
+            raise
+        except (MalformedDataset, struct.error):
+            return
+
+    def item_depth(self, pos: int, end: int, depth: int, implicit: bool) -> None:
+        """The elements of a defined-length item: only nesting depth is checked."""
+        try:
+            while pos + 8 <= end:
+                tag, vr, vpos, length = self.element(pos, implicit)
+                pos = self.skip_value(vpos, length, depth + 1, tag, implicit or vr == b"UN",
+                                      vr)
+        except TooDeep:
+            raise
+        except (MalformedDataset, struct.error):
+            return
 
     def element_item(self, pos: int) -> tuple[int, None, int, int]:
         self.need(pos, 8, "item header")
@@ -137,12 +192,15 @@ class _Reader:
         (length,) = struct.unpack_from(self.fmt_i, self.buf, pos + 4)
         return (g << 16) | e, None, pos + 8, length
 
-    def skip_value(self, vpos: int, length: int, depth: int, tag: int, implicit: bool) -> int:
+    def skip_value(self, vpos: int, length: int, depth: int, tag: int, implicit: bool,
+                   vr: bytes | None = None) -> int:
         if length == _UNDEFINED:
             return self.skip_undefined(vpos, depth, implicit)
         if vpos + length > self.end:
             raise MalformedDataset(f"value of tag {tag:08X} runs past the end of the data "
                                    f"({length} bytes declared at byte {vpos})")
+        if length >= 8 and (vr == b"SQ" or (vr is None and tag in _SQ_TAGS)):
+            self.sequence_depth(vpos, vpos + length, depth, implicit)
         return vpos + length
 
 
@@ -152,7 +210,10 @@ def scan(data: bytes | memoryview, transfer_syntax: str) -> Header:
     little = transfer_syntax != sop.EXPLICIT_VR_BE
     if transfer_syntax == sop.DEFLATED_EXPLICIT_VR_LE:
         d = zlib.decompressobj(-zlib.MAX_WBITS)
-        data = d.decompress(bytes(data), 64 * 1024 * 1024)  # the header is near the start
+        try:
+            data = d.decompress(bytes(data), 64 * 1024 * 1024)  # the header is near the start
+        except zlib.error as exc:
+            raise MalformedDataset(f"deflated data set cannot be inflated: {exc}") from exc
     buf = memoryview(data)
     if not implicit and len(buf) >= 6 and not (65 <= buf[4] <= 90 and 65 <= buf[5] <= 90):
         implicit = True  # explicit VR announced, implicit VR written: read it as it is
@@ -175,7 +236,7 @@ def scan(data: bytes | memoryview, transfer_syntax: str) -> Header:
         if tag >> 16 == 0xFFFE:
             raise MalformedDataset(f"item tag {tag:08X} at the top level (byte {pos})")
         last_tag = tag
-        pos = r.skip_value(vpos, length, 1, tag, implicit or vr == b"UN")
+        pos = r.skip_value(vpos, length, 1, tag, implicit or vr == b"UN", vr)
         if pixels:
             continue
         if tag in _WANTED and length != _UNDEFINED:

@@ -16,8 +16,11 @@ import mmap
 import os
 import secrets
 import shutil
+import sqlite3
+import stat
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +35,23 @@ log = logging.getLogger(__name__)
 
 SPOOL_THRESHOLD = 16 * 1024 * 1024  # bytes kept in memory before spooling to disk
 PREAMBLE = b"\0" * 128 + b"DICM"
+TRASH = "trash"  # studies being deleted are renamed here first (same file system)
+PRIVATE_DIR = 0o700  # the store holds patient data: only its owner may read it
+PRIVATE_FILE = 0o600
+
+
+def temp_name(suffix: str = layout.PART_SUFFIX) -> str:
+    """A temp file name that says nothing about the patient or the study."""
+    return f".{secrets.token_hex(8)}{suffix}"
+
+
+def _make_private(path: Path) -> None:
+    """Make an existing folder or file of the store readable by its owner only."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, mode & ~0o077)
+        log.info("store: %s was readable by others (mode %o); now %o", path, mode,
+                 stat.S_IMODE(path.stat().st_mode))
 
 
 class Refused(Exception):
@@ -104,10 +124,19 @@ class Store:
     def __init__(self, root: Path | str, min_free_mb: int = 0) -> None:
         self.root = Path(root)
         self.min_free_mb = min_free_mb
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for sub in (layout.STUDIES, layout.INCOMING):
-            (self.root / sub).mkdir(exist_ok=True, mode=0o700)
-        self.index = Index(self.root / layout.INDEX_NAME)
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        _make_private(self.root)
+        for sub in (layout.STUDIES, layout.INCOMING, TRASH):
+            (self.root / sub).mkdir(exist_ok=True, mode=PRIVATE_DIR)
+            _make_private(self.root / sub)
+        index = self.root / layout.INDEX_NAME
+        # SQLite gives the -wal and -shm files the mode of the database file
+        os.close(os.open(index, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+        for p in (index, index.with_name(index.name + "-wal"),
+                  index.with_name(index.name + "-shm")):
+            if p.exists():
+                _make_private(p)
+        self.index = Index(index)
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.root)
@@ -130,14 +159,39 @@ class Store:
     def path_of(self, relative: str) -> Path:
         return self.root / relative
 
-    def delete_study(self, study_uid: str) -> int:
-        """Remove a study's files and index rows; returns how many files went."""
-        paths = self.index.remove_study(study_uid)
-        for p in paths:
-            (self.root / p).unlink(missing_ok=True)
-        d = layout.study_dir(self.root, study_uid)
-        shutil.rmtree(d, ignore_errors=True)
+    def delete_study(self, study_uid: str,
+                     unless: Callable[[sqlite3.Connection], bool] | None = None) -> int:
+        """Remove a study's files and index rows; returns how many files went (-1: kept).
+
+        In one index transaction: `unless(db)` is asked (retention: "has it been used or
+        held since?"), the study's folder is renamed into `trash/` and its rows deleted;
+        the files are removed after the commit. A crash leaves either the whole study or
+        index rows without files (dropped at the next start), never files the next start
+        would index again. An instance arriving meanwhile is refused, not lost (`_commit`).
+        """
+        folder = layout.study_dir(self.root, study_uid)
+        trash = self.root / TRASH / secrets.token_hex(8)
+        with self.index.transaction() as db:
+            if unless is not None and unless(db):
+                return -1
+            paths = [r[0] for r in db.execute(
+                "SELECT i.path FROM instances i JOIN series se ON i.series_uid = se.series_uid "
+                "WHERE se.study_uid = ?", (study_uid,))]
+            db.execute("DELETE FROM instances WHERE series_uid IN "
+                       "(SELECT series_uid FROM series WHERE study_uid = ?)", (study_uid,))
+            db.execute("DELETE FROM series WHERE study_uid = ?", (study_uid,))
+            db.execute("DELETE FROM studies WHERE study_uid = ?", (study_uid,))
+            db.execute("DELETE FROM patients WHERE pk NOT IN (SELECT patient_pk FROM studies)")
+            if folder.exists():
+                os.rename(folder, trash)  # last: if it fails, the transaction rolls back
+        layout.fsync_dir(folder.parent)
+        shutil.rmtree(trash, ignore_errors=True)
         return len(paths)
+
+    def empty_trash(self) -> None:
+        """Finish deletions a crash interrupted."""
+        for p in (self.root / TRASH).iterdir():
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.index.close()
@@ -178,13 +232,12 @@ class Incoming:
             self._start_spool()
 
     def _start_spool(self) -> None:
-        name = f"{secrets.token_hex(8)}{layout.PART_SUFFIX}"
-        self._spool_path = self.store.root / layout.INCOMING / name
+        self._spool_path = self.store.root / layout.INCOMING / temp_name()
         try:
             if not self.store.has_room(self.size):
                 raise OSError(errno.ENOSPC, "below the minimum free space")
-            self._spool = open(self._spool_path, "xb")  # noqa: SIM115
-            os.fchmod(self._spool.fileno(), 0o600)
+            fd = os.open(self._spool_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+            self._spool = open(fd, "wb")  # noqa: SIM115
             self._spool.write(file_meta(self.sop_class, self.sop_uid, self.transfer_syntax,
                                         self.calling_ae))
             chunks, self._chunks = self._chunks, []
@@ -273,9 +326,9 @@ class Incoming:
             if not self.store.has_room(self.size):
                 raise OutOfSpace(f"less than {self.store.min_free_mb} MiB would stay free in "
                                  f"{self.store.root}")
-            tmp = final.parent / f".{self.sop_uid}.{secrets.token_hex(4)}{layout.PART_SUFFIX}"
+            tmp = final.parent / temp_name()
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
                 with open(fd, "wb", closefd=True) as f:
                     f.write(meta)
                     for c in self._chunks:
@@ -309,6 +362,10 @@ class Incoming:
         )
         if old is not None:
             (self.store.root / old).unlink(missing_ok=True)
+        if not final.exists():  # its study was deleted (retention) while it arrived
+            self.store.index.remove_instances([self.sop_uid])
+            raise Refused(status.CANNOT_STORE, "the study was being deleted while this "
+                                               "instance arrived; send it again")
         return StoredInstance(
             sop_uid=self.sop_uid, sop_class=self.sop_class, study_uid=study, series_uid=series,
             path=final, size=size, replaced=existed,

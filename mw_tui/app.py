@@ -1,0 +1,311 @@
+"""The kiosk app: Textual wiring only (screens, starting and stopping services, routing
+what the services' threads report to the screens).
+
+Service callbacks run on their own threads: each one only posts a message (thread-safe);
+the handlers below keep the app's picture of the station (status, devices, studies in
+the store, jobs) and publish it to the screens through signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import events, work
+from textual.app import App
+from textual.binding import Binding
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from mw_tui.devices.models import Device
+from mw_tui.dicom.events import AssociationRejected, InstanceRefused, ReceiverEvent
+from mw_tui.jobs.models import Job, StudyRef, Target
+from mw_tui.station import Station, StationStatus
+from mw_tui.store.index import StudyRow
+from mw_tui.ui import messages as msg
+from mw_tui.ui.pin import PinGate
+from mw_tui.ui.screens.jobs import JobsScreen
+from mw_tui.ui.screens.received import ReceivedScreen
+from mw_tui.ui.screens.search import SearchScreen
+from mw_tui.ui.screens.small import TooSmallScreen
+
+log = logging.getLogger(__name__)
+STYLES = Path(__file__).parent / "ui" / "styles"
+MIN_SIZE = (80, 24)
+
+
+class MwApp(App[None]):
+    """`station` is started by the app (in a worker) and stopped by whoever made it."""
+
+    TITLE = "mw-tui"
+    CSS_PATH: ClassVar[list[str | Path]] = sorted(STYLES.glob("*.tcss"))  # type: ignore[assignment]
+    ENABLE_COMMAND_PALETTE = False
+    MODES: ClassVar[dict[str, Any]] = {"search": SearchScreen, "received": ReceivedScreen,
+                                       "jobs": JobsScreen}
+    DEFAULT_MODE = "search"
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("f2", "mode('search')", "Find", priority=True),
+        Binding("f3", "mode('received')", "Received", priority=True),
+        Binding("f4", "mode('jobs')", "Jobs", priority=True),
+        Binding("f10", "settings", "Settings", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, station: Station, *, start_services: bool = True,
+                 clock: Callable[[], float] = time.time,
+                 status_interval: float = 1.5) -> None:
+        super().__init__()
+        self.station = station
+        self.start_services = start_services
+        self.clock = clock
+        self.status_interval = status_interval
+        self.ready = False
+        self.problem = ""  # why the station does not (fully) work
+        self.status: StationStatus | None = None
+        self.devices: dict[str, Device] = {}
+        self.store_rows: dict[str, StudyRow] = {}
+        self.jobs: dict[int, Job] = {}
+        self.status_signal: Signal[None] = Signal(self, "status")
+        self.store_signal: Signal[tuple[StudyRow, ...]] = Signal(self, "store")
+        self.jobs_signal: Signal[Job | None] = Signal(self, "jobs")
+        self.devices_signal: Signal[None] = Signal(self, "devices")
+        self.config_signal: Signal[None] = Signal(self, "config")
+        self.pin_gate = PinGate(station.config.ui.admin_pin, demo=station.demo)
+        if start_services:
+            # While Textual runs, sys.stderr is a capture whose fileno() is -1, and
+            # multiprocessing's resource tracker (which the receiver's worker processes
+            # need) hands sys.stderr's descriptor to its own process: start it now.
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+        self._store_since = 0.0
+        self._store_lock = threading.Lock()
+        self._last_input = time.monotonic()
+        self._refusals = [0.0, 0]  # last notice time, refusals since
+
+    # -- the station's picture ----------------------------------------------------------
+
+    @property
+    def config(self) -> Any:
+        return self.station.config
+
+    @property
+    def device_list(self) -> list[Device]:
+        return sorted(self.devices.values(), key=lambda d: (d.kind.value, d.devname))
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if not self.start_services:
+            return
+        self.station.on_study_changed(self._study_changed)
+        self.station.on_receiver_event(self._receiver_event)
+        self.station.jobs.subscribe(self._job_changed)
+        self.station.on_device(self._device_event)
+        self.station.on_device_problem(self._device_problem)
+        self._start_station()
+        if self.status_interval:
+            self.set_interval(self.status_interval, self._poll_status)
+        if self.config.ui.idle_minutes:
+            self.set_interval(30, self._check_idle)
+
+    def on_unmount(self) -> None:
+        self.station.jobs.unsubscribe(self._job_changed)
+
+    @work(thread=True, exclusive=True, group="station", exit_on_error=False)
+    def _start_station(self) -> None:
+        problem = ""
+        try:
+            self.station.start()
+        except Exception as exc:  # ReceiverError, DemoArchiveError: the message says why
+            log.warning("station start: %s", exc)
+            problem = str(exc)
+        for device in self.station.devices.devices():
+            self._device_event("added", device)
+        self.post_message(msg.StationReady(problem or self.station.runner_busy))
+        self._load_store()
+        self._load_jobs()
+
+    def on_station_ready(self, message: msg.StationReady) -> None:
+        self.ready = True
+        self.problem = message.problem
+        if message.problem:
+            self.notify(message.problem, title="The station does not fully run",
+                        severity="error", timeout=30)
+        self._poll_status()
+        self.config_signal.publish(None)
+
+    # -- status -------------------------------------------------------------------------
+
+    def _poll_status(self) -> None:
+        if self.ready:
+            self.run_worker(self._read_status, thread=True, exclusive=True, group="status",
+                            exit_on_error=False)
+
+    def _read_status(self) -> None:
+        self.post_message(msg.StatusUpdated(self.station.status()))
+
+    def on_status_updated(self, message: msg.StatusUpdated) -> None:
+        self.status = message.status
+        self.status_signal.publish(None)
+
+    # -- what the receiver did ----------------------------------------------------------
+
+    def _receiver_event(self, event: ReceiverEvent) -> None:  # receiver thread
+        if isinstance(event, AssociationRejected):
+            self.post_message(msg.Notice(f"Refused a connection from {event.calling_ae} "
+                                         f"({event.peer}): {event.reason}", "warning"))
+        elif isinstance(event, InstanceRefused):
+            now = time.monotonic()
+            self._refusals[1] += 1
+            if now - self._refusals[0] > 5:  # a flood of refusals: one notice per 5 s
+                n, self._refusals = int(self._refusals[1]), [now, 0]
+                self.post_message(msg.Notice(
+                    f"Refused {n} image{'s' if n > 1 else ''} from {event.calling_ae}: "
+                    f"{event.reason} (0x{event.status:04X})", "error", 10))
+
+    def on_notice(self, message: msg.Notice) -> None:
+        self.notify(message.text, severity=message.severity, timeout=message.timeout)
+
+    def _study_changed(self, _change: object) -> None:  # receiver thread (coalesced)
+        self.post_message(msg.StoreTouched())
+
+    def on_store_touched(self, _message: msg.StoreTouched) -> None:
+        self.run_worker(self._load_store, thread=True, group="store", exit_on_error=False)
+
+    def _load_store(self) -> None:
+        with self._store_lock:  # one reader at a time; each reads what changed since
+            since = self._store_since
+            rows = self.station.store.index.studies(since=since - 2 if since else None)
+            if rows:
+                self._store_since = max(self._store_since, *(r.updated_at for r in rows))
+        if rows or not since:
+            self.post_message(msg.StudiesChanged(tuple(rows)))
+
+    def on_studies_changed(self, message: msg.StudiesChanged) -> None:
+        new = [r for r in message.rows if r.study_uid not in self.store_rows]
+        for r in message.rows:
+            self.store_rows[r.study_uid] = r
+        if new and self.store_rows and len(new) < len(self.store_rows):
+            first = new[0]
+            more = f" (+{len(new) - 1} more)" if len(new) > 1 else ""
+            source = f" from {', '.join(first.sources)}" if first.sources else ""
+            self.notify(f"{first.patient_name.replace('^', ' ')}: "
+                        f"{'/'.join(first.modalities)} {first.description}{source}{more}",
+                        title="Study received", timeout=6)
+        self.store_signal.publish(message.rows)
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def _job_changed(self, job: Job) -> None:  # any thread
+        self.post_message(msg.JobUpdated(job))
+
+    def _load_jobs(self) -> None:
+        self.post_message(msg.JobsLoaded(tuple(self.station.jobs.list())))
+
+    def on_jobs_loaded(self, message: msg.JobsLoaded) -> None:
+        self.jobs = {j.id: j for j in message.jobs}
+        self.jobs_signal.publish(None)
+
+    def on_job_updated(self, message: msg.JobUpdated) -> None:
+        self.jobs[message.job.id] = message.job
+        self.jobs_signal.publish(message.job)
+
+    def create_job(self, target: Target, profile: str, studies: tuple[StudyRef, ...],
+                   copies: int = 1, patient_name: str = "", patient_id: str = "") -> Job:
+        """Queue a job; the station's runner starts it (call from a worker: disk writes)."""
+        return self.station.create_job(studies, target, profile=profile, copies=copies,
+                                       patient_name=patient_name, patient_id=patient_id)
+
+    def cancel_job(self, job_id: int) -> None:
+        """Ask the runner to stop a job (from a worker)."""
+        self.station.cancel_job(job_id)
+
+    # -- devices --------------------------------------------------------------------------
+
+    def _device_event(self, action: str, device: Device) -> None:  # watcher thread
+        self.post_message(msg.DeviceChanged(action, device))
+
+    def _device_problem(self, text: str) -> None:  # watcher thread
+        self.post_message(msg.DeviceProblem(text))
+
+    def on_device_changed(self, message: msg.DeviceChanged) -> None:
+        d = message.device
+        if message.action == "removed":
+            self.devices.pop(d.devpath, None)
+        else:
+            self.devices[d.devpath] = d
+        self.devices_signal.publish(None)
+        self.status_signal.publish(None)
+
+    def on_device_problem(self, message: msg.DeviceProblem) -> None:
+        self.notify(message.text, title="Drives and USB sticks", severity="warning",
+                    timeout=15)
+
+    # -- configuration ------------------------------------------------------------------
+
+    def on_config_changed(self, message: msg.ConfigChanged) -> None:
+        self.station.config = message.config
+        if message.note:
+            self.notify(message.note, title="Settings saved", timeout=10)
+        self.config_signal.publish(None)
+
+    # -- navigation -----------------------------------------------------------------------
+
+    def action_mode(self, mode: str) -> None:
+        if isinstance(self.screen, TooSmallScreen):
+            return
+        self.switch_mode(mode)
+
+    def action_settings(self) -> None:
+        from mw_tui.ui.screens.pin import PinScreen
+        from mw_tui.ui.screens.settings import SettingsScreen
+
+        if isinstance(self.screen, PinScreen | SettingsScreen | TooSmallScreen):
+            return
+
+        def opened(ok: bool | None) -> None:
+            if ok:
+                self.push_screen(SettingsScreen())
+
+        self.push_screen(PinScreen(), opened)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    def _check_idle(self) -> None:
+        """No key for `ui.idle_minutes`: back to an empty search (no patient on screen)."""
+        idle = time.monotonic() - self._last_input
+        if idle < self.config.ui.idle_minutes * 60 or isinstance(self.screen, TooSmallScreen):
+            return
+        self._last_input = time.monotonic()
+        self.switch_mode("search")
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if isinstance(self.screen, SearchScreen):
+            self.screen.action_clear()
+
+    def on_resize(self, event: events.Resize) -> None:
+        small = event.size.width < MIN_SIZE[0] or event.size.height < MIN_SIZE[1]
+        if small and not isinstance(self.screen, TooSmallScreen):
+            self.push_screen(TooSmallScreen())
+        elif not small and isinstance(self.screen, TooSmallScreen):
+            self.pop_screen()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.report_failure(event.worker)
+
+    def report_failure(self, worker: Worker[Any]) -> None:
+        """The one place a failing worker is reported (with its message)."""
+        if worker.error is None:
+            return
+        log.error("worker %s failed", worker.name, exc_info=worker.error)
+        self.notify(str(worker.error) or repr(worker.error), title="Something went wrong",
+                    severity="error", timeout=15)

@@ -1,0 +1,295 @@
+"""Commands for jobs: burn, jobs (list, cancel, run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from mw_tui import config as cfg
+from mw_tui.cli.station import human_size
+from mw_tui.jobs.models import Job, JobState, StudyRef, Target
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "burn", help="write studies to a medium and wait until it is verified",
+        description="Create a job: retrieve from the archives whatever the store lacks, build "
+                    "the media, write and verify them. Exits 0 only when every medium is "
+                    "verified. When the kiosk (or another command) runs the jobs, the job is "
+                    "queued there and followed.")
+    p.add_argument("--study", dest="studies", nargs="+", required=True, metavar="UID",
+                   help="Study Instance UIDs")
+    p.add_argument("--to", dest="target", required=True, metavar="TARGET",
+                   help="iso:PATH (a folder, or a file name ending in .iso), disc[:DEVICE], "
+                        "usb[:DEVICE] or cloud:NAME")
+    p.add_argument("--profile", help="media profile (default: jobs.default_profile)")
+    p.add_argument("--copies", type=int, default=1, help="copies of each disc or stick")
+    p.add_argument("--archive", help="retrieve from this archive (default: search them all)")
+    p.add_argument("--label", default="", help="label text for the medium")
+    p.add_argument("--no-wait", action="store_true", help="queue the job and return")
+    p.set_defaults(run=run_burn)
+
+    p = sub.add_parser("jobs", help="list, cancel or run jobs")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(run=run_jobs_list)
+    jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
+    c = jsub.add_parser("cancel", help="cancel a job")
+    c.add_argument("job_id", type=int)
+    c.set_defaults(run=run_jobs_cancel)
+    c = jsub.add_parser("run", help="run queued and interrupted jobs (headless)")
+    c.add_argument("--until-idle", action="store_true",
+                   help="stop once no job is left to do")
+    c.set_defaults(run=run_jobs_run)
+    c = jsub.add_parser("show", help="a job's details and history")
+    c.add_argument("job_id", type=int)
+    c.set_defaults(run=run_jobs_show)
+
+
+def _queue(config: cfg.Config) -> Any:
+    from mw_tui.jobs.queue import JobQueue
+
+    work = config.jobs.work or str(config.storage)
+    from pathlib import Path
+
+    return JobQueue(Path(work) / "jobs.sqlite")
+
+
+# -- burn ----------------------------------------------------------------------------------
+
+
+def _studies(config: cfg.Config, station: Any, uids: list[str], archive: str | None
+             ) -> tuple[list[StudyRef], list[str]]:
+    """The job's studies: those the store lacks come from an archive (searched for)."""
+    refs: list[StudyRef] = []
+    problems: list[str] = []
+    lacking = []
+    for uid in uids:
+        row = station.store.index.study(uid)
+        if row is not None and not archive:
+            refs.append(StudyRef(uid, "", row.instances))
+        else:
+            lacking.append(uid)
+    if not lacking:
+        return refs, problems
+    if archive:
+        for uid in lacking:
+            refs.append(StudyRef(uid, archive, 0))
+        return refs, problems
+    from mw_tui.dicom.find import search
+    from mw_tui.dicom.query import StudyQuery
+
+    if not config.archives:
+        problems += [f"study {u} is not in the store and no archive is configured"
+                     for u in lacking]
+        return refs, problems
+    order = [a.name for a in config.archives]
+    for uid in lacking:
+        result = search(config, StudyQuery(study_uid=uid))
+        found = [s for s in result.studies if s.study_uid == uid]
+        if not found:
+            errors = "; ".join(f"{o.archive}: {o.message}" for o in result.outcomes if not o.ok)
+            problems.append(f"study {uid} was found on no archive"
+                            + (f" ({errors})" if errors else ""))
+            continue
+        name = min(found[0].archives, key=order.index)
+        refs.append(StudyRef(uid, name, found[0].instances or 0))
+    return refs, problems
+
+
+class _Follower:
+    """Prints a job's progress: one updating line on a terminal, plain lines otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.last = ""
+
+    def show(self, job: Job) -> None:
+        p = job.progress
+        frac = p.fraction
+        bar = ""
+        if frac is not None and self.tty:
+            filled = int(frac * 24)
+            bar = f"[{'#' * filled}{'.' * (24 - filled)}] {frac * 100:3.0f}% "
+        eta = f" ({p.eta:.0f} s left)" if p.eta else ""
+        line = f"job {job.id}: {job.state.value}: {bar}{p.message}{eta}".rstrip(": ")
+        if self.tty:
+            self.out.write("\r" + line[:110].ljust(110))
+            self.out.flush()
+        elif (job.state.value, p.message) != getattr(self, "_key", None):
+            self._key = (job.state.value, p.message)
+            if frac is None or frac in (0.0, 1.0) or not p.total:
+                print(line, file=self.out, flush=True)
+        self.last = line
+
+    def end(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def _describe_result(job: Job) -> list[str]:
+    lines = []
+    for v in job.volumes:
+        where = v.details or v.iso
+        lines.append(f"{v.label} ({v.number} of {v.count}): {human_size(v.size)}, md5 {v.md5}, "
+                     f"{v.written} verified copy(ies){f', {where}' if where else ''}")
+    return lines
+
+
+def run_burn(args: argparse.Namespace) -> int:
+    from mw_tui.media.profiles import parse_profile
+    from mw_tui.station import Station
+
+    config: cfg.Config = args.cfg
+    try:
+        target = Target.parse(args.target)
+        profile = parse_profile(args.profile).value if args.profile else ""
+    except ValueError as exc:
+        print(f"mw-tui burn: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    bad = [u for u in args.studies if not cfg.is_valid_uid(u)]
+    if bad:
+        print(f"mw-tui burn: not a valid Study Instance UID: {', '.join(bad)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.archive and args.archive not in {a.name for a in config.archives}:
+        print(f"mw-tui burn: no archive named {args.archive!r} (configured: "
+              f"{', '.join(a.name for a in config.archives) or 'none'})", file=sys.stderr)
+        return EXIT_USAGE
+    station = Station(config, receive=None,
+                      watch_devices=target.kind.value in ("disc", "usb"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        station.start()
+    except Exception as exc:
+        print(f"mw-tui burn: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        refs, problems = _studies(config, station, list(dict.fromkeys(args.studies)),
+                                  args.archive)
+        if problems:
+            for p in problems:
+                print(f"mw-tui burn: {p}", file=sys.stderr)
+            return EXIT_FAILED
+        job = station.create_job(refs, target, profile, args.copies, args.label)
+        print(f"job {job.id}: {len(refs)} study(ies) to {target}"
+              + (" (queued for the station that runs the jobs)" if station.runner_busy else ""),
+              flush=True)
+        if args.no_wait:
+            return EXIT_OK
+        follower = _Follower(sys.stderr if sys.stderr.isatty() else sys.stdout)
+        changed = threading.Event()
+        station.jobs.subscribe(lambda j: changed.set() if j.id == job.id else None)
+        try:
+            while not stop.is_set():
+                job = station.jobs.get(job.id)
+                follower.show(job)
+                if job.state.finished:
+                    break
+                changed.wait(0.5)
+                changed.clear()
+        except KeyboardInterrupt:
+            stop.set()
+        follower.end()
+        if stop.is_set() and not job.state.finished:
+            station.cancel_job(job.id)
+            deadline = time.monotonic() + 30
+            while not station.jobs.get(job.id).state.finished and time.monotonic() < deadline:
+                time.sleep(0.2)
+            print(f"mw-tui burn: job {job.id} cancelled", file=sys.stderr)
+            return 130
+        for line in _describe_result(job):
+            print(line)
+        if job.state is JobState.DONE:
+            print(f"job {job.id} done: every medium verified")
+            return EXIT_OK
+        print(f"mw-tui burn: job {job.id} {job.state.value}: {job.error or 'see mw-tui jobs show'}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        station.stop()
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+def run_jobs_list(args: argparse.Namespace) -> int:
+    queue = _queue(args.cfg)
+    jobs = queue.list()
+    if args.json:
+        json.dump([j.to_json() for j in jobs], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return EXIT_OK
+    if not jobs:
+        print("no jobs")
+        return EXIT_OK
+    print(f"{'ID':>4} {'State':<18} {'Target':<28} {'Patient':<24} Progress")
+    for j in jobs:
+        detail = j.error if j.state is JobState.FAILED else j.progress.message
+        print(f"{j.id:>4} {j.state.value:<18} {str(j.target)[:28]:<28} "
+              f"{j.patient_name[:24]:<24} {detail[:60]}")
+    return EXIT_OK
+
+
+def run_jobs_show(args: argparse.Namespace) -> int:
+    queue = _queue(args.cfg)
+    try:
+        job = queue.get(args.job_id)
+    except KeyError as exc:
+        print(f"mw-tui jobs: {exc.args[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(job.to_json(), ensure_ascii=False, indent=2))
+    for at, state, message in queue.events(job.id):
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))}  {state:<18} {message}")
+    return EXIT_OK
+
+
+def run_jobs_cancel(args: argparse.Namespace) -> int:
+    from mw_tui.jobs.queue import InvalidTransition
+
+    queue = _queue(args.cfg)
+    try:
+        job = queue.request_cancel(args.job_id)
+    except (KeyError, InvalidTransition) as exc:
+        print(f"mw-tui jobs cancel: {exc.args[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    if job.state is JobState.CANCELLED:  # it had not started: record it here
+        from pathlib import Path
+
+        from mw_tui.jobs.audit import AuditLog, current_user
+
+        audit = AuditLog(Path(queue.path), args.cfg.station.ae_title, args.cfg.jobs.syslog)
+        audit.record_job(job, "job cancelled", user=current_user(), result="cancelled")
+        print(f"job {job.id} cancelled")
+    else:
+        print(f"job {job.id}: cancel requested; it stops at the next safe point")
+    return EXIT_OK
+
+
+def run_jobs_run(args: argparse.Namespace) -> int:
+    from mw_tui.station import Station
+
+    station = Station(args.cfg, receive=None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    station.start()
+    try:
+        if station.runner_busy:
+            print(f"mw-tui jobs run: {station.runner_busy}", file=sys.stderr)
+            return EXIT_FAILED
+        print("mw-tui: running jobs", flush=True)
+        while not stop.wait(0.5):
+            if args.until_idle and not station.jobs.list(active_only=True):
+                break
+        return EXIT_OK
+    finally:
+        station.stop()

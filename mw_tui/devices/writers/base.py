@@ -1,0 +1,359 @@
+"""One interface for every target (disc, USB stick, ISO file, DICOMweb), so the job
+runner and the screens treat them alike.
+
+A writer says what stands in the way before it starts (`check` -> `Problem`s, each with
+a sentence a technician can act on and the remedy a screen may offer), writes with
+progress and cancellation (`write` -> `WriteResult`), and raises a `WriterError`
+subclass when something goes wrong. Destructive remedies (blank a disc, format a
+stick) are separate calls that need `confirm=True`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from mw_tui.media.volume import Volume
+
+
+class WriterKind(StrEnum):
+    DISC = "disc"
+    USB = "usb"
+    ISO_FILE = "iso_file"
+    DICOMWEB = "dicomweb"
+
+
+class ProblemCode(StrEnum):
+    NOT_CONFIGURED = "not_configured"
+    NO_DEVICE = "no_device"
+    NO_PERMISSION = "no_permission"
+    NO_MEDIA = "no_media"
+    MEDIA_NOT_BLANK = "media_not_blank"
+    MEDIA_TOO_SMALL = "media_too_small"
+    READ_ONLY = "read_only"
+    NO_FILE_SYSTEM = "no_file_system"
+    NOT_EMPTY = "not_empty"
+    NO_IMAGE = "no_image"
+    NOTHING_TO_SEND = "nothing_to_send"
+    UNREACHABLE = "unreachable"
+    REFUSED = "refused"
+    TOOL_MISSING = "tool_missing"
+    WRITE_FAILED = "write_failed"
+    VERIFY_FAILED = "verify_failed"
+    CANCELLED = "cancelled"
+    NEEDS_CONFIRMATION = "needs_confirmation"
+    NOT_SUPPORTED = "not_supported"
+
+
+class Remedy(StrEnum):
+    """What a screen may offer to fix a problem."""
+
+    INSERT_MEDIA = "insert_media"  # put in a (blank) disc / stick and check again
+    NEW_MEDIA = "new_media"  # take this one out, use another
+    BLANK = "blank"  # erase the rewritable disc (writer.blank(confirm=True))
+    FORMAT = "format"  # erase the stick (writer.format(confirm=True))
+    RETRY = "retry"
+    SETTINGS = "settings"  # fix the configuration
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: ProblemCode
+    message: str  # what is wrong and what to do, for the technician
+    remedy: Remedy | None = None
+
+
+class Phase(StrEnum):
+    PREPARING = "preparing"
+    BLANKING = "blanking"
+    FORMATTING = "formatting"
+    WRITING = "writing"
+    CLOSING = "closing"
+    VERIFYING = "verifying"
+    EJECTING = "ejecting"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    phase: Phase
+    done: int = 0  # bytes (or instances: see `unit`)
+    total: int = 0
+    speed: float | None = None  # units per second
+    seconds_left: float | None = None
+    unit: str = "bytes"
+    message: str = ""
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done / self.total if self.total > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    verified: bool
+    md5: str | None  # of the image (disc, ISO file) or of the file list (USB: md5sum format)
+    details: tuple[str, ...] = ()
+    safe_to_remove: bool = False
+    location: str = ""  # device, file path or URL written to
+    bytes_written: int = 0
+    ejected: bool = False
+
+
+# -- errors: each carries the Problem a screen shows ------------------------------------
+
+
+class WriterError(Exception):
+    code: ClassVar[ProblemCode] = ProblemCode.WRITE_FAILED
+    remedy: ClassVar[Remedy | None] = None
+
+    def __init__(self, message: str, remedy: Remedy | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problem = Problem(self.code, message, remedy or self.remedy)
+
+
+class NotConfigured(WriterError):
+    code, remedy = ProblemCode.NOT_CONFIGURED, Remedy.SETTINGS
+
+
+class NoDevice(WriterError):
+    code = ProblemCode.NO_DEVICE
+
+
+class NoPermission(WriterError):
+    code, remedy = ProblemCode.NO_PERMISSION, Remedy.SETTINGS
+
+
+class NoMedia(WriterError):
+    code, remedy = ProblemCode.NO_MEDIA, Remedy.INSERT_MEDIA
+
+
+class MediaNotBlank(WriterError):
+    code, remedy = ProblemCode.MEDIA_NOT_BLANK, Remedy.NEW_MEDIA
+
+
+class MediaTooSmall(WriterError):
+    code, remedy = ProblemCode.MEDIA_TOO_SMALL, Remedy.NEW_MEDIA
+
+
+class ReadOnly(WriterError):
+    code, remedy = ProblemCode.READ_ONLY, Remedy.NEW_MEDIA
+
+
+class NoFileSystem(WriterError):
+    code, remedy = ProblemCode.NO_FILE_SYSTEM, Remedy.FORMAT
+
+
+class NotEmpty(WriterError):
+    code, remedy = ProblemCode.NOT_EMPTY, Remedy.NEW_MEDIA
+
+
+class NoImage(WriterError):
+    code = ProblemCode.NO_IMAGE
+
+
+class Unreachable(WriterError):
+    code, remedy = ProblemCode.UNREACHABLE, Remedy.RETRY
+
+
+class Refused(WriterError):
+    code, remedy = ProblemCode.REFUSED, Remedy.SETTINGS
+
+
+class ToolMissing(WriterError):
+    code = ProblemCode.TOOL_MISSING
+
+
+class WriteFailed(WriterError):
+    code, remedy = ProblemCode.WRITE_FAILED, Remedy.NEW_MEDIA
+
+
+class VerifyFailed(WriterError):
+    code, remedy = ProblemCode.VERIFY_FAILED, Remedy.NEW_MEDIA
+
+
+class Cancelled(WriterError):
+    code = ProblemCode.CANCELLED
+
+
+class NeedsConfirmation(WriterError):
+    code = ProblemCode.NEEDS_CONFIRMATION
+
+
+class NotSupported(WriterError):
+    code = ProblemCode.NOT_SUPPORTED
+
+
+_ERRORS: dict[ProblemCode, type[WriterError]] = {
+    cls.code: cls for cls in (NotConfigured, NoDevice, NoPermission, NoMedia, MediaNotBlank,
+                              MediaTooSmall, ReadOnly, NoFileSystem, NotEmpty, NoImage,
+                              Unreachable, Refused, ToolMissing, WriteFailed, VerifyFailed,
+                              Cancelled, NeedsConfirmation, NotSupported)
+}
+
+
+def error_for(problem: Problem) -> WriterError:
+    """The typed error for a problem found by `check` (raised by `write`)."""
+    cls = _ERRORS.get(problem.code)
+    if cls is None:
+        error = WriterError(problem.message, problem.remedy)
+        error.problem = problem
+        return error
+    return cls(problem.message, problem.remedy)
+
+
+# -- the base class ---------------------------------------------------------------------
+
+
+class Writer(ABC):
+    """A target the station writes a `Volume` to. Capabilities are class flags."""
+
+    kind: ClassVar[WriterKind]
+    needs_media: ClassVar[bool] = False  # a disc or stick must be inserted
+    needs_iso: ClassVar[bool] = False  # writes volume.iso (else volume.files)
+    can_verify: ClassVar[bool] = True  # write() reads back what it wrote
+    can_eject: ClassVar[bool] = False  # may push the medium out (where the drive can)
+    can_blank: ClassVar[bool] = False  # blank(confirm=True) erases rewritable media
+    can_format: ClassVar[bool] = False  # format(confirm=True) erases the medium
+    removable: ClassVar[bool] = False  # the result says when the medium is safe to remove
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A short name for screens: "DVD drive /dev/sr0", "ISO files in /srv/iso"."""
+
+    @abstractmethod
+    def check(self, volume: Volume) -> list[Problem]:
+        """What stands in the way of writing `volume` now (empty: ready)."""
+
+    @abstractmethod
+    def write(self, volume: Volume, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> WriteResult:
+        """Write and verify `volume`; raises a `WriterError` subclass on failure."""
+
+    def blank(self, confirm: bool = False, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> None:
+        raise NotSupported(f"{self.describe()} cannot be blanked.")
+
+    def format(self, confirm: bool = False, label: str = "",
+               progress: ProgressCallback | None = None) -> None:
+        raise NotSupported(f"{self.describe()} cannot be formatted.")
+
+    def eject(self) -> bool:
+        """Push the medium out; False when this target cannot."""
+        return False
+
+    # -- helpers for subclasses -----------------------------------------------------------
+
+    def raise_first(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            raise error_for(problem)
+
+
+def require_confirmation(confirm: bool, what: str) -> None:
+    if not confirm:
+        raise NeedsConfirmation(f"{what} erases everything on it: ask the technician to "
+                                "confirm first.")
+
+
+def check_cancel(cancel: CancelToken | None, message: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(message)
+
+
+class Meter:
+    """Turns a stream of (done) counts into Progress with speed and time left."""
+
+    def __init__(self, phase: Phase, total: int, callback: ProgressCallback | None,
+                 unit: str = "bytes", interval: float = 0.25) -> None:
+        self.phase = phase
+        self.total = total
+        self.callback = callback
+        self.unit = unit
+        self.interval = interval
+        self.start = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int, speed: float | None = None, force: bool = False,
+               message: str = "") -> None:
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < self.interval and done < self.total:
+            return
+        self._last = now
+        elapsed = now - self.start
+        if speed is None and elapsed > 0 and done > 0:
+            speed = done / elapsed
+        left = (self.total - done) / speed if speed and self.total >= done else None
+        self.callback(Progress(self.phase, done, self.total, speed, left, self.unit, message))
+
+
+def announce(callback: ProgressCallback | None, phase: Phase, message: str = "",
+             total: int = 0) -> None:
+    if callback is not None:
+        callback(Progress(phase, 0, total, message=message))
+
+
+def file_md5(path: Path, limit: int | None = None, cancel: CancelToken | None = None,
+             meter: Meter | None = None, uncached: bool = True) -> str:
+    """md5 of the first `limit` bytes of `path` (all of it by default), read from the
+    device rather than the page cache where the kernel allows it."""
+    h = hashlib.md5()
+    done = 0
+    with open(path, "rb", buffering=0) as f:
+        if uncached:
+            drop_cache(f.fileno())
+        while limit is None or done < limit:
+            want = 1 << 20 if limit is None else min(1 << 20, limit - done)
+            chunk = f.read(want)
+            if not chunk:
+                break
+            h.update(chunk)
+            done += len(chunk)
+            if meter is not None:
+                meter.update(done)
+            check_cancel(cancel, "Verification was cancelled.")
+    if limit is not None and done < limit:
+        raise VerifyFailed(f"Only {done} of {limit} bytes could be read back from {path}.")
+    return h.hexdigest()
+
+
+def drop_cache(fd: int) -> None:
+    """Ask the kernel to forget cached pages of `fd`, so reads go to the medium."""
+    try:
+        os.fdatasync(fd)
+    except OSError:
+        pass
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries durable (not every file system can: FUSE)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

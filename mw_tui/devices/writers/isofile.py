@@ -1,0 +1,159 @@
+"""Copy a volume's ISO image into a folder (a local disk or a mounted network share).
+
+Written as a hidden temp file, fsynced, then given its name without replacing anything
+(a link, or a rename where the share cannot link), then read back and compared by md5.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+from mw_tui.devices.models import human_size
+from mw_tui.devices.writers.base import (
+    Cancelled,
+    CancelToken,
+    MediaTooSmall,
+    Meter,
+    Phase,
+    Problem,
+    ProblemCode,
+    ProgressCallback,
+    Remedy,
+    VerifyFailed,
+    WriteFailed,
+    Writer,
+    WriteResult,
+    WriterKind,
+    announce,
+    file_md5,
+    fsync_dir,
+)
+from mw_tui.media.volume import Volume
+
+TEMP_PREFIX = ".mw-tui-"
+
+
+def iso_name(volume: Volume, name: str = "") -> str:
+    """The file name of a volume's image: `name` (without .iso) or the volume label, with
+    _1of3 for the discs of a set."""
+    base = re.sub(r"[^A-Za-z0-9_.-]", "_", name.removesuffix(".iso") or volume.label) or "VOLUME"
+    if volume.count > 1:
+        base += f"_{volume.number}of{volume.count}"
+    return base + ".iso"
+
+
+class IsoFileWriter(Writer):
+    kind = WriterKind.ISO_FILE
+    needs_iso = True
+
+    def __init__(self, folder: str | Path, name: str = "") -> None:
+        self.folder = Path(folder)
+        self.name = name
+
+    def describe(self) -> str:
+        return f"ISO files in {self.folder}" + (f" ({self.name})" if self.name else "")
+
+    def check(self, volume: Volume) -> list[Problem]:
+        problems: list[Problem] = []
+        if volume.iso is None or not volume.iso.exists():
+            problems.append(Problem(ProblemCode.NO_IMAGE, "The volume's ISO image has not been "
+                                    "built (or is gone): build the volume again.", Remedy.RETRY))
+        if not self.folder.is_dir():
+            problems.append(Problem(ProblemCode.NO_DEVICE,
+                                    f"The folder {self.folder} does not exist (or the network "
+                                    "share is not mounted): create or mount it, or fix the "
+                                    "target's path in the configuration.", Remedy.SETTINGS))
+            return problems
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            problems.append(Problem(ProblemCode.NO_PERMISSION,
+                                    f"The station may not write into {self.folder}: give its "
+                                    "user write access.", Remedy.SETTINGS))
+        if volume.iso is not None and volume.iso.exists():
+            size = volume.iso.stat().st_size
+            free = shutil.disk_usage(self.folder).free
+            if free < size:
+                problems.append(Problem(ProblemCode.MEDIA_TOO_SMALL,
+                                        f"The image needs {human_size(size)} but {self.folder} "
+                                        f"has {human_size(free)} free: make room there.",
+                                        Remedy.RETRY))
+        return problems
+
+    def write(self, volume: Volume, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> WriteResult:
+        announce(progress, Phase.PREPARING, f"Checking {self.describe()}")
+        self.raise_first(self.check(volume))
+        assert volume.iso is not None
+        size = volume.iso.stat().st_size
+        meter = Meter(Phase.WRITING, size, progress)
+        meter.update(0, force=True, message=f"Copying {volume.iso.name}")
+        self.remove_stale_temps()
+        temp = self.folder / f"{TEMP_PREFIX}{os.getpid()}-{iso_name(volume, self.name)}.partial"
+        h = hashlib.md5()
+        try:
+            with open(volume.iso, "rb") as src, open(temp, "xb") as dst:
+                done = 0
+                while chunk := src.read(1 << 20):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("Copying the image was cancelled; nothing was left "
+                                        "behind.")
+                    dst.write(chunk)
+                    h.update(chunk)
+                    done += len(chunk)
+                    meter.update(done)
+                dst.flush()
+                os.fsync(dst.fileno())
+            final = self._publish(temp, iso_name(volume, self.name))
+        except BaseException as exc:
+            temp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                if exc.errno == errno.ENOSPC:
+                    raise MediaTooSmall(f"{self.folder} is full: make room there.",
+                                        Remedy.RETRY) from exc
+                raise WriteFailed(f"Writing into {self.folder} failed ({exc.strerror or exc}): "
+                                  "check the folder or network share.", Remedy.RETRY) from exc
+            raise
+        expected = volume.iso_md5 or h.hexdigest()
+        announce(progress, Phase.VERIFYING, f"Reading {final.name} back")
+        vmeter = Meter(Phase.VERIFYING, size, progress)
+        md5 = file_md5(final, cancel=cancel, meter=vmeter)
+        if md5 != expected or h.hexdigest() != expected:
+            raise VerifyFailed(f"{final} does not read back as the image (md5 {md5}, expected "
+                               f"{expected}): delete it and write it again.", Remedy.RETRY)
+        announce(progress, Phase.DONE, f"{final.name} is written and verified.")
+        return WriteResult(verified=True, md5=md5, safe_to_remove=True, location=str(final),
+                           bytes_written=size,
+                           details=(f"copied {volume.iso.name} to {final}",
+                                    f"read back: md5 {md5} matches the image"))
+
+    def remove_stale_temps(self) -> None:
+        """Remove temp files left by a copy that was killed (its process is gone)."""
+        for stale in self.folder.glob(f"{TEMP_PREFIX}*.partial"):
+            pid = stale.name[len(TEMP_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+                stale.unlink(missing_ok=True)
+
+    def _publish(self, temp: Path, name: str) -> Path:
+        """Give `temp` its final name without ever replacing an existing file."""
+        stem, suffix = name.rsplit(".", 1)
+        for n in range(1, 1000):
+            final = self.folder / (name if n == 1 else f"{stem}-{n}.{suffix}")
+            try:
+                os.link(temp, final)
+            except FileExistsError:
+                continue
+            except OSError:  # a share without hard links: rename (checked, not atomic)
+                if final.exists():
+                    continue
+                os.rename(temp, final)
+                fsync_dir(self.folder)
+                return final
+            temp.unlink()
+            fsync_dir(self.folder)
+            return final
+        raise WriteFailed(f"{self.folder} already holds 999 images named {name}: clean it up.")
+

@@ -1,0 +1,198 @@
+"""Send a volume's DICOM instances to a cloud archive with DICOMweb STOW-RS, then ask
+it with QIDO-RS whether every instance is there.
+
+Basic or bearer authentication; TLS certificates are verified unless the target says
+otherwise (a private CA goes into `ca_bundle`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+from mw_tui.config import Target, check_url
+from mw_tui.devices.writers.base import (
+    Cancelled,
+    CancelToken,
+    Meter,
+    NotConfigured,
+    Phase,
+    Problem,
+    ProblemCode,
+    ProgressCallback,
+    Refused,
+    Remedy,
+    Unreachable,
+    VerifyFailed,
+    WriteFailed,
+    Writer,
+    WriterError,
+    WriteResult,
+    WriterKind,
+    announce,
+)
+from mw_tui.media.volume import Volume, VolumeFile
+
+SOP_INSTANCE_UID = "00080018"
+
+
+class StowWriter(Writer):
+    kind = WriterKind.DICOMWEB
+
+    def __init__(self, target: Target) -> None:
+        self.endpoint = target
+
+    def _config_problems(self) -> list[str]:
+        bad_url = check_url(self.endpoint.url)
+        return ([f"url must be {bad_url}"] if bad_url else []) + self.endpoint.problems()
+
+    def describe(self) -> str:
+        name = f"{self.endpoint.name}: " if self.endpoint.name else ""
+        return f"DICOMweb archive {name}{self.endpoint.url}"
+
+    def _client(self) -> Any:
+        from dicomweb_client.api import DICOMwebClient
+
+        e = self.endpoint
+        session = _Session()
+        if e.auth == "basic":
+            session.auth = (e.username, e.password)
+        elif e.auth == "bearer":
+            session.headers["Authorization"] = f"Bearer {e.token}"
+        session.verify = e.ca_bundle if e.ca_bundle and e.verify_tls else e.verify_tls
+        client = DICOMwebClient(e.url.rstrip("/"), session=session, timeout=e.timeout)
+        client.set_http_retry_params(retry=False)
+        return client
+
+    def check(self, volume: Volume) -> list[Problem]:
+        config = self._config_problems()
+        if config:
+            return [Problem(ProblemCode.NOT_CONFIGURED, f"The DICOMweb target is not set up "
+                            f"right ({'; '.join(config)}): fix it in the configuration.",
+                            Remedy.SETTINGS)]
+        problems = []
+        if not volume.dicom_files():
+            problems.append(Problem(ProblemCode.NOTHING_TO_SEND,
+                                    "The volume holds no DICOM instances to send."))
+        try:
+            self._client().search_for_studies(limit=1)
+        except Exception as exc:
+            problems.append(self._error(exc).problem)
+        return problems
+
+    def write(self, volume: Volume, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> WriteResult:
+        announce(progress, Phase.PREPARING, f"Contacting {self.describe()}")
+        config = self._config_problems()
+        if config:
+            raise NotConfigured(f"The DICOMweb target is not set up right "
+                                f"({'; '.join(config)}): fix it in the configuration.")
+        files = volume.dicom_files()
+        if not files:
+            raise WriteFailed("The volume holds no DICOM instances to send.", Remedy.RETRY)
+        client = self._client()
+        meter = Meter(Phase.WRITING, len(files), progress, unit="instances", interval=0)
+        meter.update(0, force=True, message=f"Sending {len(files)} instances")
+        sent: dict[str, set[str]] = defaultdict(set)
+        size = 0
+        for i, f in enumerate(files):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"Sending was cancelled after {i} of {len(files)} instances; "
+                                "the archive keeps those (sending again is harmless).")
+            ds = _read(f)
+            try:
+                reply = client.store_instances([ds])
+            except Exception as exc:
+                raise self._error(exc, f"after {i} of {len(files)} instances") from exc
+            failed = reply.get("FailedSOPSequence") if reply is not None else None
+            if failed:
+                reason = failed[0].get("FailureReason", "")
+                raise WriteFailed(f"The archive refused {f.dest} (failure reason {reason}): "
+                                  "ask its administrator why; the other instances were "
+                                  f"sent{'' if i == 0 else ' up to here'}.", Remedy.RETRY)
+            sent[str(ds.StudyInstanceUID)].add(str(ds.SOPInstanceUID))
+            size += f.size
+            meter.update(i + 1)
+        announce(progress, Phase.VERIFYING, "Asking the archive (QIDO-RS) for every instance")
+        missing = self._missing(client, sent)
+        if missing:
+            raise VerifyFailed(f"The archive does not list {len(missing)} of the "
+                               f"{len(files)} instances sent (e.g. {sorted(missing)[0]}): send "
+                               "again, or ask the archive's administrator.", Remedy.RETRY)
+        announce(progress, Phase.DONE, "Every instance is in the archive.")
+        return WriteResult(
+            verified=True, md5=None, safe_to_remove=True, location=self.endpoint.url,
+            bytes_written=size,
+            details=(f"sent {len(files)} instances of {len(sent)} studies with STOW-RS",
+                     "QIDO-RS lists every instance sent"))
+
+    def _missing(self, client: Any, sent: dict[str, set[str]]) -> set[str]:
+        missing: set[str] = set()
+        for study, uids in sent.items():
+            try:
+                found = client.search_for_instances(
+                    study_instance_uid=study, fields=["SOPInstanceUID"], get_remaining=True)
+            except Exception as exc:
+                raise self._error(exc, "while checking with QIDO-RS") from exc
+            listed = {str(v) for item in found
+                      for v in item.get(SOP_INSTANCE_UID, {}).get("Value", [])}
+            missing |= uids - listed
+        return missing
+
+    def _error(self, exc: BaseException, when: str = "") -> WriterError:
+        url = self.endpoint.url
+        host = urlparse(url).netloc
+        when = f" {when}" if when else ""
+        if isinstance(exc, requests.exceptions.SSLError):
+            return Refused(f"The TLS certificate of {host} is not trusted{when} ({_short(exc)}): "
+                           "put the archive's CA certificate in this target's ca_bundle.")
+        if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+            return Unreachable(f"Cannot reach {url}{when} ({_short(exc)}): check the network "
+                               "and the target's url.")
+        if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
+            status = exc.response.status_code
+            if status in (401, 403):
+                return Refused(f"{host} refused the credentials{when} (HTTP {status}): check "
+                               "the target's username and password or token.")
+            if status == 404:
+                return Refused(f"There is no DICOMweb service at {url} (HTTP 404): check the "
+                               "url (it often ends in /dicom-web).")
+            if status == 413:
+                return WriteFailed(f"{host} refuses instances this large{when} (HTTP 413): ask "
+                                   "its administrator to raise the limit.", Remedy.SETTINGS)
+            return WriteFailed(f"{host} answered HTTP {status}{when}: try again later or ask its "
+                               "administrator.", Remedy.RETRY)
+        if isinstance(exc, WriterError):
+            return exc
+        return WriteFailed(f"Talking to {url} failed{when} ({_short(exc)}).", Remedy.RETRY)
+
+
+class _Session(requests.Session):
+    """A target's own ca_bundle (or verify_tls = false) wins over REQUESTS_CA_BUNDLE in
+    the environment, which requests would otherwise prefer over the session's choice."""
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream,
+                                                                      verify, cert)
+        if self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
+
+
+def _read(f: VolumeFile) -> Any:
+    import pydicom
+
+    if f.data is not None:
+        return pydicom.dcmread(io.BytesIO(f.data))
+    assert f.source is not None
+    return pydicom.dcmread(f.source)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "..."

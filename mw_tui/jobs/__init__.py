@@ -1,0 +1,1 @@
+"""Jobs: a persistent queue from a request to a verified medium."""

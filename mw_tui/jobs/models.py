@@ -1,0 +1,166 @@
+"""What a job is: frozen values and the states it moves through."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RETRIEVING = "retrieving"
+    BUILDING = "building"
+    WAITING_FOR_MEDIA = "waiting for media"
+    WRITING = "writing"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+# The order of the steps; a job resumes at the step it was in.
+STEPS = (JobState.QUEUED, JobState.RETRIEVING, JobState.BUILDING, JobState.WAITING_FOR_MEDIA,
+         JobState.WRITING, JobState.VERIFYING, JobState.DONE)
+
+
+class TargetKind(StrEnum):
+    DISC = "disc"
+    USB = "usb"
+    ISO = "iso"
+    CLOUD = "cloud"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the medium goes: `disc[:DEVICE]`, `usb[:DEVICE]`, `iso:PATH`, `cloud:NAME`."""
+
+    kind: TargetKind
+    where: str = ""  # device, folder or file path, or cloud endpoint name
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        kind, _, where = text.partition(":")
+        try:
+            k = TargetKind(kind.strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown target {text!r}: use iso:PATH, disc[:DEVICE], "
+                             "usb[:DEVICE] or cloud:NAME") from None
+        if k in (TargetKind.ISO, TargetKind.CLOUD) and not where:
+            raise ValueError(f"target {k.value} needs a "
+                             f"{'path' if k is TargetKind.ISO else 'name'}: {k.value}:...")
+        return cls(k, where.strip())
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.where}" if self.where else self.kind.value
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRef:
+    """A study of a job, and the archive to retrieve it from when the store lacks it."""
+
+    study_uid: str
+    archive: str = ""  # "" = already in the store / pushed to the station
+    expected_instances: int = 0
+    include_reports: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Progress of the current step."""
+
+    done: float = 0.0  # units of work done
+    total: float = 0.0  # 0 = unknown
+    message: str = ""
+    rate: float = 0.0  # units per second, when known
+    eta: float | None = None  # seconds left, when known
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, self.done / self.total) if self.total else None
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeRecord:
+    """A medium a job made (or is making)."""
+
+    label: str
+    number: int
+    count: int
+    iso: str = ""
+    md5: str = ""
+    size: int = 0
+    written: int = 0  # copies written and verified
+    details: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    state: JobState
+    target: Target
+    profile: str
+    studies: tuple[StudyRef, ...]
+    patient_name: str = ""
+    patient_id: str = ""
+    copies: int = 1
+    label: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    attempts: int = 0
+    error: str = ""
+    progress: Progress = field(default_factory=Progress)
+    volumes: tuple[VolumeRecord, ...] = ()
+    requested_by: str = ""
+    rule: str = ""  # the auto-rule that created it, if any
+    cancel_requested: bool = False
+    next_try_at: float = 0.0
+
+    def with_(self, **changes: Any) -> Job:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "target": str(self.target),
+            "profile": self.profile,
+            "copies": self.copies,
+            "label": self.label,
+            "patient_name": self.patient_name,
+            "patient_id": self.patient_id,
+            "studies": [s.study_uid for s in self.studies],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "attempts": self.attempts,
+            "error": self.error,
+            "progress": {"done": self.progress.done, "total": self.progress.total,
+                         "message": self.progress.message},
+            "volumes": [{"label": v.label, "number": v.number, "count": v.count,
+                         "md5": v.md5, "size": v.size, "written": v.written,
+                         "details": v.details} for v in self.volumes],
+            "rule": self.rule,
+        }
+
+
+def dump_studies(studies: tuple[StudyRef, ...]) -> str:
+    return json.dumps([[s.study_uid, s.archive, s.expected_instances, s.include_reports]
+                       for s in studies])
+
+
+def load_studies(text: str) -> tuple[StudyRef, ...]:
+    return tuple(StudyRef(u, a, int(n), bool(r)) for u, a, n, r in json.loads(text))
+
+
+def dump_volumes(volumes: tuple[VolumeRecord, ...]) -> str:
+    return json.dumps([[v.label, v.number, v.count, v.iso, v.md5, v.size, v.written, v.details]
+                       for v in volumes])
+
+
+def load_volumes(text: str) -> tuple[VolumeRecord, ...]:
+    return tuple(VolumeRecord(*row) for row in json.loads(text or "[]"))

@@ -1,0 +1,279 @@
+"""The job queue in SQLite: every state change is persisted before it is acted upon."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mw_tui.jobs.models import (
+    Job,
+    JobState,
+    Progress,
+    StudyRef,
+    Target,
+    VolumeRecord,
+    dump_studies,
+    dump_volumes,
+    load_studies,
+    load_volumes,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    state TEXT NOT NULL,
+    target TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    studies TEXT NOT NULL,
+    patient_name TEXT NOT NULL DEFAULT '',
+    patient_id TEXT NOT NULL DEFAULT '',
+    copies INTEGER NOT NULL DEFAULT 1,
+    label TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    progress_done REAL NOT NULL DEFAULT 0,
+    progress_total REAL NOT NULL DEFAULT 0,
+    progress_message TEXT NOT NULL DEFAULT '',
+    volumes TEXT NOT NULL DEFAULT '[]',
+    requested_by TEXT NOT NULL DEFAULT '',
+    rule TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    next_try_at REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE TABLE IF NOT EXISTS job_events (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    at REAL NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);
+"""
+
+# Which state may follow which (anything unfinished may also fail or be cancelled).
+_NEXT: dict[JobState, set[JobState]] = {
+    JobState.QUEUED: {JobState.RETRIEVING, JobState.BUILDING},
+    JobState.RETRIEVING: {JobState.BUILDING, JobState.QUEUED},
+    JobState.BUILDING: {JobState.WAITING_FOR_MEDIA, JobState.WRITING},
+    JobState.WAITING_FOR_MEDIA: {JobState.WRITING},
+    JobState.WRITING: {JobState.VERIFYING, JobState.WAITING_FOR_MEDIA},
+    JobState.VERIFYING: {JobState.DONE, JobState.WAITING_FOR_MEDIA, JobState.WRITING},
+}
+
+Listener = Callable[[Job], None]
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+_COLUMNS = ("id, state, target, profile, studies, patient_name, patient_id, copies, label, "
+            "created_at, updated_at, attempts, error, progress_done, progress_total, "
+            "progress_message, volumes, requested_by, rule, cancel_requested, next_try_at")
+
+
+def _job(r: tuple[Any, ...]) -> Job:
+    return Job(
+        id=r[0], state=JobState(r[1]), target=Target.parse(r[2]), profile=r[3],
+        studies=load_studies(r[4]), patient_name=r[5], patient_id=r[6], copies=r[7],
+        label=r[8], created_at=r[9], updated_at=r[10], attempts=r[11], error=r[12],
+        progress=Progress(r[13], r[14], r[15]), volumes=load_volumes(r[16]),
+        requested_by=r[17], rule=r[18], cancel_requested=bool(r[19]), next_try_at=r[20],
+    )
+
+
+class JobQueue:
+    """Persistent jobs, safe across threads and processes (SQLite WAL)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._listeners: list[Listener] = []
+        self._progress_written: dict[int, float] = {}
+        self._db().executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a job's state must survive a power cut
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- listeners (in this process) ---------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _notify(self, job: Job) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(job)
+            except Exception:
+                log.exception("job listener failed")
+
+    # -- creating and reading -----------------------------------------------------------
+
+    def create(self, target: Target, profile: str, studies: tuple[StudyRef, ...],
+               patient_name: str = "", patient_id: str = "", copies: int = 1, label: str = "",
+               requested_by: str = "", rule: str = "") -> Job:
+        if not studies:
+            raise ValueError("a job needs at least one study")
+        if not 1 <= copies <= 99:
+            raise ValueError("copies must be from 1 to 99")
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO jobs (state, target, profile, studies, patient_name, patient_id, "
+                "copies, label, created_at, updated_at, requested_by, rule) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (JobState.QUEUED.value, str(target), profile, dump_studies(studies),
+                 patient_name, patient_id, copies, label, now, now, requested_by, rule))
+            job_id = int(cur.lastrowid or 0)
+            db.execute("INSERT INTO job_events (job_id, at, state, message) VALUES (?,?,?,?)",
+                       (job_id, now, JobState.QUEUED.value, f"created for {target}"))
+        job = self.get(job_id)
+        self._notify(job)
+        return job
+
+    def get(self, job_id: int) -> Job:
+        r = self._db().execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?",
+                               (job_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"no job {job_id}")
+        return _job(r)
+
+    def list(self, active_only: bool = False, limit: int = 500) -> list[Job]:
+        where = "WHERE state NOT IN ('done', 'failed', 'cancelled')" if active_only else ""
+        rows = self._db().execute(f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY id DESC "
+                                  "LIMIT ?", (limit,)).fetchall()
+        return [_job(r) for r in rows]
+
+    def events(self, job_id: int) -> builtins.list[tuple[float, str, str]]:
+        return [(a, s, m) for a, s, m in self._db().execute(
+            "SELECT at, state, message FROM job_events WHERE job_id = ? ORDER BY id",
+            (job_id,))]
+
+    def studies_in_use(self) -> set[str]:
+        """Study UIDs that unfinished jobs need (retention must keep them)."""
+        out: set[str] = set()
+        for job in self.list(active_only=True):
+            out.update(s.study_uid for s in job.studies)
+        return out
+
+    # -- changing -------------------------------------------------------------------------
+
+    def transition(self, job_id: int, state: JobState, message: str = "",
+                   error: str = "") -> Job:
+        """Move a job to `state` (persisted, with an event); InvalidTransition if not allowed."""
+        now = time.time()
+        with self._tx() as db:
+            r = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if r is None:
+                raise KeyError(f"no job {job_id}")
+            current = JobState(r[0])
+            if current.finished:
+                raise InvalidTransition(f"job {job_id} is already {current.value}")
+            if state not in _NEXT.get(current, set()) | {JobState.FAILED, JobState.CANCELLED,
+                                                         current}:
+                raise InvalidTransition(f"job {job_id}: {current.value} -> {state.value}")
+            db.execute("UPDATE jobs SET state = ?, updated_at = ?, error = ?, "
+                       "progress_done = 0, progress_total = 0, progress_message = ? "
+                       "WHERE id = ?", (state.value, now, error, message, job_id))
+            db.execute("INSERT INTO job_events (job_id, at, state, message) VALUES (?,?,?,?)",
+                       (job_id, now, state.value, error or message))
+        job = self.get(job_id)
+        self._notify(job)
+        return job
+
+    def progress(self, job_id: int, progress: Progress, persist_every: float = 1.0) -> Job:
+        """Update the current step's progress; written to disk at most every second."""
+        now = time.monotonic()
+        if now - self._progress_written.get(job_id, 0.0) >= persist_every:
+            self._progress_written[job_id] = now
+            with self._tx() as db:
+                db.execute("UPDATE jobs SET progress_done = ?, progress_total = ?, "
+                           "progress_message = ?, updated_at = ? WHERE id = ?",
+                           (progress.done, progress.total, progress.message, time.time(),
+                            job_id))
+        job = self.get(job_id).with_(progress=progress)
+        self._notify(job)
+        return job
+
+    def note(self, job_id: int, message: str) -> None:
+        """Record a message in the job's history without changing its state."""
+        job = self.get(job_id)
+        with self._tx() as db:
+            db.execute("INSERT INTO job_events (job_id, at, state, message) VALUES (?,?,?,?)",
+                       (job_id, time.time(), job.state.value, message))
+
+    def update(self, job_id: int, *, volumes: tuple[VolumeRecord, ...] | None = None,
+               studies: tuple[StudyRef, ...] | None = None, attempts: int | None = None,
+               next_try_at: float | None = None, error: str | None = None,
+               patient_name: str | None = None, patient_id: str | None = None) -> Job:
+        sets, values = [], []
+        for column, value in (("volumes", None if volumes is None else dump_volumes(volumes)),
+                              ("studies", None if studies is None else dump_studies(studies)),
+                              ("attempts", attempts), ("next_try_at", next_try_at),
+                              ("error", error), ("patient_name", patient_name),
+                              ("patient_id", patient_id)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                values.append(value)
+        if sets:
+            with self._tx() as db:
+                db.execute(f"UPDATE jobs SET {', '.join(sets)}, updated_at = ? WHERE id = ?",
+                           (*values, time.time(), job_id))
+        job = self.get(job_id)
+        self._notify(job)
+        return job
+
+    def request_cancel(self, job_id: int) -> Job:
+        """Ask for a job to stop; a queued job is cancelled at once."""
+        job = self.get(job_id)
+        if job.state.finished:
+            raise InvalidTransition(f"job {job_id} is already {job.state.value}")
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
+                       (time.time(), job_id))
+        if job.state is JobState.QUEUED:
+            return self.transition(job_id, JobState.CANCELLED, "cancelled before it started")
+        job = self.get(job_id)
+        self._notify(job)
+        return job

@@ -1,0 +1,300 @@
+"""ISO 9660 images of volumes: level 1 names plus Joliet, written with pycdlib.
+
+The image is written straight from the volume's files (the store's, the transcoded ones,
+the generated ones held in memory), never from a copy of the tree, and its md5 is computed
+while it is written, on a second thread, so that verifying a burn costs no extra pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import queue
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pycdlib
+
+from mw_tui import __version__
+from mw_tui.media.volume import Volume
+
+Progress = Callable[[int, int], None]
+BLOCK = 1 << 20  # bytes copied per read
+SECTOR_SIZE = 2048
+_D_CHARS = re.compile(r"[^A-Z0-9_]")
+_JOLIET_BAD = re.compile(r"[*/:;?\\\x00-\x1f]")
+JOLIET_MAX = 64
+
+
+class IsoError(Exception):
+    """The image cannot be written; the message says why."""
+
+
+class IsoCancelled(IsoError):
+    def __init__(self) -> None:
+        super().__init__("writing the image was cancelled")
+
+
+def _level1(name: str, is_dir: bool, used: set[str]) -> str:
+    """An ISO 9660 level 1 name for `name` (8.3 of A-Z 0-9 _), unique among `used`."""
+    upper = name.upper()
+    if is_dir:
+        stem, ext = _D_CHARS.sub("_", upper)[:8] or "_", ""
+    else:
+        stem, _, ext = upper.rpartition(".") if "." in upper else (upper, "", "")
+        stem = _D_CHARS.sub("_", stem)[:8] or "_"
+        ext = _D_CHARS.sub("_", ext)[:3]
+
+    def key(candidate: str) -> str:
+        return candidate if is_dir else f"{candidate}.{ext}"
+
+    candidate, n = stem, 1
+    while key(candidate) in used:
+        n += 1
+        tail = f"_{n}"
+        candidate = stem[: 8 - len(tail)] + tail
+    used.add(key(candidate))
+    return candidate if is_dir else f"{candidate}.{ext};1"
+
+
+def _joliet(name: str, used: set[str]) -> str:
+    clean = _JOLIET_BAD.sub("_", name)
+    if len(clean) > JOLIET_MAX:
+        stem, dot, ext = clean.rpartition(".")
+        ext = ext if dot and len(ext) <= 8 else ""
+        clean = (stem if ext else clean)[: JOLIET_MAX - len(ext) - 1] + ("." + ext if ext else "")
+    candidate, n = clean, 1
+    while candidate.lower() in used:
+        n += 1
+        candidate = f"{clean[: JOLIET_MAX - 4]}~{n}"
+    used.add(candidate.lower())
+    return candidate
+
+
+class _Names:
+    """Maps the volume's paths to ISO 9660 and Joliet paths, directory by directory."""
+
+    def __init__(self) -> None:
+        self.dirs: dict[str, tuple[str, str]] = {"": ("", "")}
+        self.used_iso: dict[str, set[str]] = {}
+        self.used_joliet: dict[str, set[str]] = {}
+
+    def directory(self, path: str) -> tuple[str, str, bool]:
+        """(iso path, joliet path, is new) of a directory."""
+        if path in self.dirs:
+            iso, joliet = self.dirs[path]
+            return iso, joliet, False
+        parent, _, name = path.rpartition("/")
+        p_iso, p_joliet, _ = self.directory(parent)
+        iso = p_iso + "/" + _level1(name, True, self.used_iso.setdefault(parent, set()))
+        joliet = p_joliet + "/" + _joliet(name, self.used_joliet.setdefault(parent, set()))
+        self.dirs[path] = (iso, joliet)
+        return iso, joliet, True
+
+    def file(self, path: str) -> tuple[str, str]:
+        parent, _, name = path.rpartition("/")
+        p_iso, p_joliet = self.dirs[parent]
+        return (p_iso + "/" + _level1(name, False, self.used_iso.setdefault(parent, set())),
+                p_joliet + "/" + _joliet(name, self.used_joliet.setdefault(parent, set())))
+
+
+def _ascii(value: str) -> str:
+    return value.encode("ascii", "replace").decode().upper()
+
+
+def build_image(volume: Volume) -> pycdlib.PyCdlib:
+    """The pycdlib image of `volume` (nothing read or written yet)."""
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=1, joliet=3, vol_ident=volume.label, sys_ident="LINUX",
+            app_ident_str=_ascii(f"MW-TUI {__version__}")[:128],
+            vol_set_ident=volume.label)
+    names = _Names()
+    for f in volume.files:
+        parent = f.dest.rpartition("/")[0]
+        chain = []
+        while parent and parent not in names.dirs:
+            chain.append(parent)
+            parent = parent.rpartition("/")[0]
+        for d in reversed(chain):
+            iso_path, joliet_path, _ = names.directory(d)
+            iso.add_directory(iso_path, joliet_path=joliet_path)
+        iso_path, joliet_path = names.file(f.dest)
+        if f.data is not None:
+            iso.add_fp(io.BytesIO(f.data), len(f.data), iso_path, joliet_path=joliet_path)
+        else:
+            assert f.source is not None
+            iso.add_file(str(f.source), iso_path, joliet_path=joliet_path)
+    return iso
+
+
+class _HashingWriter:
+    """The output file for pycdlib, hashing what it writes on another thread.
+
+    pycdlib writes descriptors and directories first (seeking around below the first file's
+    extent), then the files' data in ascending order. The metadata is hashed in one go, read
+    back, when the first file data comes; from then on, writes go forward and gaps are
+    zeros. Should a write ever go back, the hash is made again by reading the image once.
+    """
+
+    def __init__(self, f: BinaryIO, data_start: Callable[[], int]) -> None:
+        self.f = f
+        self.pos = 0
+        self.hashed = 0
+        self._data_start = data_start
+        self._start: int | None = None
+        self.in_order = True
+        self.md5 = hashlib.md5()
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._hash, name="iso-md5", daemon=True)
+        self._thread.start()
+
+    def _hash(self) -> None:
+        while (chunk := self._q.get()) is not None:
+            self.md5.update(chunk)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self.pos = self.f.seek(offset, whence)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def write(self, data: bytes) -> int:
+        at = self.pos
+        n = self.f.write(data)
+        self.pos += n
+        if self.in_order:
+            self._account(at, bytes(data))
+        return n
+
+    def _account(self, at: int, data: bytes) -> None:
+        if self._start is None:
+            try:
+                self._start = self._data_start()
+            except Exception:
+                self.in_order = False
+                return
+        if self.hashed < self._start:
+            if at + len(data) <= self._start:
+                return  # metadata: hashed when the first file data comes
+            if at < self._start:
+                self.in_order = False
+                return
+            self.f.flush()
+            fd = self.f.fileno()
+            done = 0
+            while done < self._start:
+                chunk = os.pread(fd, min(BLOCK, self._start - done), done)
+                if not chunk:
+                    break
+                self._q.put(chunk)
+                done += len(chunk)
+            self.hashed = self._start
+        if at < self.hashed:
+            self.in_order = False
+            return
+        self._zeros(at - self.hashed)
+        self._q.put(data)
+        self.hashed = at + len(data)
+
+    def _zeros(self, n: int) -> None:
+        while n > 0:
+            k = min(n, BLOCK)
+            self._q.put(bytes(k))
+            n -= k
+
+    def finish(self, size: int) -> str:
+        """The md5 of the finished image of `size` bytes."""
+        if self.in_order and self.hashed < size and self._start is not None:
+            self._zeros(size - self.hashed)
+            self.hashed = size
+        self._q.put(None)
+        self._thread.join()
+        if self.in_order and self.hashed == size:
+            return self.md5.hexdigest()
+        self.f.flush()
+        md5 = hashlib.md5()
+        fd = self.f.fileno()
+        offset = 0
+        while chunk := os.pread(fd, BLOCK, offset):
+            md5.update(chunk)
+            offset += len(chunk)
+        return md5.hexdigest()
+
+    def abandon(self) -> None:
+        try:
+            while True:
+                self._q.get_nowait()
+        except queue.Empty:
+            pass
+        self._q.put(None)
+        self._thread.join()
+
+
+def _first_data_byte(iso: Any) -> int:
+    extents = [ino.extent_location() for ino in iso.inodes if ino.get_data_length() > 0]
+    return min(extents) * SECTOR_SIZE if extents else 1 << 62
+
+
+def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None,
+              cancel: threading.Event | None = None) -> Volume:
+    """Write the ISO image of `volume` to `path` (through a temp file and a rename);
+    returns the volume with `iso`, `iso_md5` and `iso_size` set. Raises IsoError."""
+    dest = Path(path)
+    tmp = dest.with_name(f".{dest.name}.part")
+    try:
+        iso = build_image(volume)
+    except OSError as exc:
+        raise IsoError(f"cannot read {exc.filename or 'a file'} for the image of "
+                       f"{volume.label}: {exc.strerror or exc} (was the study deleted from "
+                       "the store? build the medium again)") from exc
+    except pycdlib.pycdlibexception.PyCdlibException as exc:
+        raise IsoError(f"cannot lay out the image of {volume.label}: {exc}") from exc
+
+    def on_progress(done: int, total: int, _opaque: Any) -> None:
+        if cancel is not None and cancel.is_set():
+            raise IsoCancelled()
+        if progress is not None:
+            progress(done, total)
+
+    writer: _HashingWriter | None = None
+    try:
+        with open(tmp, "w+b") as f:
+            writer = _HashingWriter(f, lambda: _first_data_byte(iso))
+            iso.write_fp(writer, blocksize=BLOCK, progress_cb=on_progress)  # type: ignore[arg-type]
+            size = f.seek(0, os.SEEK_END)
+            md5 = writer.finish(size)
+            writer = None
+        if volume.capacity is not None and size > volume.capacity:
+            raise IsoError(f"the image of {volume.label} has {size} bytes, more than the "
+                           f"medium's {volume.capacity}: build it again for a larger medium")
+        os.replace(tmp, dest)
+    except BaseException as exc:
+        if writer is not None:
+            writer.abandon()
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, IsoError | KeyboardInterrupt):
+            raise
+        if isinstance(exc, OSError):
+            raise IsoError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+        if isinstance(exc, pycdlib.pycdlibexception.PyCdlibException):
+            raise IsoError(f"cannot write the image of {volume.label}: {exc}") from exc
+        raise
+    finally:
+        iso.close()
+    return dataclasses.replace(volume, iso=dest, iso_md5=md5, iso_size=size)
+
+
+def image_size(volume: Volume) -> int:
+    """The exact size in bytes of the ISO image `write_iso()` would write (layout only)."""
+    iso = build_image(volume)
+    try:
+        iso.force_consistency()
+        return int(iso.pvd.space_size) * SECTOR_SIZE
+    finally:
+        iso.close()

@@ -1,0 +1,163 @@
+"""Messages the services' threads post to the app (thread-safe `post_message`).
+
+Threads never touch widgets: a service callback turns what happened into one of these,
+and a handler on the app's thread updates the screens. Messages that may come in floods
+say so with `can_replace` (only the newest of a run is handled).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+from textual.notifications import SeverityLevel
+
+from mw_tui.devices.models import Device
+from mw_tui.dicom.echo import EchoResult
+from mw_tui.dicom.query import ArchiveOutcome, SearchResult, SeriesResult
+from mw_tui.jobs.models import Job
+from mw_tui.station import StationStatus
+from mw_tui.store.index import SeriesRow, StudyRow
+
+
+class StationReady(Message):
+    """The station's services run (or run partly: `problem` says what does not)."""
+
+    def __init__(self, problem: str = "") -> None:
+        super().__init__()
+        self.problem = problem
+
+
+class StatusUpdated(Message):
+    def __init__(self, status: StationStatus) -> None:
+        super().__init__()
+        self.status = status
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StatusUpdated)
+
+
+class Notice(Message):
+    """Something the technician should see wherever they are (a toast)."""
+
+    def __init__(self, text: str, severity: SeverityLevel = "information",
+                 timeout: float = 6.0) -> None:
+        super().__init__()
+        self.text = text
+        self.severity = severity
+        self.timeout = timeout
+
+
+class StudiesChanged(Message):
+    """Studies in the store changed (received or retrieved); `rows` are their new states."""
+
+    def __init__(self, rows: tuple[StudyRow, ...], new: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.rows = rows
+        self.new = new  # study UIDs seen for the first time
+
+
+class ReceivedLoaded(Message):
+    """Every study in the store (read in a worker)."""
+
+    def __init__(self, rows: tuple[StudyRow, ...]) -> None:
+        super().__init__()
+        self.rows = rows
+
+
+class StoreTouched(Message):
+    """The receiver changed a study: merged, the app reads the store once per burst."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StoreTouched)
+
+
+class JobUpdated(Message):
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self.job = job
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, JobUpdated) and message.job.id == self.job.id
+
+
+class JobsLoaded(Message):
+    def __init__(self, jobs: tuple[Job, ...]) -> None:
+        super().__init__()
+        self.jobs = jobs
+
+
+class JobEventsLoaded(Message):
+    def __init__(self, job_id: int, events: tuple[tuple[float, str, str], ...]) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.events = events
+
+
+class DeviceChanged(Message):
+    """A drive or stick came (`added`), changed or went (`removed`)."""
+
+    def __init__(self, action: str, device: Device) -> None:
+        super().__init__()
+        self.action = action
+        self.device = device
+
+
+class DeviceProblem(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class SearchResultsPending(Message):
+    """Results are waiting in the screen's buffer (merged: one message per burst)."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SearchResultsPending)
+
+
+class SearchOutcome(Message):
+    def __init__(self, outcome: ArchiveOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+class SearchFinished(Message):
+    def __init__(self, result: SearchResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class SeriesListed(Message):
+    """The series of one study: from the store (`local`) or from an archive."""
+
+    def __init__(self, study_uid: str, local: tuple[SeriesRow, ...] = (),
+                 remote: tuple[SeriesResult, ...] = (), problem: str = "") -> None:
+        super().__init__()
+        self.study_uid = study_uid
+        self.local = local
+        self.remote = remote
+        self.problem = problem
+
+
+class EchoDone(Message):
+    def __init__(self, result: EchoResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ConfigChanged(Message):
+    """Settings were saved: the new configuration (already validated and written)."""
+
+    def __init__(self, config: Any, note: str = "") -> None:
+        super().__init__()
+        self.config = config
+        self.note = note
+
+
+class JobCreated(Message):
+    """A job the technician asked for is queued."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self.job = job

@@ -1,0 +1,108 @@
+"""Every job: running ones on top, then the history; Enter shows one live."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Label
+
+from mw_tui.jobs.models import Job, JobState
+from mw_tui.ui import format as fmt
+from mw_tui.ui.screens.base import StationScreen
+from mw_tui.ui.widgets.column_table import Column, ColumnTable
+
+STATE_STYLES = {JobState.DONE: "green", JobState.FAILED: "bold red",
+                JobState.CANCELLED: "yellow", JobState.WAITING_FOR_MEDIA: "bold reverse"}
+
+
+class JobTable(ColumnTable):
+    COLUMNS = (
+        Column("id", "#", 5, right=True),
+        Column("state", "State", 11),
+        Column("patient", "Patient", 14, 2),
+        Column("target", "Target", 10, 1),
+        Column("progress", "Progress", 9),
+        Column("updated", "Updated", 12),
+        Column("note", "Note", 8, 3),
+    )
+
+
+class JobsScreen(StationScreen):
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("enter", "open", "Show", show=True),
+        Binding("c", "cancel_job", "Cancel job"),
+    ]
+
+    def body(self) -> ComposeResult:
+        yield Label("Jobs: running first, then the history", id="jobs-title")
+        yield JobTable(id="jobs")
+        yield Label("", id="jobs-count")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.station_app.jobs_signal.subscribe(self, self._job_changed)
+        self.refresh_rows()
+        self.query_one(JobTable).focus()
+
+    def cells(self, job: Job) -> tuple[str | Text, ...]:
+        frac = job.progress.fraction
+        progress = "" if job.state.finished else (
+            f"{frac * 100:.0f} %" if frac is not None else "…")
+        note = job.error or job.progress.message or (
+            f"{len(job.volumes)} medi{'um' if len(job.volumes) == 1 else 'a'}"
+            if job.volumes else "")
+        return (str(job.id), Text(job.state.value, style=STATE_STYLES.get(job.state, "bold")),
+                fmt.person_name(job.patient_name), str(job.target), progress,
+                fmt.clock_time(job.updated_at, self.station_app.clock()), note)
+
+    def ordered(self) -> list[Job]:
+        jobs = list(self.station_app.jobs.values())
+        return sorted(jobs, key=lambda j: (j.state.finished, -j.id))
+
+    def refresh_rows(self) -> None:
+        jobs = self.ordered()
+        self.query_one(JobTable).set_rows([(str(j.id), self.cells(j)) for j in jobs])
+        running = sum(1 for j in jobs if not j.state.finished)
+        self.query_one("#jobs-count", Label).update(
+            f"{fmt.count(len(jobs), 'job')}, {running} running" if jobs else
+            "No job yet: search (F2), mark studies, then write them (F8).")
+
+    def _job_changed(self, job: Job | None) -> None:
+        table = self.query_one(JobTable)
+        if job is not None and str(job.id) in table.row_keys:
+            table.upsert(str(job.id), self.cells(job))
+        else:
+            self.refresh_rows()
+
+    def _current(self) -> Job | None:
+        key = self.query_one(JobTable).current_key
+        return self.station_app.jobs.get(int(key)) if key else None
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        from mw_tui.ui.screens.burn import BurnScreen
+
+        job = self._current()
+        if job is not None:
+            self.app.push_screen(BurnScreen(job.id))
+
+    def action_cancel_job(self) -> None:
+        from mw_tui.ui.screens.confirm import ConfirmScreen
+
+        job = self._current()
+        if job is None or job.state.finished:
+            self.notify("Choose a running job.")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(lambda: self.station_app.cancel_job(job.id), thread=True,
+                                group="cancel", exit_on_error=False)
+
+        self.app.push_screen(ConfirmScreen(f"Cancel job {job.id} ({job.state.value})?"),
+                             answered)

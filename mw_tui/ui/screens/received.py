@@ -1,0 +1,104 @@
+"""Studies in this station (pushed by modalities, or retrieved), newest first, live."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Label
+
+from mw_tui.store.index import StudyRow
+from mw_tui.ui import format as fmt
+from mw_tui.ui.local import as_result
+from mw_tui.ui.screens.base import StationScreen
+from mw_tui.ui.widgets.column_table import Column, ColumnTable
+
+
+class ReceivedTable(ColumnTable):
+    COLUMNS = (
+        Column("mark", "", 2),
+        Column("received", "Received", 12),
+        Column("source", "From", 9, 1),
+        Column("patient", "Patient", 14, 3),
+        Column("date", "Study date", 11),
+        Column("description", "Description", 8, 2),
+        Column("modalities", "Mod", 5),
+        Column("instances", "Img", 5, right=True),
+        Column("size", "Size", 9, right=True),
+    )
+    BINDINGS: ClassVar[list[Any]] = [Binding("space", "toggle_mark", "Mark")]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.marked: list[str] = []
+
+    def action_toggle_mark(self) -> None:
+        key = self.current_key
+        if key is None:
+            return
+        if key in self.marked:
+            self.marked.remove(key)
+        else:
+            self.marked.append(key)
+        self.screen.refresh_rows()  # type: ignore[attr-defined]
+        if self.cursor_row < self.row_count - 1:
+            self.move_cursor(row=self.cursor_row + 1, animate=False)
+
+
+class ReceivedScreen(StationScreen):
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("f8", "review", "Write ▸"),
+    ]
+
+    def body(self) -> ComposeResult:
+        yield Label("Studies in this station (received or retrieved), newest first",
+                    id="received-title")
+        yield ReceivedTable(id="received")
+        yield Label("", id="received-count")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.station_app.store_signal.subscribe(self, lambda _rows: self.refresh_rows())
+        self.refresh_rows()
+        self.query_one(ReceivedTable).focus()
+
+    def cells(self, r: StudyRow, marked: bool) -> tuple[str | Text, ...]:
+        now = self.station_app.clock()
+        return (Text("✓", style="bold") if marked else "", fmt.clock_time(r.created_at, now),
+                ", ".join(r.sources) or "?", fmt.person_name(r.patient_name),
+                fmt.dicom_date(r.study_date), r.description, "/".join(r.modalities),
+                str(r.instances), fmt.size(r.size_bytes))
+
+    def rows(self) -> list[StudyRow]:
+        return sorted(self.station_app.store_rows.values(), key=lambda r: r.created_at,
+                      reverse=True)
+
+    def refresh_rows(self) -> None:
+        table = self.query_one(ReceivedTable)
+        rows = self.rows()
+        table.set_rows([(r.study_uid, self.cells(r, r.study_uid in table.marked))
+                        for r in rows])
+        n = len(rows)
+        text = f"{fmt.count(n, 'study', 'studies')}"
+        if table.marked:
+            text += f" · {len(table.marked)} marked"
+        self.query_one("#received-count", Label).update(
+            text + (" · Space marks, F8 writes to a medium" if n else
+                    " · studies sent to this station appear here"))
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_review()
+
+    def action_review(self) -> None:
+        from mw_tui.ui.screens.review import ReviewScreen
+
+        table = self.query_one(ReceivedTable)
+        rows = self.station_app.store_rows
+        keys = table.marked or ([table.current_key] if table.current_key else [])
+        chosen = [as_result(rows[k]) for k in keys if k in rows]
+        if not chosen:
+            self.notify("No study here yet.")
+            return
+        self.app.push_screen(ReviewScreen(chosen))

@@ -1,0 +1,309 @@
+"""Review before writing: the studies (series on demand), target, profile, copies,
+reports, the size against the medium, and the label."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Label, OptionList, Static, Tree
+
+from mw_tui.dicom.find import find_series
+from mw_tui.dicom.query import StudyResult
+from mw_tui.jobs.models import StudyRef, Target, TargetKind
+from mw_tui.media.profiles import Profile
+from mw_tui.ui import estimate
+from mw_tui.ui import format as fmt
+from mw_tui.ui import messages as msg
+from mw_tui.ui.local import LOCAL
+from mw_tui.ui.screens.base import StationScreen
+from mw_tui.ui.targets import choices, default_choice, default_profile, profiles_for
+from mw_tui.ui.widgets.label_preview import LabelPreview
+from mw_tui.ui.widgets.target_list import TargetList
+
+
+class ReviewScreen(StationScreen):
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("escape", "back", "Back"),
+        Binding("f8", "burn", "Write ▸"),
+        Binding("t", "focus_targets", "Target"),
+        Binding("p", "next_profile", "Profile"),
+        Binding("plus,equals_sign", "copies(1)", "Copies+", key_display="+"),
+        Binding("minus", "copies(-1)", "Copies-", key_display="-"),
+        Binding("r", "reports", "Reports"),
+    ]
+
+    def __init__(self, studies: list[StudyResult]) -> None:
+        super().__init__()
+        self.studies = list(studies)
+        self.target: str | None = None
+        self.profile: Profile | None = None
+        self.copies = 1
+        self.reports = True
+        self.fit: estimate.Fit | None = None
+        self._series_asked: set[str] = set()
+        self._creating = False
+
+    def body(self) -> ComposeResult:
+        yield Label("", id="review-title")
+        yield Tree("Studies", id="studies")
+        with Horizontal(id="review-options"):
+            with Vertical(id="review-left"):
+                yield Label("Write to (↑↓ chooses):", classes="caption")
+                yield TargetList(id="targets")
+                yield Button("", id="profile", compact=True)
+                yield Button("", id="copies", compact=True)
+                yield Button("", id="reports", compact=True)
+            yield LabelPreview(id="label")
+        yield Static("", id="fit")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        app = self.station_app
+        app.devices_signal.subscribe(self, self._devices_changed)
+        app.config_signal.subscribe(self, self._devices_changed)
+        app.store_signal.subscribe(self, lambda _rows: self._update())
+        tree = self.query_one(Tree)
+        tree.show_root = False
+        for s in self.studies:
+            tree.root.add(self._study_label(s), data=s.study_uid, allow_expand=True)
+        patients = {(s.patient_name, s.patient_id) for s in self.studies}
+        first = self.studies[0]
+        who = (fmt.person_name(first.patient_name) if len(patients) == 1
+               else f"{len(patients)} patients")
+        self.query_one("#review-title", Label).update(
+            f"Write {fmt.count(len(self.studies), 'study', 'studies')} of {who}")
+        self._devices_changed(None)
+        self.query_one(TargetList).focus()
+
+    def _study_label(self, s: StudyResult) -> Text:
+        text = Text(fmt.person_name(s.patient_name), style="bold")
+        text.append(f"  {'/'.join(s.modalities)} {fmt.dicom_date(s.study_date)} "
+                    f"{s.description}  ")
+        text.append(f"{fmt.count(s.instances, 'image')} · {', '.join(s.archives)}",
+                    style="dim")
+        return text
+
+    # -- series drill-down ----------------------------------------------------------------
+
+    @on(Tree.NodeExpanded)
+    def _expanded(self, event: Tree.NodeExpanded[str]) -> None:
+        uid = event.node.data
+        if uid is None or uid in self._series_asked:
+            return
+        self._series_asked.add(uid)
+        study = next(s for s in self.studies if s.study_uid == uid)
+        event.node.add_leaf(Text("listing the series…", style="italic dim"))
+        self.run_worker(lambda: self._list_series(study), thread=True, group="series",
+                        exit_on_error=False)
+
+    def _list_series(self, study: StudyResult) -> None:  # worker thread
+        app = self.station_app
+        if study.study_uid in app.store_rows or study.archives == (LOCAL,):
+            rows = app.station.store.index.series(study.study_uid)
+            if rows:
+                self.post_message(msg.SeriesListed(study.study_uid, local=tuple(rows)))
+                return
+        archive = next((a for a in study.archives if a != LOCAL), None)
+        if archive is None:
+            self.post_message(msg.SeriesListed(study.study_uid, problem="no series found"))
+            return
+        listing = find_series(app.config, archive, study.study_uid)
+        problem = "" if listing.outcome is None or listing.outcome.ok else (
+            listing.outcome.message)
+        self.post_message(msg.SeriesListed(study.study_uid, remote=listing.series,
+                                           problem=problem))
+
+    def on_series_listed(self, message: msg.SeriesListed) -> None:
+        tree = self.query_one(Tree)
+        node = next((n for n in tree.root.children if n.data == message.study_uid), None)
+        if node is None:
+            return
+        node.remove_children()
+        for r in message.local:
+            node.add_leaf(f"{r.modality} #{r.series_number} {r.description}  "
+                          f"{fmt.count(r.instances, 'image')}, {fmt.size(r.size_bytes)}")
+        for s in message.remote:
+            node.add_leaf(f"{s.modality} #{s.number} {s.description}  "
+                          f"{fmt.count(s.instances, 'image')}")
+        if message.problem:
+            node.add_leaf(Text(message.problem, style="red"))
+
+    # -- choices --------------------------------------------------------------------------
+
+    def _devices_changed(self, _data: object) -> None:
+        app = self.station_app
+        found = choices(app.config, app.device_list, app.station.demo)
+        if self.target is None or self.target not in {c.target for c in found}:
+            chosen = default_choice(found, app.station.demo)
+            self.target = chosen.target if chosen else None
+        self.query_one(TargetList).show(found, self.target)
+        self._update()
+
+    @on(OptionList.OptionHighlighted, "#targets")
+    def _target_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        chosen = self.query_one(TargetList).chosen
+        if chosen is not None and chosen.target != self.target:
+            self.target = chosen.target
+            self._update()
+
+    @on(OptionList.OptionSelected, "#targets")
+    def _target_selected(self, _event: OptionList.OptionSelected) -> None:
+        self.action_burn()
+
+    def _choice(self) -> Any:
+        return self.query_one(TargetList).chosen
+
+    def action_focus_targets(self) -> None:
+        self.query_one(TargetList).focus()
+
+    def action_next_profile(self) -> None:
+        choice = self._choice()
+        allowed = profiles_for(choice.kind) if choice else ()
+        if not allowed:
+            self.notify("This target takes the images as they are (no media profile).")
+            return
+        i = allowed.index(self.profile) if self.profile in allowed else -1
+        self.profile = allowed[(i + 1) % len(allowed)]
+        self._update()
+
+    def action_copies(self, delta: int) -> None:
+        self.copies = max(1, min(99, self.copies + delta))
+        self._update()
+
+    def action_reports(self) -> None:
+        self.reports = not self.reports
+        self._update()
+
+    @on(Button.Pressed, "#profile")
+    def _profile_pressed(self) -> None:
+        self.action_next_profile()
+
+    @on(Button.Pressed, "#copies")
+    def _copies_pressed(self) -> None:
+        self.action_copies(1 if self.copies < 5 else -(self.copies - 1))
+
+    @on(Button.Pressed, "#reports")
+    def _reports_pressed(self) -> None:
+        self.action_reports()
+
+    # -- size and label -------------------------------------------------------------------
+
+    def sizes(self) -> list[estimate.StudySize]:
+        out = []
+        rows = self.station_app.store_rows
+        for s in self.studies:
+            row = rows.get(s.study_uid)
+            if row is not None and row.instances >= (s.instances or 0):
+                out.append(estimate.StudySize(s.study_uid, row.size_bytes, row.instances, True))
+            else:
+                n = s.instances or 0
+                out.append(estimate.StudySize(s.study_uid, estimate.typical(s.modalities, n),
+                                              n, False))
+        return out
+
+    def _update(self) -> None:
+        choice = self._choice()
+        kind = choice.kind if choice else ""
+        allowed = profiles_for(kind)
+        if self.profile not in allowed:
+            self.profile = default_profile(kind, self.station_app.config.jobs.default_profile)
+        self.query_one("#profile", Button).label = (
+            f"Profile: {self.profile.value if self.profile else 'as received'}  [p]")
+        self.query_one("#copies", Button).label = f"Copies: {self.copies}  [+/-]"
+        self.query_one("#reports", Button).label = (
+            f"Reports: {'included' if self.reports else 'left out'}  [r]")
+        problems: list[Text] = []
+        text = Text()
+        if choice is None:
+            self.fit = None
+            problems.append(Text("No target to write to: connect a drive or a USB stick, or "
+                                 "set an ISO folder in Settings (F10).", style="bold red"))
+        else:
+            fit = estimate.fit(self.sizes(), kind, self.profile or Profile.STD_GEN_DVD,
+                               choice.device)
+            self.fit = fit
+            text.append(f"Size {'' if fit.exact else '≈ '}{fmt.size(fit.total)}")
+            if not fit.exact:
+                text.append(" (estimated: not all images are on this station yet)", style="dim")
+            if fit.media == 0:
+                problems.append(Text(f"This does not fit on a {fit.medium}: {fit.problem}",
+                                     style="bold red"))
+            elif fit.capacity is not None:
+                text.append(f" → {fit.media} × {fit.medium} ({fmt.size(fit.capacity)} each)")
+                if choice.kind == "disc" and fit.media > 1:
+                    problems.append(Text(
+                        f"The disc is too small for this job in one piece: it needs "
+                        f"{fit.media} discs of {fmt.size(fit.capacity)} (you will be asked "
+                        "for each one), or insert a bigger blank disc (DVD, BD).",
+                        style="yellow"))
+            if choice.kind == "disc" and not choice.ready:
+                problems.append(Text("Insert a blank disc: the job waits for it.",
+                                     style="yellow"))
+        patients = {(s.patient_name, s.patient_id) for s in self.studies}
+        if len(patients) > 1:
+            problems.append(Text(f"These studies belong to {len(patients)} different "
+                                 "patients: check that they may share one medium.",
+                                 style="yellow"))
+        for p in problems:
+            text.append("\n")
+            text.append_text(p)
+        self.query_one("#fit", Static).update(text)
+        count = self.fit.media if self.fit and self.fit.media else 1
+        self.query_one(LabelPreview).show(
+            self.studies, datetime.fromtimestamp(self.station_app.clock()), count,
+            self.station_app.config.media.institution)
+
+    # -- go -------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_burn(self) -> None:
+        choice = self._choice()
+        if choice is None:
+            self.notify("Choose where to write first.", severity="warning")
+            return
+        if self.fit is not None and self.fit.media == 0:
+            self.notify(f"This does not fit: {self.fit.problem}", severity="error")
+            return
+        if self._creating:
+            return
+        self._creating = True
+        rows = self.station_app.store_rows
+        refs = []
+        for s in self.studies:
+            row = rows.get(s.study_uid)
+            local = row is not None and row.instances >= (s.instances or 0)
+            archive = "" if local else next((a for a in s.archives if a != LOCAL), "")
+            refs.append(StudyRef(s.study_uid, archive, s.instances or 0, self.reports))
+        first = self.studies[0]
+        profile = (self.profile or Profile(self.station_app.config.jobs.default_profile)).value
+        target = Target.parse(choice.target)
+
+        def create() -> None:
+            if target.kind is TargetKind.ISO and self.station_app.station.demo:
+                Path(target.where).mkdir(parents=True, exist_ok=True)
+            job = self.station_app.create_job(
+                target, profile, tuple(refs), copies=self.copies,
+                patient_name=first.patient_name, patient_id=first.patient_id)
+            self.post_message(msg.JobCreated(job))
+
+        self.run_worker(create, thread=True, group="create-job", exit_on_error=False)
+
+    def on_job_created(self, message: msg.JobCreated) -> None:
+        from mw_tui.ui.screens.burn import BurnScreen
+
+        self.station_app.jobs[message.job.id] = message.job
+        self.app.switch_screen(BurnScreen(message.job.id))
+
+    def on_worker_state_changed(self, event: Any) -> None:
+        super().on_worker_state_changed(event)
+        if event.worker.group == "create-job" and event.state.name in ("ERROR", "CANCELLED"):
+            self._creating = False

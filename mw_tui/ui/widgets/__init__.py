@@ -1,0 +1,1 @@
+"""Reusable widgets of the kiosk screens: one module per widget."""

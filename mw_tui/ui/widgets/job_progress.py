@@ -1,0 +1,82 @@
+"""A job's steps (retrieve, build, write, verify), each with a bar and the time left."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Label, ProgressBar
+
+from mw_tui.jobs.models import STEPS, Job, JobState
+from mw_tui.ui import format as fmt
+
+SHOWN_STEPS = ((JobState.RETRIEVING, "Retrieve"), (JobState.BUILDING, "Build"),
+               (JobState.WRITING, "Write"), (JobState.VERIFYING, "Verify"))
+
+
+def step_position(state: JobState) -> float:
+    """Where a state is in the order of steps (waiting for media: just before writing)."""
+    if state is JobState.WAITING_FOR_MEDIA:
+        return STEPS.index(JobState.WRITING) - 0.5
+    return float(STEPS.index(state)) if state in STEPS else -1.0
+
+
+class StepRow(Horizontal):
+    DEFAULT_CSS = """
+    StepRow { height: 1; }
+    StepRow > .step-name { width: 10; }
+    StepRow > ProgressBar { width: 32; }
+    StepRow > .step-note { width: 1fr; }
+    """
+
+    def __init__(self, state: JobState, name: str) -> None:
+        super().__init__(id=f"step-{state.name.lower()}")
+        self.state = state
+        self.step_name = name
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.step_name, classes="step-name")
+        yield ProgressBar(total=100, show_eta=False, show_percentage=True)
+        yield Label("", classes="step-note")
+
+
+class JobProgress(Widget):
+    """`show(job, reached)`: done steps are full, the current one moves. `reached` is the
+    last step a finished (failed, cancelled) job was in."""
+
+    DEFAULT_CSS = """
+    JobProgress { height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        for state, name in SHOWN_STEPS:
+            yield StepRow(state, name)
+
+    def show(self, job: Job, reached: JobState | None = None) -> None:
+        current = reached if reached is not None else job.state
+        now = step_position(current)
+        for row in self.query(StepRow):
+            bar = row.query_one(ProgressBar)
+            note = row.query_one(".step-note", Label)
+            pos = STEPS.index(row.state)
+            if job.state is JobState.DONE or now > pos:
+                bar.update(total=100, progress=100)
+                note.update(Text("done ✓", style="green"))
+            elif row.state is current:
+                if job.state.finished:
+                    bar.update(total=100, progress=(job.progress.fraction or 0) * 100)
+                    note.update(Text(job.state.value, style="bold red"))
+                    continue
+                frac = job.progress.fraction
+                bar.update(total=100, progress=round((frac or 0.0) * 100, 1))
+                parts = [job.progress.message or "working…"]
+                if job.progress.total:
+                    parts.append(f"{job.progress.done:g} of {job.progress.total:g}")
+                left = fmt.duration(job.progress.eta)
+                if left:
+                    parts.append(f"{left} left")
+                note.update(" · ".join(p for p in parts if p))
+            else:
+                bar.update(total=100, progress=0)
+                note.update(Text("—", style="dim"))

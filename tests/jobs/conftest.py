@@ -1,0 +1,93 @@
+"""Fixtures for the job tests: a real Orthanc holding studies, a station that knows it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydicom.uid import generate_uid
+
+from mw_tui import config as cfg
+from mw_tui.demo import synth
+from tests.conftest import make_config
+from tests.devices.conftest import Loops, loops, udev  # noqa: F401 - shared fixtures
+from tests.peers import Orthanc
+
+STATION_AE = "MW_TUI"
+
+
+@dataclasses.dataclass
+class Archive:
+    orthanc: Orthanc
+    studies: dict[str, int]  # study UID -> instances
+
+
+def make_study(folder: Path, patient: str, pid: str, series: int = 2, per_series: int = 3,
+               with_report: bool = True, size: int = 32) -> list[Path]:
+    study = synth.StudyInfo(patient=synth.PatientInfo(patient, pid, charset="ISO_IR 192"),
+                            description=f"Study of {pid}")
+    files = []
+    for s in range(1, series + 1):
+        uid = generate_uid()
+        for i in range(1, per_series + 1):
+            files.append(synth.save(synth.image(study, "CT", uid, s, i, size, size),
+                                    folder / f"{pid}_{s}_{i}.dcm"))
+    if with_report:
+        files.append(synth.save(synth.basic_text_sr(study, "No acute findings."),
+                                folder / f"{pid}_sr.dcm"))
+    return files
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Archive]:
+    """Orthanc with two studies; it knows the station (AE MW_TUI) as a move destination,
+    at a port chosen later (`station_config` registers it)."""
+    o = Orthanc(tmp_path / "orthanc").start()
+    studies = {}
+    try:
+        for patient, pid in (("Nowak^Zofia", "P100"), ("Οικονόμου^Νίκος", "P200")):
+            files = make_study(tmp_path / "in", patient, pid)
+            for f in files:
+                o.upload(f)
+            import pydicom
+
+            studies[str(pydicom.dcmread(files[0]).StudyInstanceUID)] = len(files)
+        yield Archive(o, studies)
+    finally:
+        o.stop()
+
+
+def station_config(tmp_path: Path, archive: Archive | None = None,
+                   retry_delays: list[float] | None = None, **devices: object) -> cfg.Config:
+    config = make_config(tmp_path, ae_title=STATION_AE)
+    archives: tuple[cfg.Archive, ...] = ()
+    if archive is not None:
+        o = archive.orthanc
+        o.add_modality("mwtui", STATION_AE, "127.0.0.1", config.station.port)
+        archives = (cfg.Archive(name="orthanc", ae_title=o.aet, host="127.0.0.1",
+                                port=o.dicom_port, timeout=10),)
+    jobs = dataclasses.replace(config.jobs, retry_delays=retry_delays or [0.2, 0.2],
+                               syslog=False)
+    out = dataclasses.replace(config, archives=archives, jobs=jobs,
+                              dicom=dataclasses.replace(config.dicom, client_timeout=5))
+    if devices:
+        out = dataclasses.replace(out, devices=dataclasses.replace(out.devices, **devices))
+    return out
+
+
+def write_config(config: cfg.Config, path: Path) -> Path:
+    """The same configuration as a TOML file (for the command-line tests)."""
+    s = config.station
+    lines = [
+        "[station]", f'ae_title = "{s.ae_title}"', f"port = {s.port}", 'bind = "127.0.0.1"',
+        f'storage = "{s.storage}"', "min_free_mb = 1", "receiver_processes = 1",
+        "[dicom]", "client_timeout = 5.0",
+        "[jobs]", f"retry_delays = {list(config.jobs.retry_delays)}", "syslog = false",
+    ]
+    for a in config.archives:
+        lines += ["[[archives]]", f'name = "{a.name}"', f'ae_title = "{a.ae_title}"',
+                  f'host = "{a.host}"', f"port = {a.port}", f'retrieve = "{a.retrieve}"']
+    path.write_text("\n".join(lines) + "\n")
+    return path

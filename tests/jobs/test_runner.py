@@ -1,0 +1,154 @@
+"""The job runner with real parts: Orthanc, the receiver, the media builder, the writers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pycdlib
+import pydicom
+
+from mw_tui.jobs.models import JobState, StudyRef
+from mw_tui.station import Station
+from tests.jobs.conftest import Archive, station_config
+from tests.peers import dcmtk, free_port, need, wait_until
+
+
+def finished(station: Station, job_id: int, timeout: float = 90) -> object:
+    return wait_until(lambda: station.jobs.get(job_id) if station.jobs.get(job_id).state.finished
+                      else None, timeout, f"job {job_id} to finish")
+
+
+def iso_dicom_files(path: Path) -> list[str]:
+    iso = pycdlib.PyCdlib()
+    iso.open(str(path))
+    names = []
+    for root, _, files in iso.walk(iso_path="/"):
+        names += [f"{root}/{f}" for f in files]
+    iso.close()
+    return [n for n in names if n.startswith("/DICOM/")]
+
+
+def test_orthanc_to_a_verified_iso(tmp_path: Path, archive: Archive) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    station = Station(station_config(tmp_path, archive), watch_devices=False)
+    station.start()
+    try:
+        uids = list(archive.studies)
+        job = station.create_job([StudyRef(u, "orthanc", n) for u, n in archive.studies.items()],
+                                 f"iso:{out}", "STD-GEN-CD", user="tech1")
+        job = finished(station, job.id)
+        assert job.state is JobState.DONE, job.error
+        (iso,) = out.glob("*.iso")
+        assert hashlib.md5(iso.read_bytes()).hexdigest() == job.volumes[0].md5
+        assert len(iso_dicom_files(iso)) == sum(archive.studies.values())
+        states = [s for _, s, _ in station.jobs.events(job.id)]
+        assert states[:2] == ["queued", "retrieving"]
+        assert {"building", "writing", "verifying", "done"} <= set(states)
+        audit = {e.action: e for e in station.audit.entries(job.id)}
+        assert audit["job created"].user == "tech1"
+        assert audit["medium written"].md5 == job.volumes[0].md5
+        assert audit["medium written"].result == "verified"
+        assert set(audit["job done"].studies) == set(uids)
+        assert audit["medium written"].patient_id in ("P100", "P200")
+        for uid, n in archive.studies.items():
+            assert station.store.index.study(uid).instances == n
+        assert not list((tmp_path / "store" / "jobs").iterdir())  # work files cleaned up
+    finally:
+        station.stop()
+
+
+def test_a_dead_archive_is_retried_then_the_job_fails_with_the_reason(tmp_path: Path) -> None:
+    import dataclasses
+
+    from mw_tui import config as cfg
+
+    config = station_config(tmp_path, retry_delays=[0.2, 0.3])
+    config = dataclasses.replace(config, archives=(cfg.Archive(
+        name="gone", ae_title="GONE", host="127.0.0.1", port=free_port(), timeout=2),))
+    station = Station(config, watch_devices=False)
+    station.start()
+    try:
+        job = station.create_job([StudyRef("1.2.3.4", "gone", 5)], f"iso:{tmp_path}")
+        job = finished(station, job.id, 60)
+        assert job.state is JobState.FAILED
+        assert "gone" in job.error and "after 3 tries" in job.error
+        assert "refused" in job.error.lower() or "connect" in job.error.lower()
+        retries = [m for _, _, m in station.jobs.events(job.id) if "trying again" in m]
+        assert len(retries) == 2
+        assert station.audit.entries(job.id)[0].action == "job failed"
+    finally:
+        station.stop()
+
+
+def test_a_study_pushed_by_storescu_fires_an_auto_rule(tmp_path: Path) -> None:
+    import dataclasses
+
+    from mw_tui import config as cfg
+    from tests.jobs.conftest import make_study
+
+    out = tmp_path / "iso"
+    out.mkdir()
+    config = station_config(tmp_path)
+    config = dataclasses.replace(config, rules=(
+        cfg.Rule(name="ct01", target=f"iso:{out}", calling_ae="CT01", quiet_seconds=1),
+        cfg.Rule(name="other", target=f"iso:{tmp_path}", calling_ae="MR99", quiet_seconds=1),
+    ))
+    station = Station(config, watch_devices=False)
+    station.start()
+    try:
+        files = make_study(tmp_path / "push", "Pushed^Patient", "P9")
+        dcmtk("storescu", "-aet", "CT01", "-aec", "MW_TUI", "127.0.0.1",
+              str(station.receiver.port), *map(str, files))
+        job = wait_until(lambda: station.jobs.list()[0] if station.jobs.list() else None, 30,
+                         "the auto-rule's job")
+        assert job.rule == "ct01" and job.requested_by == "rule ct01"
+        job = finished(station, job.id)
+        assert job.state is JobState.DONE, job.error
+        (iso,) = out.glob("*.iso")
+        assert len(iso_dicom_files(iso)) == len(files)
+        assert len(station.jobs.list()) == 1  # the MR99 rule did not fire
+        uid = str(pydicom.dcmread(files[0]).StudyInstanceUID)
+        assert job.studies[0].study_uid == uid
+    finally:
+        station.stop()
+
+
+def test_cancel_while_retrieving_leaves_the_store_consistent(tmp_path: Path,
+                                                             archive: Archive) -> None:
+    from mw_tui.store.check import check
+
+    station = Station(station_config(tmp_path, archive), watch_devices=False)
+    station.start()
+    try:
+        job = station.create_job([StudyRef(u, "orthanc", n) for u, n in archive.studies.items()],
+                                 f"iso:{tmp_path}")
+        station.cancel_job(job.id)
+        job = finished(station, job.id)
+        assert job.state is JobState.CANCELLED
+        assert station.audit.entries(job.id)[0].action == "job cancelled"
+        assert check(station.store).ok
+    finally:
+        station.stop()
+
+
+def test_burn_to_a_loop_backed_drive(tmp_path: Path, archive: Archive, udev: None,
+                                     loops: object) -> None:
+    need("xorriso")
+    image = loops.file("drive", 4 * 1024 * 1024)  # type: ignore[attr-defined]
+    drive = loops.attach(image)  # type: ignore[attr-defined]
+    station = Station(station_config(tmp_path, archive, drive=drive), watch_devices=True)
+    station.start()
+    try:
+        wait_until(lambda: any(d.devname == drive for d in station.devices.drives()), 20,
+                   "the watcher to see the drive")
+        uid, n = next(iter(archive.studies.items()))
+        job = station.create_job([StudyRef(uid, "orthanc", n)], f"disc:{drive}", "STD-GEN-CD")
+        job = finished(station, job.id, 120)
+        assert job.state is JobState.DONE, job.error
+        burnt = Path(drive).read_bytes()[: job.volumes[0].size]
+        assert hashlib.md5(burnt).hexdigest() == job.volumes[0].md5
+        assert station.audit.entries(job.id)[1].action == "medium written"
+    finally:
+        station.stop()
