@@ -83,6 +83,7 @@ class MwApp(App[None]):
 
             resource_tracker.ensure_running()
         self._store_since = 0.0
+        self._store_read = False
         self._store_lock = threading.Lock()
         self._last_input = time.monotonic()
         self._refusals = [0.0, 0]  # last notice time, refusals since
@@ -179,18 +180,19 @@ class MwApp(App[None]):
 
     def _load_store(self) -> None:
         with self._store_lock:  # one reader at a time; each reads what changed since
-            since = self._store_since
+            since, initial = self._store_since, not self._store_read
             rows = self.station.store.index.studies(since=since - 2 if since else None)
             if rows:
                 self._store_since = max(self._store_since, *(r.updated_at for r in rows))
-        if rows or not since:
-            self.post_message(msg.StudiesChanged(tuple(rows)))
+            self._store_read = True
+        if rows or initial:
+            self.post_message(msg.StudiesChanged(tuple(rows), initial=initial))
 
     def on_studies_changed(self, message: msg.StudiesChanged) -> None:
         new = [r for r in message.rows if r.study_uid not in self.store_rows]
         for r in message.rows:
             self.store_rows[r.study_uid] = r
-        if new and self.store_rows and len(new) < len(self.store_rows):
+        if new and not message.initial:
             first = new[0]
             more = f" (+{len(new) - 1} more)" if len(new) > 1 else ""
             source = f" from {', '.join(first.sources)}" if first.sources else ""

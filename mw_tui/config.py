@@ -208,6 +208,38 @@ class Archive:
                      default=False)
 
 
+MITRA_REPORT_UIDS = ("1.2.840.113532.3500.8", "1.2.124.113532.3500.8")
+REPORT_MATCH_KEYS = ("accession", "study_uid", "patient_id")
+
+
+def check_match_on(values: list[str]) -> str | None:
+    bad = [v for v in values if v not in REPORT_MATCH_KEYS]
+    if bad or not values or len(set(values)) != len(values):
+        return ("a list of the keys to match reports on, tried in order, each at most once: "
+                + ", ".join(map(repr, REPORT_MATCH_KEYS)))
+    return None
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    name: str = item("A short name for this report source (a Mitra/Agfa report broker).",
+                     check_name)
+    ae_title: str = item("The report broker's AE title.", check_ae_title)
+    host: str = item("The report broker's host name or IP address.", check_not_empty)
+    port: int = item("The report broker's DICOM port.", check_port, default=104)
+    sop_class_uids: list[str] = item(
+        "Private SOP class UIDs of the Mitra Report Management C-FIND, proposed together; the "
+        "first one the broker accepts is used.",
+        lambda v: check_uids(v) or (None if v else "at least one UID"),
+        default_factory=lambda: list(MITRA_REPORT_UIDS))
+    match_on: list[str] = item(
+        "Keys to find a study's reports by, tried in order until one finds some: "
+        "\"accession\", \"study_uid\", \"patient_id\".",
+        check_match_on, default_factory=lambda: list(REPORT_MATCH_KEYS))
+    timeout: float = item("Seconds to wait for the broker's answers.",
+                          _range(1, 3600, "seconds"), default=10.0)
+
+
 @dataclass(frozen=True)
 class JobsConfig:
     work: str = item("Folder for the jobs database and media being built (empty = inside the "
@@ -421,6 +453,7 @@ class Config:
     station: StationConfig = field(default_factory=StationConfig)
     dicom: DicomConfig = field(default_factory=DicomConfig)
     archives: tuple[Archive, ...] = ()
+    report_sources: tuple[ReportSource, ...] = ()
     jobs: JobsConfig = field(default_factory=JobsConfig)
     rules: tuple[Rule, ...] = ()
     devices: DevicesConfig = field(default_factory=DevicesConfig)
@@ -448,6 +481,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "station": (StationConfig, False),
     "dicom": (DicomConfig, False),
     "archives": (Archive, True),
+    "report_sources": (ReportSource, True),
     "jobs": (JobsConfig, False),
     "rules": (Rule, True),
     "devices": (DevicesConfig, False),
@@ -462,6 +496,11 @@ SECTIONS: dict[str, tuple[type, bool]] = {
 EXAMPLES: dict[str, tuple[str, Any]] = {
     "archives": ("Remote Query/Retrieve archives: one [[archives]] table each, searched in "
                  "parallel.", Archive(name="pacs", ae_title="PACS", host="10.0.0.5", port=104)),
+    "report_sources": ("Report brokers (Mitra Report Management, a private C-FIND): one "
+                       "[[report_sources]] table each, asked for a study's reports before "
+                       "the archives' SR and PDF objects.",
+                       ReportSource(name="broker", ae_title="BROKER", host="10.0.0.7",
+                                    port=104)),
     "rules": ("Auto-rules: studies matching a rule are written to its target once complete.",
               Rule(name="ct01-to-iso", target="iso:/srv/mw-tui/iso", calling_ae="CT01")),
     "targets": ("Cloud targets: DICOMweb archives studies are sent to with STOW-RS and checked "
@@ -772,6 +811,7 @@ def describe(config: Config) -> Iterable[str]:
     yield f"configuration: {config.path or '(built-in defaults, no file)'}"
     yield f"station: {s.ae_title} on {s.bind}:{s.port}, storage {s.storage}"
     yield f"archives: {', '.join(a.name for a in config.archives) or 'none'}"
+    yield f"report sources: {', '.join(r.name for r in config.report_sources) or 'none'}"
     yield f"cloud targets: {', '.join(t.name for t in config.targets) or 'none'}"
     warning = secrets_exposed(config)
     if warning:

@@ -66,12 +66,13 @@ def need(*tools: str) -> None:
 
 
 def dcmtk(tool: str, *args: str, timeout: float = 120, check: bool = True,
-          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+          env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a dcmtk tool (TCP_NODELAY on: Debian's dcmtk is very slow without it)."""
     need(tool)
     full_env = {**os.environ, "TCP_NODELAY": "1", **(env or {})}
     proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace",
-                          timeout=timeout, env=full_env)
+                          timeout=timeout, env=full_env, cwd=cwd)
     if check and proc.returncode != 0:
         shown = " ".join(args)
         shown = shown if len(shown) < 300 else shown[:300] + " ..."

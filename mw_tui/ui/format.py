@@ -53,13 +53,15 @@ def duration(seconds: float | None) -> str:
 
 
 def clock_time(at: float, now: float) -> str:
-    """A moment as HH:MM today, else YYYY-MM-DD HH:MM (local time)."""
+    """A moment as HH:MM today, MM-DD HH:MM this year, else YYYY-MM-DD (local time)."""
     if not at:
         return ""
     t, today = time.localtime(at), time.localtime(now)
     if t[:3] == today[:3]:
         return time.strftime("%H:%M", t)
-    return time.strftime("%Y-%m-%d %H:%M", t)
+    if t[0] == today[0]:
+        return time.strftime("%m-%d %H:%M", t)
+    return time.strftime("%Y-%m-%d", t)
 
 
 def count(n: int | None, one: str, many: str | None = None) -> str:

@@ -51,18 +51,10 @@ class Notice(Message):
 class StudiesChanged(Message):
     """Studies in the store changed (received or retrieved); `rows` are their new states."""
 
-    def __init__(self, rows: tuple[StudyRow, ...], new: tuple[str, ...] = ()) -> None:
+    def __init__(self, rows: tuple[StudyRow, ...], initial: bool = False) -> None:
         super().__init__()
         self.rows = rows
-        self.new = new  # study UIDs seen for the first time
-
-
-class ReceivedLoaded(Message):
-    """Every study in the store (read in a worker)."""
-
-    def __init__(self, rows: tuple[StudyRow, ...]) -> None:
-        super().__init__()
-        self.rows = rows
+        self.initial = initial  # the first reading of the store, not news
 
 
 class StoreTouched(Message):

@@ -35,6 +35,14 @@ def iso_folder(config: Config, demo: bool) -> str:
     return str(demo_iso_folder()) if demo else ""
 
 
+def short_path(path: str, room: int = 34) -> str:
+    """A folder as it fits on one line: ~ for the home folder, the end kept."""
+    home = str(Path.home())
+    if path == home or path.startswith(home + "/"):
+        path = "~" + path[len(home):]
+    return path if len(path) <= room else "…" + path[-(room - 1):]
+
+
 def choices(config: Config, devices: Sequence[Device], demo: bool = False
             ) -> list[TargetChoice]:
     out: list[TargetChoice] = []
@@ -51,7 +59,7 @@ def choices(config: Config, devices: Sequence[Device], demo: bool = False
                                     ready))
     folder = iso_folder(config, demo)
     if folder:
-        out.append(TargetChoice(f"iso:{folder}", "iso", f"ISO file in {folder}"))
+        out.append(TargetChoice(f"iso:{folder}", "iso", f"ISO file in {short_path(folder)}"))
     for t in config.targets:
         out.append(TargetChoice(f"cloud:{t.name}", "cloud", f"Cloud: {t.name} ({t.url})"))
     return out

@@ -87,8 +87,11 @@ class Kiosk:
         return Console(spawn, ["/opt/mw-tui/bin/mw-tui-attach", *args])
 
 
-def start_kiosk(sandbox: Sandbox, config_text: str | None = None,
-                log_file: bool = False) -> Kiosk:
+def start_kiosk(sandbox: Sandbox, config_text: str | None = None, log_file: bool = False,
+                app_args: tuple[str, ...] = ("serve",)) -> Kiosk:
+    """The installed session script on a new console; the app is `mw-tui serve` (what
+    the session does is the subject here, not the screens), or `mw-tui` with
+    `app_args=()`."""
     base = Path(tempfile.mkdtemp(prefix="kiosk-", dir=sandbox.workdir))
     base.chmod(0o755)
     kiosk = sandbox.accounts[KIOSK]
@@ -110,7 +113,7 @@ def start_kiosk(sandbox: Sandbox, config_text: str | None = None,
     if log_file:
         env["MW_TUI_LOG_FILE"] = str(store / "mw-tui.log")
     spawn = functools.partial(sandbox.popen, user=KIOSK, env=env)
-    console = Console(spawn, ["/opt/mw-tui/bin/mw-tui-kiosk"], cols=100, rows=30)
+    console = Console(spawn, ["/opt/mw-tui/bin/mw-tui-kiosk", *app_args], cols=100, rows=30)
     return Kiosk(sandbox, console, env, socket, port)
 
 
@@ -279,5 +282,31 @@ def test_the_app_output_can_also_go_to_a_log_file(sandbox: Sandbox) -> None:
         k.console.proc.send_signal(signal.SIGTERM)
         assert k.console.wait(timeout=30) == 0
         assert "stopping (signal received)" in log.read_text()
+    finally:
+        stop(k)
+
+
+def test_the_station_app_itself_runs_in_the_kiosk(sandbox: Sandbox) -> None:
+    """`mw-tui` with no command, as the unit runs it: the screens, receiving."""
+    k = start_kiosk(sandbox, app_args=())
+    try:
+        wait_until(lambda: port_open(k.port), timeout=60, what="the app's receiver")
+        wait_until(lambda: "MW_TUI" in k.screen(), timeout=30,
+                   what="the station's AE title on its screen")
+        assert k.console.proc.poll() is None
+        k.console.proc.send_signal(signal.SIGTERM)
+        # 0, or 143 when the app leaves SIGTERM's default action (SuccessExitStatus=143)
+        assert k.console.wait(timeout=30) in (0, 143)
+        assert not port_open(k.port)
+    finally:
+        stop(k)
+
+
+def test_a_stop_while_an_error_is_shown_is_immediate(sandbox: Sandbox) -> None:
+    k = start_kiosk(sandbox, config_text='[station]\nport = "eleven"\n')
+    try:
+        k.console.wait_for("press Enter to start it now", timeout=60)
+        k.console.proc.send_signal(signal.SIGTERM)  # systemctl stop, not 120 s later
+        assert k.console.wait(timeout=10) == 2
     finally:
         stop(k)

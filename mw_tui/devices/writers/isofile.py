@@ -94,6 +94,12 @@ class IsoFileWriter(Writer):
         self.remove_stale_temps()
         temp = self.folder / f"{TEMP_PREFIX}{os.getpid()}-{iso_name(volume, self.name)}.partial"
         h = hashlib.md5()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("Writing the image was cancelled; nothing was left behind.")
+        if self._link(volume, temp):
+            # the image is on the same file system: no copy, just a durable second name
+            meter.update(size, force=True, message=f"Linked {volume.iso.name}")
+            return self._finish(volume, temp, size, volume.iso_md5, progress, cancel)
         try:
             with open(volume.iso, "rb") as src, open(temp, "xb") as dst:
                 done = 0
@@ -117,11 +123,52 @@ class IsoFileWriter(Writer):
                 raise WriteFailed(f"Writing into {self.folder} failed ({exc.strerror or exc}): "
                                   "check the folder or network share.", Remedy.RETRY) from exc
             raise
-        expected = volume.iso_md5 or h.hexdigest()
+        return self._finish(volume, final, size, volume.iso_md5 or h.hexdigest(), progress,
+                            cancel, copied_md5=h.hexdigest(), published=True)
+
+    def _link(self, volume: Volume, temp: Path) -> bool:
+        """Give the image a (temp) name in the folder without copying, where possible."""
+        assert volume.iso is not None
+        try:
+            if volume.iso.stat().st_dev != self.folder.stat().st_dev:
+                return False
+            os.link(volume.iso, temp)
+        except OSError:
+            return False
+        try:
+            fd = os.open(temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            temp.unlink(missing_ok=True)
+            return False
+        return True
+
+    def _finish(self, volume: Volume, path: Path, size: int, expected: str | None,
+                progress: ProgressCallback | None, cancel: CancelToken | None,
+                copied_md5: str | None = None, published: bool = False) -> WriteResult:
+        """Publish (when not yet done) and verify the image by reading it back."""
+        if not published:
+            try:
+                final = self._publish(path, iso_name(volume, self.name))
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+        else:
+            final = path
+        if expected is None:
+            expected = file_md5(volume.iso) if volume.iso is not None else ""
+        h_copied = copied_md5 or expected
         announce(progress, Phase.VERIFYING, f"Reading {final.name} back")
         vmeter = Meter(Phase.VERIFYING, size, progress)
-        md5 = file_md5(final, cancel=cancel, meter=vmeter)
-        if md5 != expected or h.hexdigest() != expected:
+        try:
+            md5 = file_md5(final, cancel=cancel, meter=vmeter)
+        except Cancelled:
+            final.unlink(missing_ok=True)  # an image not verified is not left behind
+            raise
+        if md5 != expected or h_copied != expected:
             raise VerifyFailed(f"{final} does not read back as the image (md5 {md5}, expected "
                                f"{expected}): delete it and write it again.", Remedy.RETRY)
         announce(progress, Phase.DONE, f"{final.name} is written and verified.")

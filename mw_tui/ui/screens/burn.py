@@ -105,7 +105,7 @@ class BurnScreen(StationScreen):
                 f"{fmt.count(job.copies, 'copy', 'copies')}")
         if job.requested_by:
             what += f" · by {job.requested_by}"
-        self.query_one("#job-what", Static).update(what)
+        self.query_one("#job-what", Static).update(Text(what))
         reached = reached_step(self.events) if job.state.finished else None
         self.query_one(JobProgress).show(job, reached)
         self._show_prompt(job)
@@ -137,7 +137,7 @@ class BurnScreen(StationScreen):
             devices = [d for d in devices if d.devname == job.target.where] or devices
         lines = [d.describe() for d in devices] or [
             "No disc drive found." if kind is TargetKind.DISC else "No USB stick plugged in."]
-        box.update("\n".join(lines))
+        box.update(Text("\n".join(lines)))
         box.display = True
 
     def _show_result(self, job: Job) -> None:

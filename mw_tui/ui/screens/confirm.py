@@ -33,8 +33,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(self.question)
             with Horizontal():
-                yield Button("Yes [Y]", id="yes", variant="warning", compact=True)
-                yield Button("No [N]", id="no", compact=True)
+                yield Button("Yes (Y)", id="yes", variant="warning", compact=True)
+                yield Button("No (N)", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -95,8 +95,8 @@ class RecordForm(ModalScreen[Any]):
             yield Static("", id="form-help")
             yield Static("", id="form-errors")
             with Horizontal(id="form-buttons"):
-                yield Button("Save [F9]", id="save", variant="primary", compact=True)
-                yield Button("Cancel [Esc]", id="cancel", compact=True)
+                yield Button("Save (F9)", id="save", variant="primary", compact=True)
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         first = self.query("#form-fields Input, #form-fields Select").first()

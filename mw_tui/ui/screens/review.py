@@ -78,7 +78,7 @@ class ReviewScreen(StationScreen):
         who = (fmt.person_name(first.patient_name) if len(patients) == 1
                else f"{len(patients)} patients")
         self.query_one("#review-title", Label).update(
-            f"Write {fmt.count(len(self.studies), 'study', 'studies')} of {who}")
+            Text(f"Write {fmt.count(len(self.studies), 'study', 'studies')} of {who}"))
         self._devices_changed(None)
         self.query_one(TargetList).focus()
 
@@ -215,10 +215,10 @@ class ReviewScreen(StationScreen):
         if self.profile not in allowed:
             self.profile = default_profile(kind, self.station_app.config.jobs.default_profile)
         self.query_one("#profile", Button).label = (
-            f"Profile: {self.profile.value if self.profile else 'as received'}  [p]")
-        self.query_one("#copies", Button).label = f"Copies: {self.copies}  [+/-]"
+            f"Profile: {self.profile.value if self.profile else 'as received'} (p)")
+        self.query_one("#copies", Button).label = f"Copies: {self.copies} (+/-)"
         self.query_one("#reports", Button).label = (
-            f"Reports: {'included' if self.reports else 'left out'}  [r]")
+            f"Reports: {'included' if self.reports else 'left out'} (r)")
         problems: list[Text] = []
         text = Text()
         if choice is None:

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -260,7 +261,7 @@ class SearchScreen(StationScreen):
             text += f" · {len(marked)} marked"
         if found:
             text += " · Space marks, F8 reviews"
-        self.query_one("#selection", Label).update(text)
+        self.query_one("#selection", Label).update(Text(text))
 
     @on(StudyTable.RowSelected)
     def _row_chosen(self, _event: StudyTable.RowSelected) -> None:

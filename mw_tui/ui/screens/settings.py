@@ -124,7 +124,7 @@ class SettingsScreen(StationScreen):
             "[devices]  (e edits the drive and the ISO folder; a, d: cloud targets)"))
         where = self.file.path if self.file else "?"
         demo = " (demo: for this session only)" if self.station_app.station.demo else ""
-        self.query_one("#settings-where", Label).update(f"Saved to {where}{demo}")
+        self.query_one("#settings-where", Label).update(Text(f"Saved to {where}{demo}"))
 
     @staticmethod
     def _section_text(record: Any, names: tuple[str, ...], title: str) -> Text:
@@ -252,7 +252,7 @@ class SettingsScreen(StationScreen):
         key = self._table_key()
         names = [key] if key else [a.name for a in config.archives]
         for name in names:
-            self.query_one("#echo-message", Static).update(f"Testing {name}…")
+            self.query_one("#echo-message", Static).update(Text(f"Testing {name}…"))
             self.run_worker(lambda n=name: self.post_message(msg.EchoDone(echo(config, n))),
                             thread=True, group=f"echo-{name}", exit_on_error=False)
 

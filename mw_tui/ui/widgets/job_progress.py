@@ -76,7 +76,7 @@ class JobProgress(Widget):
                 left = fmt.duration(job.progress.eta)
                 if left:
                     parts.append(f"{left} left")
-                note.update(" · ".join(p for p in parts if p))
+                note.update(Text(" · ".join(p for p in parts if p)))
             else:
                 bar.update(total=100, progress=0)
                 note.update(Text("—", style="dim"))
