@@ -26,7 +26,7 @@ from mw_tui.jobs.audit import AuditLog, current_user
 from mw_tui.jobs.models import Job, JobState, StudyRef, Target
 from mw_tui.jobs.queue import JobQueue
 from mw_tui.jobs.rules import RuleEngine
-from mw_tui.jobs.runner import Runner, RunnerBusy
+from mw_tui.jobs.runner import Runner, RunnerBusy, cancel_now
 from mw_tui.store import Store
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,9 @@ class Station:
         return job
 
     def cancel_job(self, job_id: int, user: str = "") -> Job:
+        if self.runner_busy or not self._started:
+            return cancel_now(self.config, self.jobs, self.audit, job_id,
+                              user or current_user())
         job = self.jobs.request_cancel(job_id)
         if job.state is JobState.CANCELLED:  # it had not started: nothing to stop
             self.audit.record_job(job, "job cancelled", user=user or current_user(),

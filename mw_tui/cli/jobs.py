@@ -163,12 +163,13 @@ def run_burn(args: argparse.Namespace) -> int:
         print(f"mw-tui burn: no archive named {args.archive!r} (configured: "
               f"{', '.join(a.name for a in config.archives) or 'none'})", file=sys.stderr)
         return EXIT_USAGE
-    station = Station(config, receive=None,
-                      watch_devices=target.kind.value in ("disc", "usb"))
+    station = Station(config, receive=None if not args.no_wait else False,
+                      watch_devices=target.kind.value in ("disc", "usb") and not args.no_wait)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        station.start()
+        if not args.no_wait:  # queued only: the kiosk or `mw-tui jobs run` will do it
+            station.start()
     except Exception as exc:
         print(f"mw-tui burn: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -253,21 +254,18 @@ def run_jobs_show(args: argparse.Namespace) -> int:
 
 
 def run_jobs_cancel(args: argparse.Namespace) -> int:
+    from mw_tui.jobs.audit import AuditLog, current_user
     from mw_tui.jobs.queue import InvalidTransition
+    from mw_tui.jobs.runner import cancel_now
 
     queue = _queue(args.cfg)
+    audit = AuditLog(queue.path, args.cfg.station.ae_title, args.cfg.jobs.syslog)
     try:
-        job = queue.request_cancel(args.job_id)
+        job = cancel_now(args.cfg, queue, audit, args.job_id, current_user())
     except (KeyError, InvalidTransition) as exc:
         print(f"mw-tui jobs cancel: {exc.args[0]}", file=sys.stderr)
         return EXIT_FAILED
-    if job.state is JobState.CANCELLED:  # it had not started: record it here
-        from pathlib import Path
-
-        from mw_tui.jobs.audit import AuditLog, current_user
-
-        audit = AuditLog(Path(queue.path), args.cfg.station.ae_title, args.cfg.jobs.syslog)
-        audit.record_job(job, "job cancelled", user=current_user(), result="cancelled")
+    if job.state is JobState.CANCELLED:
         print(f"job {job.id} cancelled")
     else:
         print(f"job {job.id}: cancel requested; it stops at the next safe point")

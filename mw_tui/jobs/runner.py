@@ -569,6 +569,33 @@ class Runner:
             f"{v.label} ({v.details or v.md5})" for v in job.volumes))
 
 
+def cancel_now(config: Config, queue: JobQueue, audit: AuditLog, job_id: int,
+               user: str) -> Job:
+    """Cancel a job from outside the runner: at once when no runner is working (the
+    job's files are removed), else by asking the runner, which stops at a safe point."""
+    work = Path(config.jobs.work) if config.jobs.work else config.storage
+    fd = _open_lock(work / LOCK_NAME)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return queue.request_cancel(job_id)  # the runner finishes it (and audits)
+        job = queue.get(job_id)
+        if job.state.finished:
+            raise InvalidTransition(f"job {job_id} is already {job.state.value}")
+        queue.request_cancel(job_id)
+        job = queue.get(job_id)
+        if not job.state.finished:
+            job = queue.transition(job_id, JobState.CANCELLED, "cancelled by the technician")
+        audit.record_job(job, "job cancelled", user=user, result="cancelled")
+        shutil.rmtree(work / "jobs" / str(job_id), ignore_errors=True)
+        return job
+    finally:
+        import os
+
+        os.close(fd)
+
+
 def _written(job: Job, label: str) -> int:
     return next((v.written for v in job.volumes if v.label == label), 0)
 

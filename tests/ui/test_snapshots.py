@@ -57,13 +57,13 @@ STICK = UsbStick(devpath="/devices/usb1/1-2/block/sdb", devname="/dev/sdb",
 
 STUDIES = (
     StudyResult("1.2.3.1", "Müller^Jürgen", "MWD-1002", "19610723", "M", "20251104", "093000",
-                "ACC1001", "CT Thorax mit KM", modalities=("CT", "SR"), series=3,
-                instances=412, archives=("pacs", "this station")),
+                accession="ACC1001", description="CT Thorax mit KM", modalities=("CT", "SR"),
+                series=3, instances=412, archives=("pacs", "this station")),
     StudyResult("1.2.3.2", "Müller^Jürgen", "MWD-1002", "19610723", "M", "20240218", "141500",
-                "MRT Knie links", modalities=("MR",), series=4, instances=196,
+                description="MRT Knie links", modalities=("MR",), series=4, instances=196,
                 archives=("pacs",)),
     StudyResult("1.2.3.3", "Mueller^Hans", "MWD-2044", "19480101", "M", "20230612", "080000",
-                "Röntgen Thorax pa", modalities=("CR",), series=1, instances=2,
+                description="Röntgen Thorax pa", modalities=("CR",), series=1, instances=2,
                 archives=("pacs",)),
 )
 
@@ -114,6 +114,12 @@ EVENTS = ((NOW - 240, "retrieving", "checking the store"),
           (NOW - 200, "building", "every study is in the store"),
           (NOW - 120, "waiting for media", "Insert a blank DVD into /dev/sr0"),
           (NOW - 90, "writing", "writing"))
+FAILED_EVENTS = ((NOW - 400, "retrieving", "checking the store"),
+                 (NOW - 390, "failed", FAILED.error))
+DONE_EVENTS = ((NOW - 600, "building", "every study is in the store"),
+               (NOW - 590, "writing", "ready to write"),
+               (NOW - 580, "verifying", "reading back what was written"),
+               (NOW - 570, "done", "disc 1 of 1, copy 1: verified; safe to remove"))
 
 
 @pytest.fixture
@@ -188,12 +194,14 @@ async def on_review(pilot: Any) -> None:
     await pilot.pause()
 
 
-def on_burn(j: Job) -> Scenario:
+def on_burn(j: Job, events: tuple[tuple[float, str, str], ...] = EVENTS) -> Scenario:
     async def scenario(pilot: Any) -> None:
         fill(pilot.app)
         screen = BurnScreen(j.id)
         await pilot.app.push_screen(screen)
-        screen.events = EVENTS
+        await pilot.app.workers.wait_for_complete()  # it read the (empty) history: ours
+        await pilot.pause()
+        screen.events = events
         screen._show()
         await pilot.pause()
 
@@ -230,8 +238,8 @@ SCREENS: dict[str, Scenario] = {
     "review": on_review,
     "burn-writing": on_burn(WRITING),
     "burn-waiting": on_burn(WAITING),
-    "burn-done": on_burn(DONE),
-    "burn-failed": on_burn(FAILED),
+    "burn-done": on_burn(DONE, DONE_EVENTS),
+    "burn-failed": on_burn(FAILED, FAILED_EVENTS),
     "received": on_received,
     "jobs": on_jobs,
     "settings": on_settings,

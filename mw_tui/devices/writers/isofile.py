@@ -174,7 +174,7 @@ class IsoFileWriter(Writer):
         announce(progress, Phase.DONE, f"{final.name} is written and verified.")
         return WriteResult(verified=True, md5=md5, safe_to_remove=True, location=str(final),
                            bytes_written=size,
-                           details=(f"copied {volume.iso.name} to {final}",
+                           details=(f"image {volume.label} written to {final}",
                                     f"read back: md5 {md5} matches the image"))
 
     def remove_stale_temps(self) -> None:

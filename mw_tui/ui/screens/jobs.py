@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label
 
-from mw_tui.jobs.models import Job, JobState
+from mw_tui.jobs.models import Job, JobState, Target, TargetKind
 from mw_tui.ui import format as fmt
 from mw_tui.ui.screens.base import StationScreen
 from mw_tui.ui.widgets.column_table import Column, ColumnTable
@@ -20,19 +20,30 @@ STATE_STYLES = {JobState.DONE: "green", JobState.FAILED: "bold red",
 
 class JobTable(ColumnTable):
     COLUMNS = (
-        Column("id", "#", 5, right=True),
-        Column("state", "State", 11),
+        Column("id", "#", 4, right=True),
+        Column("state", "State", 12),
         Column("patient", "Patient", 14, 2),
-        Column("target", "Target", 10, 1),
-        Column("progress", "Progress", 9),
+        Column("target", "Target", 9, 1),
+        Column("progress", "Done", 6, right=True),
         Column("updated", "Updated", 12),
-        Column("note", "Note", 8, 3),
+        Column("note", "Note", 10, 3),
     )
+    BINDINGS: ClassVar[list[Any]] = [Binding("enter", "select_cursor", "Show")]
+
+
+SHORT_STATES = {JobState.WAITING_FOR_MEDIA: "needs media"}
+
+
+def short_target(target: Target) -> str:
+    """disc sr0, usb sdb, ISO file, cloud NAME."""
+    if target.kind is TargetKind.ISO:
+        return "ISO file"
+    where = target.where.rsplit("/", 1)[-1]
+    return f"{target.kind.value} {where}".strip()
 
 
 class JobsScreen(StationScreen):
     BINDINGS: ClassVar[list[Any]] = [
-        Binding("enter", "open", "Show", show=True),
         Binding("c", "cancel_job", "Cancel job"),
     ]
 
@@ -50,12 +61,13 @@ class JobsScreen(StationScreen):
     def cells(self, job: Job) -> tuple[str | Text, ...]:
         frac = job.progress.fraction
         progress = "" if job.state.finished else (
-            f"{frac * 100:.0f} %" if frac is not None else "…")
+            f"{frac * 100:.0f}%" if frac is not None else "…")
         note = job.error or job.progress.message or (
             f"{len(job.volumes)} medi{'um' if len(job.volumes) == 1 else 'a'}"
             if job.volumes else "")
-        return (str(job.id), Text(job.state.value, style=STATE_STYLES.get(job.state, "bold")),
-                fmt.person_name(job.patient_name), str(job.target), progress,
+        state = SHORT_STATES.get(job.state, job.state.value)
+        return (str(job.id), Text(state, style=STATE_STYLES.get(job.state, "bold")),
+                fmt.person_name(job.patient_name), short_target(job.target), progress,
                 fmt.clock_time(job.updated_at, self.station_app.clock()), note)
 
     def ordered(self) -> list[Job]:

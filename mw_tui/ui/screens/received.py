@@ -20,13 +20,13 @@ class ReceivedTable(ColumnTable):
     COLUMNS = (
         Column("mark", "", 2),
         Column("received", "Received", 12),
-        Column("source", "From", 8, 1),
+        Column("source", "From", 7, 1),
         Column("patient", "Patient", 14, 3),
         Column("date", "Study date", 11),
-        Column("description", "Description", 10, 3),
-        Column("modalities", "Mod", 5),
+        Column("description", "Description", 9, 3),
+        Column("modalities", "Mod", 6),
         Column("instances", "Img", 5, right=True),
-        Column("size", "Size", 8, right=True),
+        Column("size", "Size", 9, right=True),
     )
     BINDINGS: ClassVar[list[Any]] = [Binding("space", "toggle_mark", "Mark")]
 

@@ -22,11 +22,29 @@ def step_position(state: JobState) -> float:
     return float(STEPS.index(state)) if state in STEPS else -1.0
 
 
+def describe(job: Job) -> str:
+    """The current step in words: what, how far (bytes as sizes), how fast, time left."""
+    p = job.progress
+    said = p.message if p.message.lower() not in (job.state.value, "") else ""
+    parts = [said or ("" if p.total else "working…")]
+    if p.total and p.total >= 1e6:  # bytes
+        parts.append(f"{fmt.size(p.done)} of {fmt.size(p.total)}")
+        if p.rate:
+            parts.append(f"{fmt.size(p.rate)}/s")
+    elif p.total and f"{p.done:g}" not in p.message:
+        parts.append(f"{p.done:g} of {p.total:g}")
+    left = fmt.duration(p.eta)
+    if left:
+        parts.append(f"{left} left")
+    return " · ".join(x for x in parts if x)
+
+
 class StepRow(Horizontal):
     DEFAULT_CSS = """
     StepRow { height: 1; }
     StepRow > .step-name { width: 10; }
-    StepRow > ProgressBar { width: 32; }
+    StepRow > ProgressBar { width: 26; }
+    StepRow > ProgressBar > Bar { width: 20; }
     StepRow > .step-note { width: 1fr; }
     """
 
@@ -70,13 +88,7 @@ class JobProgress(Widget):
                     continue
                 frac = job.progress.fraction
                 bar.update(total=100, progress=round((frac or 0.0) * 100, 1))
-                parts = [job.progress.message or "working…"]
-                if job.progress.total:
-                    parts.append(f"{job.progress.done:g} of {job.progress.total:g}")
-                left = fmt.duration(job.progress.eta)
-                if left:
-                    parts.append(f"{left} left")
-                note.update(Text(" · ".join(p for p in parts if p)))
+                note.update(Text(describe(job)))
             else:
                 bar.update(total=100, progress=0)
                 note.update(Text("—", style="dim"))

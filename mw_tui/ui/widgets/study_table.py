@@ -32,7 +32,7 @@ class StudyTable(ColumnTable):
         Column("mark", "", 2),
         Column("patient", "Patient", 16, 3),
         Column("birth", "Born", 11),
-        Column("date", "Study date", 11),
+        Column("date", "Date", 11),
         Column("description", "Description", 10, 3),
         Column("modalities", "Mod", 6),
         Column("instances", "Img", 5, right=True),

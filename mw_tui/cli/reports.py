@@ -1,0 +1,115 @@
+"""`mw-tui reports STUDY_UID`: fetch a study's reports into the store and list them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from mw_tui import config as cfg
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "reports", help="fetch a study's reports into the store and list them",
+        description="Ask the report brokers ([[report_sources]], Mitra Report Management) "
+                    "and the archives (SR and PDF objects of the study) for the study's "
+                    "reports, put them into the station's store (reports fetched as text "
+                    "become Basic Text SR documents of the study) and list them. Exit 1 "
+                    "when a source could not answer.")
+    p.add_argument("study_uid", metavar="STUDY_UID")
+    p.add_argument("--archive", action="append", metavar="NAME",
+                   help="look for SR/PDF objects only on this archive (repeatable; "
+                        "default: every configured archive)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON array: source, title, status, date, time, author, "
+                        "origin, SOPInstanceUID, SOPClassUID, added")
+    p.set_defaults(run=run_reports)
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> int:
+    print(f"mw-tui reports: {message}", file=sys.stderr)
+    return code
+
+
+@contextmanager
+def _receiver_if_needed(config: cfg.Config, needed: bool) -> Iterator[None]:
+    """A C-MOVE needs this station's receiver: start one unless a station answers."""
+    from mw_tui.dicom.echo import station_answers
+
+    if not needed or station_answers(config):
+        yield
+        return
+    from mw_tui.dicom.scp import Receiver
+
+    receiver = Receiver(config)
+    receiver.start()  # ReceiverError says why it cannot listen
+    print(f"mw-tui reports: started this station's receiver ({config.station.ae_title} on "
+          f"port {receiver.port}) for the archives' report objects", file=sys.stderr)
+    try:
+        yield
+    finally:
+        receiver.stop()
+
+
+def run_reports(args: argparse.Namespace) -> int:
+    from mw_tui.cli.qr import _cancel_on_interrupt
+    from mw_tui.dicom.archives import UnknownArchive, resolve
+    from mw_tui.dicom.scp import ReceiverError
+    from mw_tui.reports import fetch_reports
+    from mw_tui.store import Store
+
+    config: cfg.Config = args.cfg
+    uid = args.study_uid.strip()
+    if not cfg.is_valid_uid(uid):
+        return _fail(f"not a valid Study Instance UID: {uid!r} (digits and dots, e.g. "
+                     "1.2.840.113619.2.55.3)", EXIT_USAGE)
+    try:
+        archives = resolve(config, args.archive)
+    except UnknownArchive as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    if not archives and not config.report_sources:
+        return _fail("nothing to ask: no report source ([[report_sources]]: name, ae_title, "
+                     "host, port) and no archive ([[archives]]) is configured", EXIT_USAGE)
+    cancel = threading.Event()
+    store = Store(config.storage, config.station.min_free_mb)
+    try:
+        needs_receiver = any(a.retrieve == "move" for a in archives)
+        with _cancel_on_interrupt(cancel), _receiver_if_needed(config, needs_receiver):
+            result = fetch_reports(config, store, uid, cancel, archives=archives)
+    except ReceiverError as exc:
+        return _fail(f"cannot receive the archives' report objects: {exc}")
+    finally:
+        store.close()
+    if args.json:
+        json.dump([r.to_json() for r in result.reports], sys.stdout, ensure_ascii=False,
+                  indent=2)
+        print()
+    else:
+        _print_table(result, sys.stdout)
+    for e in result.errors:
+        print(f"mw-tui reports: {e.origin}: {e.message}", file=sys.stderr)
+    if result.cancelled:
+        print("mw-tui reports: cancelled", file=sys.stderr)
+        return 130
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _print_table(result: Any, out: TextIO) -> None:
+    if not result.reports:
+        print(f"no reports found for study {result.study_uid}", file=out)
+        return
+    print(f"{'Source':<6} {'Status':<11} {'Date':<8} {'Author':<24} {'From':<10} Title",
+          file=out)
+    for r in result.reports:
+        print(f"{r.kind.value:<6} {r.status.value or '-':<11} {r.date or '-':<8} "
+              f"{(r.author or '-')[:24]:<24} {r.origin[:10]:<10} {r.title}", file=out)
+    n = result.count
+    print(f"{n} report{'s' if n != 1 else ''}"
+          + (f", {result.added} new in the store" if result.added else ""), file=out)

@@ -1,0 +1,66 @@
+"""`mw-tui burn` and `mw-tui jobs` end to end, as a technician or a script runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.jobs.conftest import Archive, station_config, write_config
+
+
+def cli(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mw_tui", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_burn_retrieves_what_the_store_lacks_and_exits_0_when_verified(
+        tmp_path: Path, archive: Archive) -> None:
+    config = write_config(station_config(tmp_path, archive), tmp_path / "config.toml")
+    out = tmp_path / "out"
+    out.mkdir()
+    uids = list(archive.studies)
+    proc = cli(config, "burn", "--study", *uids, "--to", f"iso:{out / 'knee.iso'}",
+               "--profile", "STD-GEN-CD", "--label", "Knee")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "job 1 done: every medium verified" in proc.stdout
+    assert (out / "knee.iso").exists()
+    assert "md5" in proc.stdout
+    jobs = json.loads(cli(config, "jobs", "--json").stdout)
+    assert jobs[0]["state"] == "done"
+    assert sorted(jobs[0]["studies"]) == sorted(uids)
+    assert jobs[0]["volumes"][0]["written"] == 1
+    # a second burn of the same studies needs no archive at all: they are in the store
+    archive.orthanc.kill()
+    again = cli(config, "burn", "--study", *uids, "--to", f"iso:{out}")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(list(out.glob("*.iso"))) == 2
+    shown = cli(config, "jobs", "show", "2")
+    assert "retrieving" in shown.stdout and "done" in shown.stdout
+
+
+def test_burn_explains_what_is_wrong(tmp_path: Path) -> None:
+    config = write_config(station_config(tmp_path), tmp_path / "config.toml")
+    bad_target = cli(config, "burn", "--study", "1.2.3", "--to", "floppy:a")
+    assert bad_target.returncode == 2 and "use iso:PATH" in bad_target.stderr
+    bad_uid = cli(config, "burn", "--study", "1.2.x", "--to", f"iso:{tmp_path}")
+    assert bad_uid.returncode == 2 and "not a valid Study Instance UID" in bad_uid.stderr
+    bad_profile = cli(config, "burn", "--study", "1.2.3", "--to", "disc", "--profile", "X")
+    assert bad_profile.returncode == 2 and "unknown media profile" in bad_profile.stderr
+    nowhere = cli(config, "burn", "--study", "1.2.3", "--to", f"iso:{tmp_path}")
+    assert nowhere.returncode == 1
+    assert "not in the store and no archive is configured" in nowhere.stderr
+
+
+def test_jobs_cancel(tmp_path: Path, archive: Archive) -> None:
+    config = write_config(station_config(tmp_path, archive), tmp_path / "config.toml")
+    uid = next(iter(archive.studies))
+    queued = cli(config, "burn", "--study", uid, "--to", "disc:/dev/nonexistent", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    cancel = cli(config, "jobs", "cancel", "1")
+    assert cancel.returncode == 0 and "cancel" in cancel.stdout
+    listing = cli(config, "jobs")
+    assert "cancelled" in listing.stdout.splitlines()[1]
+    assert cli(config, "jobs", "cancel", "1").returncode == 1  # already over
+    assert cli(config, "jobs", "cancel", "99").returncode == 1
