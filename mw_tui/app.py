@@ -9,6 +9,7 @@ the store, jobs) and publish it to the screens through signals.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from mw_tui.ui.screens.small import TooSmallScreen
 log = logging.getLogger(__name__)
 STYLES = Path(__file__).parent / "ui" / "styles"
 MIN_SIZE = (80, 24)
+RECEIVER_NICE = 10
 
 
 class MwApp(App[None]):
@@ -87,6 +89,7 @@ class MwApp(App[None]):
         self._store_lock = threading.Lock()
         self._last_input = time.monotonic()
         self._refusals = [0.0, 0]  # last notice time, refusals since
+        self._reniced: set[int] = set()
 
     # -- the station's picture ----------------------------------------------------------
 
@@ -103,6 +106,8 @@ class MwApp(App[None]):
     def on_mount(self) -> None:
         if not self.start_services:
             return
+        for mode in ("received", "jobs", "search"):  # composed now: switching is quick
+            self.switch_mode(mode)
         self.station.on_study_changed(self._study_changed)
         self.station.on_receiver_event(self._receiver_event)
         self.station.jobs.subscribe(self._job_changed)
@@ -153,6 +158,18 @@ class MwApp(App[None]):
     def on_status_updated(self, message: msg.StatusUpdated) -> None:
         self.status = message.status
         self.status_signal.publish(None)
+        self._lower_receiver_priority(message.status.receiver.worker_pids)
+
+    def _lower_receiver_priority(self, pids: tuple[int, ...]) -> None:
+        """The receiver's worker processes yield the CPU to the screens (nice 10): a
+        study arriving at full speed must not make the keys slow."""
+        for pid in set(pids) - self._reniced:
+            try:
+                os.setpriority(os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, pid),
+                                                         RECEIVER_NICE))
+            except OSError:
+                pass  # gone meanwhile, or not ours
+            self._reniced.add(pid)
 
     # -- what the receiver did ----------------------------------------------------------
 

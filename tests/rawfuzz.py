@@ -495,8 +495,9 @@ class Serve:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mw_tui", "--config", str(config), "serve"],
                 stdout=out, stderr=subprocess.STDOUT)
-        wait_until(lambda: self._running() and port_open(self.port), 60, "mw-tui serve")
-        wait_until(lambda: len(self.workers()) == self.processes, 30, "its worker processes")
+        wait_until(lambda: self._running() and "mw-tui: receiving as" in self.log_text(), 60,
+                   "mw-tui serve to accept (its workers ready)")
+        assert port_open(self.port) and len(self.workers()) == self.processes
         return self
 
     def _running(self) -> bool:

@@ -334,11 +334,37 @@ class Runner:
             studies[i] = StudyRef(ref.study_uid, ref.archive, row.instances if row else 0,
                                   ref.include_reports)
             job = self.queue.update(job.id, studies=tuple(studies), attempts=0, error="")
+        for i, ref in enumerate(studies):
+            if ref.include_reports:
+                self._check(job, cancel)
+                self._fetch_reports(job, ref, i, len(studies), cancel)
         first = self.store.index.study(job.studies[0].study_uid)
         if first is not None and not job.patient_name:
             job = self.queue.update(job.id, patient_name=first.patient_name,
                                     patient_id=first.patient_id)
         self._transition(job.id, JobState.BUILDING, "every study is in the store")
+
+    def _fetch_reports(self, job: Job, ref: StudyRef, i: int, total: int,
+                       cancel: _Cancel) -> None:
+        """The study's reports into the store (report brokers, SR and PDF objects of its
+        archives). A report source that fails is noted; it does not fail the job."""
+        if not (self.config.report_sources or self.config.archives):
+            return
+        from mw_tui.reports import fetch_reports
+
+        def progress(text: str) -> None:
+            self.queue.progress(job.id, Progress(0, 0, f"reports of study {i + 1} of {total}: "
+                                                       f"{text}"))
+
+        try:
+            result = fetch_reports(self.config, self.store, ref.study_uid, cancel=cancel.event,
+                                   progress=progress,
+                                   archives=[ref.archive] if ref.archive else None)
+        except Exception as exc:  # an unknown archive name, ...
+            self.queue.note(job.id, f"reports of study {ref.study_uid} not fetched: {exc}")
+            return
+        if result.count or result.errors:
+            self.queue.note(job.id, result.message)
 
     def _retry_or_fail(self, job: Job, reason: str) -> None:
         delays = self.config.jobs.retry_delays
@@ -383,9 +409,11 @@ class Runner:
                            started)
 
         try:
-            volumes = build_volumes(self.store, [s.study_uid for s in job.studies], profile,
-                                    capacity, workdir / "files", progress=progress,
-                                    cancel=cancel.event)
+            volumes = build_volumes(
+                self.store, [s.study_uid for s in job.studies], profile, capacity,
+                workdir / "files", progress=progress, cancel=cancel.event,
+                settings=self.config.media,
+                without_reports=[s.study_uid for s in job.studies if not s.include_reports])
             if self._writer_needs_iso(job):
                 made = []
                 for v in volumes:

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -86,13 +86,15 @@ def build_volumes(store: Store, study_uids: Sequence[str],
                   workdir: Path | str | None = None, *, block: int = SECTOR,
                   settings: cfg.MediaConfig | None = None, progress: Progress | None = None,
                   cancel: threading.Event | None = None,
-                  created: datetime | None = None) -> list[Volume]:
+                  created: datetime | None = None,
+                  without_reports: Collection[str] = ()) -> list[Volume]:
     """The volumes holding `study_uids` for `profile`.
 
     `capacity` is the bytes one medium holds (None: no limit, one volume); `block` its
     allocation unit (2048 for discs, the cluster size for USB). Transcoded files and
     extracted reports go to `workdir`, which must stay until the volumes are written; the
     caller removes it afterwards. Raises BuildError (BuildCancelled when `cancel` is set).
+    The SR and PDF reports of the studies in `without_reports` are left out.
     """
     profile = Profile(profile)
     settings = settings or cfg.MediaConfig()
@@ -104,7 +106,7 @@ def build_volumes(store: Store, study_uids: Sequence[str],
     created = created or datetime.now()
     made: list[Path] = []
     try:
-        studies = _collect(store, study_uids)
+        studies = _collect(store, study_uids, without_reports)
         _prepare(store, studies, job, made)
         viewer = _viewer_files(settings.viewer_folder)
         fixed = spanning.FIXED + sum(spanning.instance_cost(f.size, block) for f in viewer)
@@ -158,8 +160,13 @@ def medium_size(volume: Volume, block: int) -> int:
     return sum(spanning.blocks(f.size, block) for f in volume.files) + len(folders) * block
 
 
-def _collect(store: Store, study_uids: Sequence[str]) -> list[StudyContent]:
-    """The job's studies with their series and instances, from the index."""
+REPORT_CLASSES = sop.SR_SOP_CLASSES | {sop.ENCAPSULATED_PDF}
+
+
+def _collect(store: Store, study_uids: Sequence[str],
+             without_reports: Collection[str] = ()) -> list[StudyContent]:
+    """The job's studies with their series and instances, from the index (without the SR
+    and PDF report instances of the studies in `without_reports`)."""
     if not study_uids:
         raise BuildError("no study to write: name at least one")
     out: list[StudyContent] = []
@@ -175,6 +182,8 @@ def _collect(store: Store, study_uids: Sequence[str]) -> list[StudyContent]:
         series = []
         for se in store.index.series(uid):
             rows = store.index.instances(se.series_uid)
+            if uid in without_reports:
+                rows = [r for r in rows if r.sop_class not in REPORT_CLASSES]
             if rows:
                 series.append(SeriesContent(se, [_item_stub(r) for r in rows]))
         if not series:

@@ -153,7 +153,7 @@ def _compose(store: Store, patients: list[PatientContent], *, profile: Profile, 
                           settings.institution, settings.station_name,
                           "VIEWER" if viewer else "")
     generated = {"DICOMDIR": dicomdir.encode(label, roots),
-                 "README.TXT": pdi.readme(info, patients, len(reports))}
+                 "README.TXT": pdi.readme(info, patients, reports)}
     generated.update(pdi.web_pages(info, patients, placed, reports))
     head = [VolumeFile(dest, len(data), data=data) for dest, data in generated.items()]
     head += [VolumeFile(r.dest, r.source.stat().st_size, source=r.source)

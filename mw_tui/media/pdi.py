@@ -58,11 +58,17 @@ def _name(value: str, empty: str = "(no name)") -> str:
     return parts[0] + (", " + " ".join(parts[1:]) if len(parts) > 1 else "")
 
 
+def _report_line(report: Report) -> str:
+    date = _date(report.date)
+    return f"{report.title}" + (f" ({date})" if date else "") + f": {report.dest}"
+
+
 def _study_title(date: str, description: str) -> str:
     return " - ".join(x for x in (_date(date), description.strip()) if x) or "Study"
 
 
-def readme(info: MediumInfo, patients: Sequence[PatientContent], reports: int) -> bytes:
+def readme(info: MediumInfo, patients: Sequence[PatientContent],
+           reports: Sequence[Report]) -> bytes:
     """README.TXT: what the medium holds, who made it and when, how to open it."""
     studies = [s for p in patients for s in p.studies]
     series = [se for s in studies for se in s.series]
@@ -83,11 +89,15 @@ def readme(info: MediumInfo, patients: Sequence[PatientContent], reports: int) -
         f"Content: {len(studies)} stud{'y' if len(studies) == 1 else 'ies'}, {len(series)} "
         f"series, {instances} DICOM file{'s' if instances != 1 else ''}"
         + (f" ({', '.join(modalities)})" if modalities else "")
-        + (f", {reports} report{'s' if reports != 1 else ''}" if reports else "") + ".",
+        + (f", {len(reports)} report{'s' if len(reports) != 1 else ''}" if reports else "")
+        + ".",
         f"Volume label (File-set ID): {info.label}",
         f"Format: DICOM PS3.10 File-set, media application profile {info.profile} "
         "(DICOM PS3.11), IHE Portable Data for Imaging (PDI).",
     ]
+    if reports:
+        lines += ["", "Reports (readable copies in IHE_PDI/, linked from INDEX.HTM):"]
+        lines += [f"- {_report_line(r)}" for r in reports]
     if info.count > 1:
         lines += [
             "",
@@ -233,6 +243,9 @@ def web_pages(info: MediumInfo, patients: Sequence[PatientContent],
         "<p>Open the DICOMDIR file of this medium with a DICOM viewer to see the images. "
         "These pages list what the medium holds.</p>",
         *_table(["Patient", "Patient ID", "Birth date", "Studies"], rows)]
+    if reports:
+        index_body += ["<h2>Reports</h2>", *_table(["Report", "Date"], [
+            [_link(x.dest, x.title), e(_date(x.date))] for x in reports])]
     if info.viewer:
         index_body.append(f"<p>A viewer program is in the {e(info.viewer)} folder.</p>")
     pages["INDEX.HTM"] = _page("DICOM medium " + info.label, index_body,

@@ -13,6 +13,7 @@ import io
 import logging
 from dataclasses import dataclass
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
@@ -54,11 +55,20 @@ def _looks_explicit(data: bytes) -> bool:
     return len(data) < 6 or (65 <= data[4] <= 90 and 65 <= data[5] <= 90)
 
 
+# Report texts: ST/LT by the dictionary, longer than those allow in real brokers' answers;
+# read as UT (same encoding, no length limit) so pydicom does not warn about each one
+LONG_TEXT_TAGS = frozenset({0x4008010B, 0x40080115, 0x40080300, 0x40084000})
+
+
 def decode(data: bytes, transfer_syntax: str) -> Dataset:
     """The whole answer, every value converted (ValueError when it cannot be read)."""
     implicit = transfer_syntax == sop.IMPLICIT_VR_LE or not _looks_explicit(data)
     try:
         ds = read_dataset(io.BytesIO(data), implicit, True)
+        for tag in LONG_TEXT_TAGS:
+            raw = ds.get_item(tag) if tag in ds else None
+            if isinstance(raw, RawDataElement):
+                ds[tag] = raw._replace(VR="UT")
         for elem in ds.iterall():  # convert now: a bad value fails here, not later
             _ = elem.value
     except Exception as exc:

@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset
 from mw_tui.config import Archive, Config, ReportSource
 from mw_tui.dicom import archives as arch
 from mw_tui.dicom import sop
+from mw_tui.dicom.client import Problem
 from mw_tui.dicom.find import find
 from mw_tui.dicom.query import STUDY_RETURN_KEYS
 from mw_tui.reports import fallback, mitra, textsr
@@ -112,8 +113,7 @@ def _attributes(header: Dataset) -> tuple[tuple[str, Any], ...]:
 def _store_interpretations(config: Config, store: Store, keys: StudyKeys,
                            answer: BrokerAnswer, source: ReportSource) -> tuple[list[str], str]:
     """Store the broker's reports as Basic Text SRs; (SOP UIDs stored or changed, error)."""
-    if not dict(keys.attributes).get("PatientName") and not dict(keys.attributes).get(
-            "PatientID"):
+    if not keys.attributes:
         return [], (f"study {keys.study_uid} is neither in the store nor found on an archive, "
                     f"so the {len(answer.interpretations)} report(s) from {source.name} cannot "
                     "be placed in it: retrieve the study first")
@@ -267,13 +267,14 @@ def fetch_reports(config: Config, store: Store, study_uid: str,
             progress(text)
 
     say(f"looking for the reports of study {study_uid}")
-    keys = study_keys(config, store, study_uid, targets)
+    # the archives are asked for the study's attributes only when a broker's text needs them
+    keys = study_keys(config, store, study_uid, targets if config.report_sources else ())
     brokers, located = _ask_all(config, keys, targets, cancel)
     errors: list[SourceError] = []
     added: list[str] = []
     origins: dict[str, str] = {}
     for answer, source in zip(brokers, config.report_sources, strict=True):
-        if not answer.ok:
+        if not answer.ok and answer.problem is not Problem.CANCELLED:
             errors.append(SourceError(source.name, ReportKind.MITRA, answer.error))
         if not answer.interpretations:
             continue
@@ -286,7 +287,7 @@ def fetch_reports(config: Config, store: Store, study_uid: str,
             errors.append(SourceError(source.name, ReportKind.MITRA, error))
     seen: set[str] = set()
     for held in located:
-        if not held.ok:
+        if not held.ok and held.problem is not Problem.CANCELLED:
             errors.append(SourceError(held.archive, ReportKind.SR, held.error))
         mine = [f for f in held.found if f.sop_uid not in seen]
         seen.update(f.sop_uid for f in mine)
@@ -301,8 +302,7 @@ def fetch_reports(config: Config, store: Store, study_uid: str,
             errors.append(SourceError(held.archive, ReportKind.SR, error))
     cancelled = cancel is not None and cancel.is_set()
     reports = stored_reports(store, study_uid, origins, added)
-    result = ReportsResult(study_uid, tuple(reports), len(set(added)),
-                           tuple(e for e in errors if e.message != "cancelled"), cancelled)
+    result = ReportsResult(study_uid, tuple(reports), len(set(added)), tuple(errors), cancelled)
     say(result.message)
     log.info("reports: %s", result.message)
     return result
@@ -335,18 +335,6 @@ def count_reports(config: Config, study_uid: str,
         answered = True
         uids.update(r.sop_uid for r in stored_reports(store, study_uid))
     return len(uids) if answered else None
-
-
-def interpretations(config: Config, study_uid: str, source: ReportSource | str,
-                    accession: str = "", patient_id: str = "") -> BrokerAnswer:
-    """Ask one report source directly (for `mw-tui reports --source` and diagnostics)."""
-    if isinstance(source, str):
-        matches = [s for s in config.report_sources if s.name == source]
-        if not matches:
-            known = ", ".join(s.name for s in config.report_sources) or "none configured"
-            raise KeyError(f"no report source named {source!r} (known: {known})")
-        source = matches[0]
-    return mitra.query(config, source, StudyKeys(study_uid, accession, patient_id))
 
 
 __all__ = ["FoundReport", "Interpretation", "ReportsResult", "count_reports",

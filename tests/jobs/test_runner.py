@@ -152,3 +152,21 @@ def test_burn_to_a_loop_backed_drive(tmp_path: Path, archive: Archive, udev: Non
         assert station.audit.entries(job.id)[1].action == "medium written"
     finally:
         station.stop()
+
+
+def test_reports_can_be_left_off_the_medium(tmp_path: Path, archive: Archive) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    station = Station(station_config(tmp_path, archive), watch_devices=False)
+    station.start()
+    try:
+        uid, n = next(iter(archive.studies.items()))
+        job = station.create_job([StudyRef(uid, "orthanc", n, include_reports=False)],
+                                 f"iso:{out}", "STD-GEN-CD")
+        job = finished(station, job.id)
+        assert job.state is JobState.DONE, job.error
+        (iso,) = out.glob("*.iso")
+        assert len(iso_dicom_files(iso)) == n - 1  # the study's SR report stayed behind
+        assert station.store.index.study(uid).instances == n  # but it is in the store
+    finally:
+        station.stop()

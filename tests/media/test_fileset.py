@@ -189,6 +189,9 @@ def test_pdi_content_mirrors_the_dicom_content(cd: Built) -> None:
     assert "Keine Auffälligkeiten." in report
     readme = (root / "README.TXT").read_text("utf-8")
     assert "disc 1 of 1" in readme and "STD-GEN-CD" in readme and "DICOMDIR" in readme
+    index = (root / "INDEX.HTM").read_text("utf-8")
+    for text in (readme, index):  # each report named, with where its readable copy is
+        assert "Radiology Report" in text and "IHE_PDI/REP" in text
     assert "PID-LATIN" not in readme  # no identifier beyond what a label shows
     for f in cd.volume.files:  # ISO 9660 level 1 names, 8 levels at most
         parts = f.dest.split("/")

@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom import config
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt, register_uid
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.service_class import QueryRetrieveServiceClass
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 SPEC_UID = "1.2.840.113532.3500.8"
 AGFA_UID = "1.2.124.113532.3500.8"
@@ -42,7 +43,8 @@ def report(study_uid: str, accession: str, patient_id: str, interpretation_id: s
     ds.ResultsID = f"RES{interpretation_id}"  # (4008,0040), not asked for
     ds.InterpretationRecordedDate = date
     ds.InterpretationRecordedTime = time
-    ds.InterpretationText = text
+    with config.disable_value_validation():  # brokers send more than ST's 1024 characters
+        ds.InterpretationText = text
     ds.InterpretationAuthor = author
     if approver and status == "APPROVED":
         item = Dataset()
@@ -78,6 +80,7 @@ class Broker:
     queries: list[Dataset] = field(default_factory=list)
     contexts: list[str] = field(default_factory=list)  # the abstract syntaxes queried on
     answer: Callable[[Dataset], list[Dataset]] | None = None
+    refuse: str = ""  # a keyword: queries matching on it get status 0xA900
     port: int = 0
     cancelled: int = 0  # C-CANCELs seen
     _server: Any = None
@@ -120,6 +123,9 @@ class Broker:
                     self.cancelled += 1
                     yield 0xFE00, None
                     return
+        if self.refuse and str(query.get(self.refuse, "") or ""):
+            yield 0xA900, None  # identifier does not match SOP class
+            return
         for r in self._matches(query):
             if event.is_cancelled:
                 yield 0xFE00, None

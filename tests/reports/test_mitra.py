@@ -14,7 +14,7 @@ from pydicom import dcmread
 
 from mw_tui.demo import synth
 from mw_tui.dicom.client import Problem
-from mw_tui.reports import ReportKind, ReportStatus, count_reports, fetch_reports
+from mw_tui.reports import ReportKind, ReportStatus, cfind, count_reports, fetch_reports
 from mw_tui.reports.mitra import query
 from mw_tui.reports.models import StudyKeys
 from mw_tui.store import Store
@@ -207,6 +207,7 @@ def test_cancel_stops_a_slow_broker(tmp_path: Path, store: Store, study: synth.S
         slow.stop()
     assert result.cancelled and not result.ok and took < 3
     assert slow.cancelled == 1  # a C-CANCEL went out, and the broker stopped
+    assert result.errors == ()  # a cancel is not a broker's failure
     assert result.count == 0
 
 
@@ -228,3 +229,36 @@ def test_reports_without_text_are_not_stored(
     config = config_for(tmp_path, (source_for(broker),))
     result = fetch_reports(config, store, study.study_uid)
     assert result.ok and result.count == 0 and result.added == 0
+
+
+def test_a_key_the_broker_refuses_moves_on_to_the_next(
+        tmp_path: Path, store: Store, study: synth.StudyInfo, broker: Broker) -> None:
+    long_text = "\n".join(f"Line {i}: " + "findings " * 8 for i in range(60))  # > 1024 (ST)
+    broker.reports = [report(study.study_uid, "ACC301", "P003", "R-1", long_text)]
+    broker.refuse = "AccessionNumber"
+    config = config_for(tmp_path, (source_for(broker),))
+    result = fetch_reports(config, store, study.study_uid)
+    assert result.ok and result.count == 1
+    assert len(broker.queries) == 2  # accession refused, study UID answered
+    ds = dcmread(store.path_of(store.index.instance(result.reports[0].sop_uid).path))
+    findings = next(s for s in ds.ContentSequence if s.ValueType == "CONTAINER")
+    assert findings.ContentSequence[0].TextValue == long_text.replace("\n", "\r\n").rstrip()
+
+
+def test_a_broker_refusing_every_key_is_an_error_with_its_status(
+        tmp_path: Path, store: Store, study: synth.StudyInfo, broker: Broker) -> None:
+    broker.refuse = "SpecificCharacterSet"  # refuses only non-ASCII queries
+    config = config_for(tmp_path, (source_for(broker, match_on=["patient_id"]),))
+    keys = StudyKeys(study.study_uid, patient_id="PØ1")
+    answer = query(config, config.report_sources[0], keys)
+    assert not answer.ok and "0xA900" in answer.error and "report query on patient_id" in \
+        answer.error
+
+
+def test_an_undecodable_answer_is_refused_with_a_reason() -> None:
+    truncated_item = (b"\x08\x00\x15\x11\xff\xff\xff\xff\xfe\xff\x00\xe0\x08\x00\x00\x00"
+                      b"\x10\x00\x10\x00\xff\x00\x00\x00")
+    odd_us = b"\x28\x00\x10\x00\x03\x00\x00\x00\x01\x02\x03\x00"
+    for garbage in (truncated_item, odd_us):
+        with pytest.raises(ValueError, match="cannot be decoded"):
+            cfind.decode(garbage, "1.2.840.10008.1.2")

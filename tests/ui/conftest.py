@@ -101,3 +101,7 @@ async def choose_target(pilot: Any, kind: str) -> None:
     index = next(i for i, c in enumerate(targets.choices) if c.kind == kind)
     await pilot.press("home", *(["down"] * index))
     assert targets.chosen is not None and targets.chosen.kind == kind
+
+
+# real devices (root): udevd with the test rules, loop devices (tests/devices)
+from tests.devices.conftest import loops, udev  # noqa: E402, F401

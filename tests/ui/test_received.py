@@ -27,12 +27,12 @@ def station(tmp_path: Path) -> Iterator[Station]:
         s.stop()
 
 
-def make_study(folder: Path, count: int = 5) -> synth.StudyInfo:
+def make_study(folder: Path, count: int = 5, rows: int = 32) -> synth.StudyInfo:
     study = synth.StudyInfo(patient=synth.PatientInfo("Received^Rita", "RR-77", "19800202",
                                                       "F"), description="Knee left")
     series = None
     for i in range(1, count + 1):
-        ds = synth.image(study, "MR", series, 1, i, rows=32, columns=32)
+        ds = synth.image(study, "MR", series, 1, i, rows=rows, columns=rows)
         series = ds.SeriesInstanceUID
         synth.save(ds, folder / f"MR{i}.dcm")
     return study

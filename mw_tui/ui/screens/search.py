@@ -12,7 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Label, Select
+from textual.widgets import Input, Label
 
 from mw_tui.dicom.archives import UnknownArchive
 from mw_tui.dicom.find import Searcher
@@ -29,6 +29,7 @@ from mw_tui.ui import messages as msg
 from mw_tui.ui.local import LOCAL, name_pattern, search_local
 from mw_tui.ui.screens.base import StationScreen
 from mw_tui.ui.widgets.archive_status import ArchiveStatus
+from mw_tui.ui.widgets.choice import Choice
 from mw_tui.ui.widgets.study_table import StudyTable
 
 ALL = "*all*"
@@ -68,7 +69,7 @@ class SearchScreen(StationScreen):
                 yield Input(id="birth_date", placeholder="YYYYMMDD", compact=True,
                             max_length=10)
                 yield Label("Sex", classes="key")
-                yield Select(SEXES, id="sex", value="", allow_blank=False, compact=True)
+                yield Choice(SEXES, "", id="sex")
             with Horizontal(classes="row"):
                 yield Label("Acc.", classes="key")
                 yield Input(id="accession", compact=True, max_length=16)
@@ -77,8 +78,7 @@ class SearchScreen(StationScreen):
                 yield Label("Mod", classes="key")
                 yield Input(id="modality", placeholder="CT", compact=True, max_length=16)
                 yield Label("In", classes="key")
-                yield Select([("everywhere", ALL)], id="source", value=ALL,
-                             allow_blank=False, compact=True)
+                yield Choice([("everywhere", ALL)], ALL, id="source")
         yield ArchiveStatus(id="archive-status")
         yield StudyTable(id="results")
         yield Label("", id="selection")
@@ -98,15 +98,12 @@ class SearchScreen(StationScreen):
 
     def _config_changed(self, _data: object) -> None:
         archives = [a.name for a in self.station_app.config.archives]
-        source = self.query_one("#source", Select)
         options = [("everywhere", ALL), *((a, a) for a in archives), (LOCAL, LOCAL)]
-        current = source.value
-        source.set_options(options)
-        source.value = current if current in dict((v, v) for _, v in options) else ALL
+        self.query_one("#source", Choice).set_options(options)
 
     def _targets(self) -> tuple[list[str], bool]:
         """(archives to ask, search this station too)."""
-        value = self.query_one("#source", Select).value
+        value = self.query_one("#source", Choice).value
         archives = [a.name for a in self.station_app.config.archives]
         if value == ALL:
             return archives, True
@@ -129,7 +126,7 @@ class SearchScreen(StationScreen):
         def value(field: str) -> str:
             return self.query_one(f"#{field}", Input).value
 
-        sex = self.query_one("#sex", Select).value
+        sex = self.query_one("#sex", Choice).value
         return StudyQuery.from_text(
             patient_name=name_pattern(value("name")), patient_id=value("patient_id"),
             accession=value("accession"), birth_date=value("birth_date"),
@@ -205,7 +202,7 @@ class SearchScreen(StationScreen):
             table = self.query_one(StudyTable)
             had = bool(table.studies)
             table.merge(batch)
-            if not had and not isinstance(self.focused, Input | Select):
+            if not had and not isinstance(self.focused, Input | Choice):
                 table.focus()
 
     def on_search_outcome(self, message: msg.SearchOutcome) -> None:
@@ -237,7 +234,7 @@ class SearchScreen(StationScreen):
         """A new patient: empty form, no results."""
         for field in self.query(Input):
             field.value = ""
-        self.query_one("#sex", Select).value = ""
+        self.query_one("#sex", Choice).value = ""
         self._preset = 0
         self.query_one("#date-label", Label).update("Date")
         self._generation += 1
