@@ -53,7 +53,7 @@ def test_kill_9_in_each_state_then_the_job_completes_once(
         tmp_path: Path, big_study: tuple[Orthanc, str], state: str) -> None:
     orthanc, study_uid = big_study
     config = make_config(tmp_path, ae_title=STATION_AE)
-    orthanc.add_modality(f"mw{config.station.port}", STATION_AE, "127.0.0.1",
+    orthanc.add_modality("mwtui", STATION_AE, "127.0.0.1",  # replaces the previous test's
                          config.station.port)
     import dataclasses
 
