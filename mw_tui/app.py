@@ -23,6 +23,7 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from mw_tui.devices.models import Device
+from mw_tui.dicom.echo import station_answers
 from mw_tui.dicom.events import AssociationRejected, InstanceRefused, ReceiverEvent
 from mw_tui.jobs.models import Job, StudyRef, Target
 from mw_tui.station import Station, StationStatus
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 STYLES = Path(__file__).parent / "ui" / "styles"
 MIN_SIZE = (80, 24)
 RECEIVER_NICE = 10
+SWITCH_DELAY = 0.005  # seconds
 
 
 class MwApp(App[None]):
@@ -67,6 +69,7 @@ class MwApp(App[None]):
         self.status_interval = status_interval
         self.ready = False
         self.problem = ""  # why the station does not (fully) work
+        self.elsewhere = False  # another mw-tui (the kiosk) receives and runs the jobs
         self.status: StationStatus | None = None
         self.devices: dict[str, Device] = {}
         self.store_rows: dict[str, StudyRow] = {}
@@ -130,6 +133,10 @@ class MwApp(App[None]):
         except Exception as exc:  # ReceiverError, DemoArchiveError: the message says why
             log.warning("station start: %s", exc)
             problem = str(exc)
+            if "already in use" in problem and station_answers(self.config):
+                problem = (f"Another mw-tui on this machine receives on port "
+                           f"{self.config.station.port} and runs the jobs (the kiosk); "
+                           "this window searches and queues jobs for it.")
         for device in self.station.devices.devices():
             self._device_event("added", device)
         self.post_message(msg.StationReady(problem or self.station.runner_busy))
@@ -139,6 +146,7 @@ class MwApp(App[None]):
     def on_station_ready(self, message: msg.StationReady) -> None:
         self.ready = True
         self.problem = message.problem
+        self.elsewhere = bool(message.problem)
         if message.problem:
             self.notify(message.problem, title="The station does not fully run",
                         severity="error", timeout=30)
@@ -154,6 +162,9 @@ class MwApp(App[None]):
 
     def _read_status(self) -> None:
         self.post_message(msg.StatusUpdated(self.station.status()))
+        if self.elsewhere:  # another mw-tui receives and runs the jobs: read what it did
+            self._load_store()
+            self._load_jobs()
 
     def on_status_updated(self, message: msg.StatusUpdated) -> None:
         self.status = message.status
@@ -227,8 +238,10 @@ class MwApp(App[None]):
         self.post_message(msg.JobsLoaded(tuple(self.station.jobs.list())))
 
     def on_jobs_loaded(self, message: msg.JobsLoaded) -> None:
-        self.jobs = {j.id: j for j in message.jobs}
-        self.jobs_signal.publish(None)
+        jobs = {j.id: j for j in message.jobs}
+        if jobs != self.jobs:
+            self.jobs = jobs
+            self.jobs_signal.publish(None)
 
     def on_job_updated(self, message: msg.JobUpdated) -> None:
         self.jobs[message.job.id] = message.job
@@ -274,6 +287,11 @@ class MwApp(App[None]):
         self.config_signal.publish(None)
 
     # -- navigation -----------------------------------------------------------------------
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        """Textual holds the screen back 50 ms when switching modes, to hide screens being
+        built; ours are built at start, so the switch shows at once."""
+        super().delay_update(min(delay, SWITCH_DELAY))
 
     def action_mode(self, mode: str) -> None:
         if isinstance(self.screen, TooSmallScreen):

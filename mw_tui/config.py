@@ -634,7 +634,7 @@ def parse(doc: Mapping[str, Any], path: Path | None = None) -> Config:
 def loads(text: str, path: Path | None = None) -> Config:
     try:
         doc = tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
+    except tomlkit.exceptions.TOMLKitError as exc:  # ParseError, KeyAlreadyPresent
         raise ConfigError([f"not valid TOML: {exc}"], path) from exc
     return parse(doc, path)
 
@@ -751,7 +751,7 @@ class ConfigFile:
             text = path.read_text(encoding="utf-8") if path.exists() else default_text()
         try:
             self.doc = tomlkit.parse(text)
-        except tomlkit.exceptions.ParseError as exc:
+        except tomlkit.exceptions.TOMLKitError as exc:
             raise ConfigError([f"not valid TOML: {exc}"], path) from exc
 
     def set(self, section: str, key: str, value: Any) -> None:

@@ -89,7 +89,8 @@ class Station:
                              devices=self.devices.devices)
         self.runner_busy = ""  # why this process does not run the jobs (another one does)
         self.receiver = Receiver(self.config, on_event=self._receiver_event,
-                                 on_study_changed=self._study_changed)
+                                 on_study_changed=self._study_changed,
+                                 in_use=self.jobs.studies_in_use)  # retention keeps them
         self.demo_archive: Any = None
         self._started = False
         self._lock = threading.Lock()

@@ -229,7 +229,13 @@ def run_store_purge(args: argparse.Namespace) -> int:
               "configuration, or pass --days N")
         return 0
     store = _open_store(args.cfg)
-    report = Retention(store).purge(days, dry_run=args.dry_run)
+    jobs = Path(args.cfg.jobs.work or args.cfg.storage) / "jobs.sqlite"
+    in_use = None
+    if jobs.exists():  # studies of unfinished jobs are kept, held or not
+        from mw_tui.jobs.queue import JobQueue
+
+        in_use = JobQueue(jobs).studies_in_use
+    report = Retention(store).purge(days, dry_run=args.dry_run, in_use=in_use)
     verb = "would delete" if args.dry_run else "deleted"
     for s in report.deleted:
         when = time.strftime("%Y-%m-%d", time.localtime(s.last_used))

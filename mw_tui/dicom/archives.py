@@ -21,8 +21,14 @@ class UnknownArchive(KeyError):
         return self.message
 
 
-def peer_of(archive: Archive) -> Peer:
-    return Peer(archive.name, archive.ae_title, archive.host, archive.port)
+def peer_of(archive: Archive, config: Config | None = None) -> Peer:
+    """The archive as the network code sees it (with its TLS context when `tls` is on)."""
+    tls = None
+    if config is not None and getattr(archive, "tls", False):
+        from mw_tui.dicom.tls import tls_args
+
+        tls = tls_args(config, archive)
+    return Peer(archive.name, archive.ae_title, archive.host, archive.port, tls)
 
 
 def resolve(config: Config, names: Iterable[str | Archive] | None = None) -> list[Archive]:

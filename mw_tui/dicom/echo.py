@@ -78,7 +78,7 @@ def echo_peer(calling_ae: str, peer: Peer, timeout: float) -> EchoResult:
 def echo(config: Config, archive: str | Archive, timeout: float | None = None) -> EchoResult:
     """C-ECHO one configured archive; UnknownArchive when the name is not configured."""
     target = arch.resolve_one(config, archive)
-    return echo_peer(config.station.ae_title, arch.peer_of(target),
+    return echo_peer(config.station.ae_title, arch.peer_of(target, config),
                      timeout or min(target.timeout, config.dicom.client_timeout))
 
 

@@ -48,7 +48,7 @@ def find(config: Config, archive: Archive, values: dict[str, str],
     """One C-FIND on one archive; every pending answer goes to `on_identifier`."""
     started = time.monotonic()
     timeout = timeout or archive.timeout
-    peer = arch.peer_of(archive)
+    peer = arch.peer_of(archive, config)
     matches = 0
     try:
         with Association(config.station.ae_title, peer, [FIND_CONTEXT], timeout=timeout,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -93,6 +94,15 @@ class Link:
                 self.peer, exc.strerror or str(exc))) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self.timeout)
+        if self.peer.tls is not None:
+            context, server_name = self.peer.tls
+            try:
+                sock = context.wrap_socket(sock, server_hostname=server_name)
+            except (ssl.SSLError, OSError) as exc:
+                sock.close()
+                raise ArchiveError(Problem.UNREACHABLE, messages.unreachable(
+                    self.peer, f"the TLS handshake failed ({exc}): check [tls] certificate, "
+                    "key and ca, and the archive's certificate")) from exc
         self._sock = sock
         self._poll.register(sock, select.POLLIN | select.POLLPRI)
         self._last_activity = time.monotonic()
@@ -182,5 +192,7 @@ class Link:
             if now >= until:
                 raise self._timeout()
             wait = min(until - now, POLL_SLICE) if slices else until - now
+            if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
+                return  # already decrypted: poll() cannot see it
             if self._poll.poll(max(1, int(wait * 1000) + 1)):
                 return

@@ -7,6 +7,7 @@ reading it can act without looking anything up. Used by the screens and the CLI 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mw_tui.dicom import status
 
@@ -19,6 +20,7 @@ class Peer:
     ae_title: str
     host: str
     port: int
+    tls: Any = None  # (ssl.SSLContext, server host name) when the archive talks DICOM TLS
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ae_title} at {self.host}:{self.port})"

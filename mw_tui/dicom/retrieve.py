@@ -179,7 +179,7 @@ class _Run:
                  progress: ProgressCallback | None, cancel: threading.Event | None) -> None:
         self.config = config
         self.archive = archive
-        self.peer: Peer = arch.peer_of(archive)
+        self.peer: Peer = arch.peer_of(archive, config)
         self.store = store
         self.progress = progress
         self.cancel = cancel

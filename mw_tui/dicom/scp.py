@@ -20,7 +20,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +93,10 @@ class Receiver:
 
     def __init__(self, config: Config, on_event: Callable[[ReceiverEvent], None] | None = None,
                  on_study_changed: Callable[[StudyChanged], None] | None = None,
-                 processes: int | None = None) -> None:
+                 processes: int | None = None,
+                 in_use: Callable[[], Iterable[str]] | None = None) -> None:
+        """`in_use`: study UIDs unfinished jobs need (retention keeps them), e.g.
+        `JobQueue.studies_in_use`."""
         self.config = config
         self.on_event = on_event
         self.on_study_changed = on_study_changed
@@ -107,7 +110,7 @@ class Receiver:
         self._ready: Any = None  # Array("b", processes): worker i accepts connections
         self._pump: threading.Thread | None = None
         self._coalescer: Coalescer | None = None
-        self._retention = RetentionService(config)
+        self._retention = RetentionService(config, in_use=in_use)
         self._running = False
         self.port = config.station.port
         self.tls_port = config.tls.port

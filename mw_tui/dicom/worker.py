@@ -219,7 +219,15 @@ def worker_main(args: WorkerArgs) -> None:
             waiting.enter(handler)
             t = threading.Thread(target=handler.run, name=f"assoc-{addr[0]}:{addr[1]}",
                                  daemon=True)
-            t.start()
+            try:
+                t.start()
+            except RuntimeError as exc:  # no more threads: drop this one, keep the others
+                waiting.leave(handler)
+                conn.close()
+                if accept_errors % 100 == 0:
+                    log.error("cannot serve a connection from %s: %s", addr[0], exc)
+                accept_errors += 1
+                continue
             threads = [x for x in threads if x.is_alive()]
             threads.append(t)
         waiting.summarize()

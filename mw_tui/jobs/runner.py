@@ -45,6 +45,7 @@ from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
 from mw_tui.media.profiles import MEDIA, Profile
 from mw_tui.media.volume import Volume
 from mw_tui.store import Store
+from mw_tui.store.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -589,6 +590,9 @@ class Runner:
 
     def _done(self, job: Job, message: str = "") -> None:
         job = self._transition(job.id, JobState.DONE, message or "every medium verified")
+        retention = Retention(self.store)
+        for ref in job.studies:  # retention counts from the last job that used a study
+            retention.touch(ref.study_uid)
         self._audit(job, "job done", result="verified",
                     volume=", ".join(v.label for v in job.volumes),
                     md5=", ".join(v.md5 for v in job.volumes))

@@ -79,7 +79,7 @@ def _image_query(study_uid: str, series_uid: str, classes: Sequence[str]) -> Dat
 def locate(config: Config, archive: Archive, study_uid: str,
            cancel: threading.Event | None = None) -> ArchiveAnswer:
     """The report instances of the study on one archive (never raises for the network)."""
-    peer = arch.peer_of(archive)
+    peer = arch.peer_of(archive, config)
     started = time.monotonic()
     try:
         with Association(config.station.ae_title, peer, [FIND_CONTEXT],

@@ -4,16 +4,19 @@ A study's last use is the later of its last received instance (`studies.updated_
 and its last `touch()` (the job runner touches the studies of every job it runs).
 A job `hold()`s the studies it needs when it is created and `release()`s them when it
 ends; `purge()` never deletes a held study. Holds and use times live in the store's
-index (tables `holds` and `study_use`), so every process sees the same ones.
+index (tables `holds` and `study_use`), so every process sees the same ones. A caller
+may also pass `in_use` (e.g. `JobQueue.studies_in_use`): studies unfinished jobs need,
+asked again right before each deletion.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mw_tui.config import Config
@@ -22,6 +25,7 @@ from mw_tui.store.ingest import Store
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
+InUse = Callable[[], Iterable[str]]  # study UIDs that unfinished jobs need
 PURGE_INTERVAL = 3600.0  # the retention service looks for expired studies this often
 
 SCHEMA = """
@@ -133,15 +137,17 @@ class Retention:
         return [ExpiredStudy(r[0], r[1], r[2], r[3], tuple(r[4].split("\n")) if r[4] else ())
                 for r in rows]
 
-    def purge(self, days: float, dry_run: bool = False,
-              now: float | None = None) -> PurgeReport:
-        """Delete the studies unused for `days` days that no job holds."""
+    def purge(self, days: float, dry_run: bool = False, now: float | None = None,
+              in_use: InUse | None = None) -> PurgeReport:
+        """Delete the studies unused for `days` days that no job holds (nor `in_use()`)."""
         if not dry_run:
             self.store.empty_trash()
         now = time.time() if now is None else now
         cutoff = now - days * DAY
         deleted, kept = [], []
         for study in self.expired(days, now):
+            if not study.held_by and in_use is not None and study.study_uid in set(in_use()):
+                study = dataclasses.replace(study, held_by=("an unfinished job",))
             if study.held_by:
                 kept.append(study)
                 continue
@@ -179,10 +185,12 @@ class RetentionService:
     """Purges expired studies at start and then every hour (a plain thread)."""
 
     def __init__(self, config: Config, interval: float = PURGE_INTERVAL,
-                 on_purged: Callable[[PurgeReport], None] | None = None) -> None:
+                 on_purged: Callable[[PurgeReport], None] | None = None,
+                 in_use: InUse | None = None) -> None:
         self.config = config
         self.interval = interval
         self.on_purged = on_purged
+        self.in_use = in_use
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -202,7 +210,7 @@ class RetentionService:
     def run_once(self) -> PurgeReport:
         store = Store(self.config.storage, self.config.station.min_free_mb)
         try:
-            return Retention(store).purge(self.config.retention.days)
+            return Retention(store).purge(self.config.retention.days, in_use=self.in_use)
         finally:
             store.close()
 

@@ -79,10 +79,10 @@ def test_web_serves_the_app_on_loopback(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            out, err = proc.communicate(timeout=20)
+            out, _err = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, err = proc.communicate()
+            out, _err = proc.communicate()
     assert f"http://127.0.0.1:{port}" in out
 
 

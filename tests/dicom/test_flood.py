@@ -52,10 +52,10 @@ def closed_times(socks: list[socket.socket], start: float, timeout: float) -> li
     deadline = time.monotonic() + timeout
     while len(done) < len(socks) and time.monotonic() < deadline:
         for key, _ in sel.select(0.1):
-            s = key.fileobj
-            assert isinstance(s, socket.socket)
+            conn = key.fileobj
+            assert isinstance(conn, socket.socket)
             try:
-                data = s.recv(4096)
+                data = conn.recv(4096)
             except BlockingIOError:
                 continue
             except OSError:
@@ -63,8 +63,8 @@ def closed_times(socks: list[socket.socket], start: float, timeout: float) -> li
             if data and data[0] == wire.A_ABORT:
                 continue  # the A-ABORT before the close
             if not data:
-                done[s] = time.monotonic() - start
-                sel.unregister(s)
+                done[conn] = time.monotonic() - start
+                sel.unregister(conn)
     for s in socks:
         s.close()
     assert len(done) == len(socks), f"{len(socks) - len(done)} connections were never closed"
@@ -91,6 +91,7 @@ def flood_receiver(tmp_path: Path) -> Iterator[Receiver]:
     r.stop()
 
 
+@pytest.mark.slow
 def test_idlers_are_closed_by_the_timeouts_and_echo_stays_fast(
         flood_receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
@@ -139,6 +140,7 @@ def test_idlers_are_closed_by_the_timeouts_and_echo_stays_fast(
     assert peak["threads"] < MAX_PENDING + MAX_ASSOCIATIONS + 20  # never one per idler
     wait_until(lambda: r.status().associations == 0 and r.status().waiting == 0,
                what="every slot free again")
+    assert r.status().workers == 2 and r.status().worker_pids == pids  # none died
     timed_out = [e for e in r.events if isinstance(e, AssociationClosed)  # type: ignore
                  and "timed out" in e.how]
     assert len(timed_out) == 3
@@ -158,6 +160,7 @@ def test_idlers_are_closed_by_the_timeouts_and_echo_stays_fast(
     assert 1 <= len(room) <= 2 * r.processes
 
 
+@pytest.mark.slow
 def test_200_association_attempts_at_once_and_the_limit_holds(
         flood_receiver: Receiver) -> None:
     r = flood_receiver

@@ -197,3 +197,37 @@ def test_a_tls_configuration_that_cannot_work_stops_the_start(tmp_path: Path,
     with Receiver(dataclasses.replace(good, tls=dataclasses.replace(good.tls, ca="",
                                                                     verify_clients="none"))):
         pass  # no client certificates asked: no CA needed
+
+
+def test_a_key_given_twice_is_a_configuration_error_not_a_crash() -> None:
+    with pytest.raises(cfg.ConfigError, match='Key "ca" already exists'):
+        cfg.loads('[tls]\nport = 2762\nca = "/etc/a.pem"\nca = ""\n')
+
+
+def test_the_qr_client_talks_tls_to_an_archive(tmp_path: Path, pki: Path) -> None:
+    """An archive with `tls = true`: echo and search go over DICOM TLS (here to another
+    station's TLS listener, which requires a client certificate)."""
+    from mw_tui.dicom.echo import echo
+    from mw_tui.dicom.find import search
+    from mw_tui.dicom.query import StudyQuery
+
+    archive_side = tls_config(tmp_path / "archive", pki)
+    with Receiver(archive_side) as r:
+        tls_port = r.status().tls_port
+        client = make_config(tmp_path / "client")
+        entry = cfg.Archive(name="secure", ae_title="MW_TUI", host="localhost", port=tls_port,
+                            tls=True, timeout=5)
+        with_cert = dataclasses.replace(client, archives=(entry,), tls=cfg.TlsConfig(
+            certificate=str(pki / "client.crt"), key=str(pki / "client.key"),
+            ca=str(pki / "ca.crt")))
+        result = echo(with_cert, "secure")
+        assert result.ok, result.message
+        # the receiver is no Q/R SCP: the search fails at negotiation, after the handshake
+        found = search(with_cert, StudyQuery(patient_id="X"))
+        assert not found.outcomes[0].ok
+        assert "TLS" not in found.outcomes[0].message
+        plain = dataclasses.replace(with_cert, archives=(dataclasses.replace(entry, tls=False),))
+        assert not echo(plain, "secure").ok  # plain DICOM to a TLS port gets nowhere
+        no_cert = dataclasses.replace(with_cert, tls=cfg.TlsConfig(ca=str(pki / "ca.crt")))
+        refused = echo(no_cert, "secure")
+        assert not refused.ok

@@ -15,6 +15,8 @@ from mw_tui import config as cfg
 from mw_tui.demo import synth
 from mw_tui.dicom import sop
 from mw_tui.dicom.scp import Receiver
+from mw_tui.jobs.models import JobState, StudyRef, Target
+from mw_tui.jobs.queue import JobQueue
 from mw_tui.store import Refused, Store, layout
 from mw_tui.store.check import check
 from mw_tui.store.retention import DAY, Retention
@@ -163,6 +165,28 @@ def test_store_purge_command(tmp_path: Path) -> None:
 
     off = mw_tui(write_config(tmp_path, 0), "store", "purge")
     assert off.returncode == 0 and "retention is off" in off.stdout
+
+
+def test_a_study_an_unfinished_job_needs_is_kept_until_the_job_ends(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 30)
+    store = Store(tmp_path / "store")
+    needed = add_study(store)
+    age(store, needed, 31)
+    store.close()
+    queue = JobQueue(tmp_path / "store" / "jobs.sqlite")  # where the station keeps its jobs
+    job = queue.create(Target.parse(f"iso:{tmp_path / 'out.iso'}"), "STD-GEN-CD",
+                       (StudyRef(needed),))
+
+    kept = mw_tui(config, "store", "purge")
+    assert kept.returncode == 0, kept.stderr
+    assert f"kept {needed}: expired, but held by an unfinished job" in kept.stdout
+    assert Store(tmp_path / "store").index.study(needed) is not None
+
+    queue.transition(job.id, JobState.CANCELLED, "cancelled by the technician")
+    gone = mw_tui(config, "store", "purge")
+    assert f"deleted {needed}" in gone.stdout
+    store = Store(tmp_path / "store")
+    assert store.index.study(needed) is None and check(store).ok
 
 
 def test_the_receiver_purges_at_start(tmp_path: Path) -> None:

@@ -37,7 +37,13 @@ def test_search_select_burn_to_iso_verified(demo_station: Station, demo_env: Pat
             text = await wait_for_text(pilot, "ISO file in")
             assert "Write 1 study of Dubois, Amélie" in text
             assert "1 × ISO" in text and app.screen.fit.media == 1
-            await pilot.press("f8")
+            # the series, asked of the archive (the study is not in the station yet)
+            await pilot.press("s")
+            study_node = app.screen.query_one("#studies").root.children[0]
+            series = await wait_for(pilot, lambda: [n for n in study_node.children
+                                                    if "#" in str(n.label)], 20, "series")
+            assert len(series) >= 2 and "image" in str(series[0].label)
+            await pilot.press("t", "f8")
             await wait_for(pilot, lambda: isinstance(app.screen, BurnScreen), 10, "the job")
             burn = app.screen
             assert isinstance(burn, BurnScreen)

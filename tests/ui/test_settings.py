@@ -94,7 +94,16 @@ def test_pin_then_add_an_archive_echo_it_and_keep_the_comments(
             await pilot.press("t")
             text = await wait_for_text(pilot, "answers C-ECHO in")
             assert "online" in text
-            # the search offers it at once
+            # the ISO folder, on the Targets tab: used at once
+            await pilot.press("3", "e")
+            assert isinstance(app.screen, RecordForm)
+            app.screen.query_one("#f-iso_folder").value = str(config_file.parent / "iso")
+            await pilot.press("f9")
+            await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), 10, "saved")
+            assert app.config.devices.iso_folder == str(config_file.parent / "iso")
+            assert f'iso_folder = "{config_file.parent / "iso"}"' in config_file.read_text()
+            assert NOTE in config_file.read_text()
+            # the search offers the new archive at once
             await pilot.press("escape")
             options = [v for _label, v in app.screen.query_one("#source").options]
             assert "pacs2" in options

@@ -60,7 +60,7 @@ class ReceivedScreen(StationScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.station_app.store_signal.subscribe(self, lambda _rows: self.refresh_rows())
+        self.station_app.store_signal.subscribe(self, self._studies_changed)
         self.refresh_rows()
         self.query_one(ReceivedTable).focus()
 
@@ -80,13 +80,29 @@ class ReceivedScreen(StationScreen):
         rows = self.rows()
         table.set_rows([(r.study_uid, self.cells(r, r.study_uid in table.marked))
                         for r in rows])
-        n = len(rows)
+        self._count()
+
+    def _count(self) -> None:
+        table = self.query_one(ReceivedTable)
+        n = len(self.station_app.store_rows)
         text = f"{fmt.count(n, 'study', 'studies')}"
         if table.marked:
             text += f" · {len(table.marked)} marked"
         self.query_one("#received-count", Label).update(
             text + (" · Space marks, F8 writes to a medium" if n else
                     " · studies sent to this station appear here"))
+
+    def _studies_changed(self, rows: tuple[StudyRow, ...]) -> None:
+        """Only the studies that changed are redrawn; a new one goes on top."""
+        table = self.query_one(ReceivedTable)
+        known = set(table.row_keys)
+        if len(rows) > 50 or not known:
+            self.refresh_rows()
+            return
+        for r in sorted(rows, key=lambda r: r.created_at):
+            table.upsert(r.study_uid, self.cells(r, r.study_uid in table.marked),
+                         first=r.study_uid not in known)
+        self._count()
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_review()

@@ -32,6 +32,7 @@ class ReviewScreen(StationScreen):
     BINDINGS: ClassVar[list[Any]] = [
         Binding("escape", "back", "Back"),
         Binding("f8", "burn", "Write ▸"),
+        Binding("s", "series", "Series"),
         Binding("t", "focus_targets", "Target"),
         Binding("p", "next_profile", "Profile"),
         Binding("plus,equals_sign", "copies(1)", "Copies+", key_display="+"),
@@ -160,6 +161,16 @@ class ReviewScreen(StationScreen):
     def _choice(self) -> Any:
         return self.query_one(TargetList).chosen
 
+    def action_series(self) -> None:
+        """The series of the study under the tree's cursor (again: folded)."""
+        tree = self.query_one(Tree)
+        tree.focus()
+        node = tree.cursor_node or (tree.root.children[0] if tree.root.children else None)
+        while node is not None and node.parent is not None and node.parent is not tree.root:
+            node = node.parent
+        if node is not None and node is not tree.root:
+            node.toggle()
+
     def action_focus_targets(self) -> None:
         self.query_one(TargetList).focus()
 
@@ -174,7 +185,13 @@ class ReviewScreen(StationScreen):
         self._update()
 
     def action_copies(self, delta: int) -> None:
-        self.copies = max(1, min(99, self.copies + delta))
+        choice = self._choice()
+        if choice is not None and choice.kind in ("iso", "cloud"):
+            self.copies = 1
+            self.notify("An ISO file or an upload is made once; copies are for discs and "
+                        "sticks.", timeout=4)
+        else:
+            self.copies = max(1, min(99, self.copies + delta))
         self._update()
 
     def action_reports(self) -> None:

@@ -43,6 +43,7 @@ class SearchScreen(StationScreen):
     """Enter (or F5) searches the chosen archives and this station at once."""
 
     BINDINGS: ClassVar[list[Any]] = [
+        Binding("enter", "search", "Search", show=False),
         Binding("f5", "search", "Search"),
         Binding("f6", "date_preset", "Dates"),
         Binding("f7", "clear", "Clear"),

@@ -32,8 +32,11 @@ class ArchiveTable(ColumnTable):
                Column("state", "Echo", 12, 1))
 
 
+DEVICES_ROW = "__devices__"  # the [devices] section, first row of the targets
+
+
 class TargetTable(ColumnTable):
-    COLUMNS = (Column("name", "Cloud target", 12, 1), Column("url", "URL", 20, 3),
+    COLUMNS = (Column("name", "Target", 14, 1), Column("url", "Where", 20, 3),
                Column("auth", "Auth", 7))
 
 
@@ -76,7 +79,6 @@ class SettingsScreen(StationScreen):
             with TabPane("2 Station", id="station"):
                 yield Static("", id="station-values")
             with TabPane("3 Targets", id="targets"):
-                yield Static("", id="devices-values")
                 yield TargetTable(id="target-table")
             with TabPane("4 Rules", id="rules"):
                 yield RuleTable(id="rule-table")
@@ -112,16 +114,16 @@ class SettingsScreen(StationScreen):
         self.query_one(ArchiveTable).set_rows([
             (a.name, (a.name, a.ae_title, f"{a.host}:{a.port}", a.retrieve,
                       self._echo_cell(a.name))) for a in c.archives])
+        d = c.devices
         self.query_one(TargetTable).set_rows([
-            (t.name, (t.name, t.url, t.auth)) for t in c.targets])
+            (DEVICES_ROW, ("drive, ISO files", f"drive {d.drive} ({d.drive_speed}), ISO "
+                           f"folder {d.iso_folder or '(none)'}", "")),
+            *((t.name, (t.name, t.url, t.auth)) for t in c.targets)])
         self.query_one(RuleTable).set_rows([
             (r.name, (r.name, r.calling_ae or "any", r.modality or "any", r.target,
                       show_value(r.quiet_seconds))) for r in c.rules])
         self.query_one("#station-values", Static).update(self._section_text(
             c.station, STATION_FIELDS, "[station]  (e edits; used after a restart)"))
-        self.query_one("#devices-values", Static).update(self._section_text(
-            c.devices, ("drive", "drive_speed", "eject", "iso_folder"),
-            "[devices]  (e edits the drive and the ISO folder; a, d: cloud targets)"))
         where = self.file.path if self.file else "?"
         demo = " (demo: for this session only)" if self.station_app.station.demo else ""
         self.query_one("#settings-where", Label).update(Text(f"Saved to {where}{demo}"))
@@ -182,7 +184,7 @@ class SettingsScreen(StationScreen):
                        STATION_FIELDS)
             return
         key = self._table_key()
-        if self.tab == "targets" and key is None:
+        if self.tab == "targets" and key in (None, DEVICES_ROW):
             self._form("Targets ([devices])", cfg.DevicesConfig, section_values(c.devices),
                        lambda f, v: _set_section(f, "devices", v),
                        ("drive", "drive_speed", "eject", "iso_folder"))
@@ -200,7 +202,7 @@ class SettingsScreen(StationScreen):
 
     def action_delete(self) -> None:
         key = self._table_key()
-        if key is None or self.tab not in ("archives", "targets", "rules"):
+        if key in (None, DEVICES_ROW) or self.tab not in ("archives", "targets", "rules"):
             self.notify("Choose an archive, cloud target or rule first.")
             return
         if self._built_in(key):

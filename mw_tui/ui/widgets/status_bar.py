@@ -40,13 +40,16 @@ class StatusBar(Widget):
         self.set_class(bool(problem), "-problem")
 
     def describe(self, width: int) -> Text:
+        wide = self.line(narrow=False)
+        return wide if wide.cell_len <= width else self.line(narrow=True)
+
+    def line(self, narrow: bool) -> Text:
         s = self.status
         out = Text()
         if s is None:
             out.append(" starting the station…", style="italic")
             return out
         r = s.receiver
-        narrow = width < 100
         if r.listening:
             out.append(" ● ", style="bold green")
             where = f"{r.ae_title}:{r.port}" if narrow else f"{r.ae_title} on {r.bind}:{r.port}"
