@@ -9,7 +9,6 @@ the store, jobs) and publish it to the screens through signals.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +37,6 @@ from mw_tui.ui.screens.small import TooSmallScreen
 log = logging.getLogger(__name__)
 STYLES = Path(__file__).parent / "ui" / "styles"
 MIN_SIZE = (80, 24)
-RECEIVER_NICE = 10
 SWITCH_DELAY = 0.005  # seconds
 
 
@@ -92,7 +90,6 @@ class MwApp(App[None]):
         self._store_lock = threading.Lock()
         self._last_input = time.monotonic()
         self._refusals = [0.0, 0]  # last notice time, refusals since
-        self._reniced: set[int] = set()
 
     # -- the station's picture ----------------------------------------------------------
 
@@ -130,9 +127,11 @@ class MwApp(App[None]):
         problem = ""
         try:
             self.station.start()
-        except Exception as exc:  # ReceiverError, DemoArchiveError: the message says why
+            problem = self.station.receiver_error
+        except Exception as exc:  # DemoArchiveError, ...: the message says why
             log.warning("station start: %s", exc)
             problem = str(exc)
+        if problem:
             if "already in use" in problem and station_answers(self.config):
                 problem = (f"Another mw-tui on this machine receives on port "
                            f"{self.config.station.port} and runs the jobs (the kiosk); "
@@ -169,18 +168,6 @@ class MwApp(App[None]):
     def on_status_updated(self, message: msg.StatusUpdated) -> None:
         self.status = message.status
         self.status_signal.publish(None)
-        self._lower_receiver_priority(message.status.receiver.worker_pids)
-
-    def _lower_receiver_priority(self, pids: tuple[int, ...]) -> None:
-        """The receiver's worker processes yield the CPU to the screens (nice 10): a
-        study arriving at full speed must not make the keys slow."""
-        for pid in set(pids) - self._reniced:
-            try:
-                os.setpriority(os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, pid),
-                                                         RECEIVER_NICE))
-            except OSError:
-                pass  # gone meanwhile, or not ours
-            self._reniced.add(pid)
 
     # -- what the receiver did ----------------------------------------------------------
 

@@ -21,7 +21,7 @@ from mw_tui.config import Config
 from mw_tui.devices.models import Device
 from mw_tui.devices.watcher import DeviceWatcher
 from mw_tui.dicom.events import ReceiverEvent, StudyChanged
-from mw_tui.dicom.scp import Receiver, ReceiverStatus
+from mw_tui.dicom.scp import Receiver, ReceiverError, ReceiverStatus
 from mw_tui.jobs.audit import AuditLog, current_user
 from mw_tui.jobs.models import Job, JobState, StudyRef, Target
 from mw_tui.jobs.queue import JobQueue
@@ -43,7 +43,10 @@ def demo_config(config: Config) -> Config:
     station = dataclasses.replace(config.station, storage=str(root / "store"),
                                   bind="127.0.0.1", min_free_mb=min(config.station.min_free_mb,
                                                                     200))
-    return dataclasses.replace(config, station=station, archives=(), rules=(), path=None)
+    devices = dataclasses.replace(config.devices, iso_folder=str(root / "iso"))
+    (root / "iso").mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(config, station=station, devices=devices, archives=(), rules=(),
+                               path=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ class Station:
     """Start/stop everything; subscribe to what happens."""
 
     def __init__(self, config: Config, demo: bool = False, receive: bool | None = True,
-                 watch_devices: bool = True) -> None:
+                 watch_devices: bool = True, receiver_nice: int = 0) -> None:
         """`receive`: run the receiver (None: only when no station answers on the port,
         as for command-line jobs next to a running kiosk or `mw-tui serve`)."""
         self.demo = demo
@@ -88,9 +91,11 @@ class Station:
         self.runner = Runner(self.config, self.store, self.jobs, self.audit,
                              devices=self.devices.devices)
         self.runner_busy = ""  # why this process does not run the jobs (another one does)
+        self.receiver_error = ""  # why this process does not receive (port taken, ...)
         self.receiver = Receiver(self.config, on_event=self._receiver_event,
                                  on_study_changed=self._study_changed,
-                                 in_use=self.jobs.studies_in_use)  # retention keeps them
+                                 in_use=self.jobs.studies_in_use,  # retention keeps them
+                                 nice=receiver_nice)
         self.demo_archive: Any = None
         self._started = False
         self._lock = threading.Lock()
@@ -182,6 +187,7 @@ class Station:
         with self._lock:
             if self._started:
                 return
+            self._started = True  # from here on, stop() undoes whatever got started
             if self.demo:
                 self._start_demo()
             if self.receive is None:
@@ -189,7 +195,12 @@ class Station:
 
                 self.receive = not station_answers(self.config)
             if self.receive:
-                self.receiver.start()
+                try:
+                    self.receiver.start()
+                except ReceiverError as exc:  # the rest of the station still works
+                    self.receiver_error = str(exc)
+                    self.receive = False
+                    log.error("receiver: %s", exc)
             if self.demo and self.demo_archive is not None:
                 from mw_tui.demo.archive import with_demo_archive
 
@@ -204,7 +215,6 @@ class Station:
                 self.runner_busy = str(exc)
                 log.warning("jobs: %s", exc)
             self.rules.start()
-            self._started = True
 
     def _start_demo(self) -> None:
         from mw_tui.demo.archive import DemoArchive
@@ -223,17 +233,18 @@ class Station:
             if not self._started:
                 return
             self._started = False
-        self.rules.stop()
-        if not self.runner_busy:
-            self.runner.stop()
-        self.devices.stop()
-        if self.receive:
-            self.receiver.stop()
-        if self.demo_archive is not None:
-            self.demo_archive.stop()
-        self.jobs.close()
-        self.audit.close()
-        self.store.close()
+        for part, stop in (("auto-rules", self.rules.stop), ("job runner", self.runner.stop),
+                           ("device watcher", self.devices.stop),
+                           ("receiver", self.receiver.stop),
+                           ("demo archive", getattr(self.demo_archive, "stop", None)),
+                           ("jobs database", self.jobs.close), ("audit log", self.audit.close),
+                           ("store", self.store.close)):
+            if stop is None:
+                continue
+            try:
+                stop()  # each is a no-op when it was not started
+            except Exception:
+                log.exception("stopping the %s failed", part)
 
     def status(self) -> StationStatus:
         try:

@@ -93,7 +93,7 @@ def run_app(args: argparse.Namespace) -> int:
     from mw_tui.app import MwApp
     from mw_tui.station import Station
 
-    station = Station(args.cfg, demo=args.demo)
+    station = Station(args.cfg, demo=args.demo, receiver_nice=10)  # the screens come first
     _log_to_file(args.log_level or args.cfg.station.log_level, app_log_file(station.config))
     log.info("starting the app%s", " (demo)" if args.demo else "")
     app = MwApp(station)

@@ -94,9 +94,11 @@ class Receiver:
     def __init__(self, config: Config, on_event: Callable[[ReceiverEvent], None] | None = None,
                  on_study_changed: Callable[[StudyChanged], None] | None = None,
                  processes: int | None = None,
-                 in_use: Callable[[], Iterable[str]] | None = None) -> None:
+                 in_use: Callable[[], Iterable[str]] | None = None, nice: int = 0) -> None:
         """`in_use`: study UIDs unfinished jobs need (retention keeps them), e.g.
-        `JobQueue.studies_in_use`."""
+        `JobQueue.studies_in_use`. `nice`: lower the workers' CPU priority by this much
+        (the kiosk: its screens stay quick while a study arrives at full speed)."""
+        self.nice = nice
         self.config = config
         self.on_event = on_event
         self.on_study_changed = on_study_changed
@@ -189,7 +191,8 @@ class Receiver:
                           counts=self._counts, ready=self._ready, workers=self.processes,
                           index=index,
                           queue=self._queue, stop=self._stop,
-                          level=logging.getLogger().getEffectiveLevel(), parent=os.getpid())
+                          level=logging.getLogger().getEffectiveLevel(), parent=os.getpid(),
+                          nice=self.nice)
         p = _CTX.Process(target=worker_main, args=(args,), name="mw-tui-receiver", daemon=True)
         p.start()
         return p

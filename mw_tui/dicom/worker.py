@@ -145,6 +145,7 @@ class WorkerArgs:
     stop: multiprocessing.synchronize.Event
     level: int
     parent: int
+    nice: int = 0  # added to the worker's niceness (the kiosk keeps its screens ahead)
 
 
 class _QueueEmit:
@@ -175,6 +176,11 @@ def _quiet_libraries() -> None:
 
 def worker_main(args: WorkerArgs) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if args.nice:
+        try:
+            os.nice(args.nice)
+        except OSError:
+            pass
     threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(args.queue)]

@@ -86,10 +86,12 @@ def test_kill_9_in_each_state_then_the_job_completes_once(
         now = jobs[0].state.value
         return now if ORDER.index(now) >= ORDER.index(state) else None
 
-    killed_in = wait_until(reached, 120, f"the job to reach {state}",
-                           interval=0.0002 if state == "writing" else 0.002)
-    burn.send_signal(signal.SIGKILL)
-    burn.wait(10)
+    try:
+        killed_in = wait_until(reached, 120, f"the job to reach {state}",
+                               interval=0.0002 if state == "writing" else 0.002)
+    finally:
+        burn.send_signal(signal.SIGKILL)
+        burn.wait(10)
     assert killed_in == state, f"the job ran past {state} before the kill ({killed_in})"
     wait_until(lambda: not port_open(config.station.port), 30, "the receiver to go with it")
 

@@ -1,0 +1,84 @@
+"""Building: the File-sets of a job (and the ISO images discs and ISO files need)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from mw_tui.devices.models import OpticalDrive
+from mw_tui.jobs import manifest
+from mw_tui.jobs.core import RunnerCore, StepCancel, Stopped, written
+from mw_tui.jobs.models import Job, JobState, TargetKind, VolumeRecord
+from mw_tui.media.builder import BuildCancelled, BuildError, BuildProgress, build_volumes
+from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
+from mw_tui.media.profiles import MEDIA, Profile
+from mw_tui.media.volume import Volume
+
+
+class BuildSteps(RunnerCore):
+    def _build_step(self, job: Job, cancel: StepCancel) -> None:
+        workdir = self._workdir(job)
+        volumes = manifest.load(workdir)
+        if volumes is None:
+            shutil.rmtree(workdir, ignore_errors=True)  # whatever a crash left half-made
+            volumes = self._build(job, workdir, cancel)
+        records = tuple(VolumeRecord(v.label, v.number, v.count, str(v.iso or ""),
+                                     v.iso_md5 or "", v.iso_size or v.size,
+                                     written(job, v.label)) for v in volumes)
+        job = self.queue.update(job.id, volumes=records)
+        if self._needs_media(job):
+            self._transition(job.id, JobState.WAITING_FOR_MEDIA, self._prompt(job, volumes))
+        else:
+            self._transition(job.id, JobState.WRITING, "ready to write")
+
+    def _build(self, job: Job, workdir: Path, cancel: StepCancel) -> list[Volume]:
+        profile = Profile(job.profile)
+        capacity = self._capacity(job, profile)
+        started = time.monotonic()
+
+        def progress(p: BuildProgress) -> None:
+            self._progress(job.id, p.done, p.total, f"{p.stage.value}: {p.detail}".rstrip(": "),
+                           started)
+
+        try:
+            volumes = build_volumes(
+                self.store, [s.study_uid for s in job.studies], profile, capacity,
+                workdir / "files", progress=progress, cancel=cancel.event,
+                settings=self.config.media,
+                without_reports=[s.study_uid for s in job.studies if not s.include_reports])
+            if self._writer_needs_iso(job):
+                made = []
+                for v in volumes:
+                    self._check(job, cancel)
+                    iso_started = time.monotonic()
+
+                    def iso_progress(done: int, total: int, v: Volume = v,
+                                     t0: float = iso_started) -> None:
+                        self._progress(job.id, done, total,
+                                       f"making the image of disc {v.number} of {v.count}", t0)
+
+                    made.append(write_iso(v, workdir / f"volume{v.number}.iso", iso_progress,
+                                          cancel.event))
+                volumes = made
+        except (BuildCancelled, IsoCancelled):
+            self._check(job, cancel)
+            raise
+        except (BuildError, IsoError) as exc:
+            self._fail(job.id, str(exc))
+            raise Stopped() from exc
+        return manifest.save(volumes, workdir)
+
+    def _capacity(self, job: Job, profile: Profile) -> int | None:
+        if job.target.kind is TargetKind.CLOUD:
+            return None
+        if job.target.kind is TargetKind.DISC:
+            for d in self.devices():
+                if isinstance(d, OpticalDrive) and d.media.capacity and (
+                        not job.target.where or d.devname == job.target.where):
+                    return int(d.media.capacity)
+        if job.target.kind is TargetKind.USB:
+            return None  # the stick's free space is checked by the writer
+        medium = profile.default_medium
+        return medium.capacity if medium.capacity else MEDIA["DVD"].capacity
+
