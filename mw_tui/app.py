@@ -131,11 +131,10 @@ class MwApp(App[None]):
         except Exception as exc:  # DemoArchiveError, ...: the message says why
             log.warning("station start: %s", exc)
             problem = str(exc)
-        if problem:
-            if "already in use" in problem and station_answers(self.config):
-                problem = (f"Another mw-tui on this machine receives on port "
-                           f"{self.config.station.port} and runs the jobs (the kiosk); "
-                           "this window searches and queues jobs for it.")
+        if problem and "already in use" in problem and station_answers(self.config):
+            problem = (f"Another mw-tui on this machine receives on port "
+                       f"{self.config.station.port} and runs the jobs (the kiosk); "
+                       "this window searches and queues jobs for it.")
         for device in self.station.devices.devices():
             self._device_event("added", device)
         self.post_message(msg.StationReady(problem or self.station.runner_busy))

@@ -242,18 +242,11 @@ class ReportSource:
 
 @dataclass(frozen=True)
 class JobsConfig:
-    work: str = item("Folder for the jobs database and media being built (empty = inside the "
-                     "storage folder).", default="")
     retry_delays: list[float] = item(
         "Seconds to wait before each new try when an archive fails during a retrieve; the "
         "job fails with the reason after the last one.",
         lambda v: None if all(0 <= x <= 86400 for x in v) else "delays from 0 to 86400 s",
         default_factory=lambda: [10.0, 60.0, 300.0])
-    default_profile: str = item(
-        "Media profile used when a job does not name one.",
-        check_choice("STD-GEN-CD", "STD-GEN-DVD", "STD-GEN-DVD-JPEG", "STD-GEN-DVD-J2K",
-                     "STD-GEN-USB-JPEG", "STD-GEN-USB-J2K"),
-        default="STD-GEN-DVD")
     syslog: bool = item("Also send the audit log to syslog (authpriv).", default=True)
 
 
@@ -274,7 +267,7 @@ class Rule:
     calling_ae: str = item("Only studies sent by this AE title (empty = any sender).",
                            default="")
     modality: str = item("Only studies with this modality (empty = any).", default="")
-    profile: str = item("Media profile (empty = jobs.default_profile).", default="")
+    profile: str = item("Media profile (empty = media.default_profile).", default="")
     quiet_seconds: float = item(
         "A study is complete once no new instance arrived for this many seconds.",
         _range(1, 86400, "seconds"), default=60.0)
@@ -393,12 +386,12 @@ class MediaConfig:
                               "program); empty = none. Nothing on the medium starts by itself.",
                               default="")
     default_profile: str = item(
-        "Media profile `mw-tui build` uses when --profile is not given.",
+        "Media profile of jobs and `mw-tui build` when none is chosen.",
         check_choice("STD-GEN-CD", "STD-GEN-DVD", "STD-GEN-DVD-JPEG", "STD-GEN-DVD-J2K",
                      "STD-GEN-USB-JPEG", "STD-GEN-USB-J2K"),
         default="STD-GEN-CD")
     work: str = item("Folder for transcoded files and ISO images being built (empty = "
-                     "'media-work' inside the storage folder).", default="")
+                     "inside the storage folder).", default="")
 
 
 @dataclass(frozen=True)

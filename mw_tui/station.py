@@ -72,7 +72,7 @@ class Station:
         self.watch_devices = watch_devices
         self.config = demo_config(config) if demo else config
         self.store = Store(self.config.storage, self.config.station.min_free_mb)
-        work = Path(self.config.jobs.work) if self.config.jobs.work else self.config.storage
+        work = self.config.storage
         self.jobs = JobQueue(work / "jobs.sqlite")
         self.audit = AuditLog(work / "jobs.sqlite", self.config.station.ae_title,
                               syslog=self.config.jobs.syslog and not demo)
@@ -146,7 +146,7 @@ class Station:
             target = Target.parse(target)
         first = self.store.index.study(studies[0].study_uid) if studies else None
         job = self.jobs.create(
-            target, profile or self.config.jobs.default_profile, tuple(studies),
+            target, profile or self.config.media.default_profile, tuple(studies),
             patient_name=patient_name or (first.patient_name if first else ""),
             patient_id=patient_id or (first.patient_id if first else ""), copies=copies,
             label=label, requested_by=user or current_user())

@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("--to", dest="target", required=True, metavar="TARGET",
                    help="iso:PATH (a folder, or a file name ending in .iso), disc[:DEVICE], "
                         "usb[:DEVICE] or cloud:NAME")
-    p.add_argument("--profile", help="media profile (default: jobs.default_profile)")
+    p.add_argument("--profile", help="media profile (default: media.default_profile)")
     p.add_argument("--copies", type=int, default=1, help="copies of each disc or stick")
     p.add_argument("--archive", help="retrieve from this archive (default: search them all)")
     p.add_argument("--label", default="", help="label text for the medium")
@@ -55,7 +55,7 @@ def register(sub: Any) -> None:
 def _queue(config: cfg.Config) -> Any:
     from mw_tui.jobs.queue import JobQueue
 
-    work = config.jobs.work or str(config.storage)
+    work = str(config.storage)
     from pathlib import Path
 
     return JobQueue(Path(work) / "jobs.sqlite")

@@ -229,7 +229,7 @@ def run_store_purge(args: argparse.Namespace) -> int:
               "configuration, or pass --days N")
         return 0
     store = _open_store(args.cfg)
-    jobs = Path(args.cfg.jobs.work or args.cfg.storage) / "jobs.sqlite"
+    jobs = args.cfg.storage / "jobs.sqlite"
     in_use = None
     if jobs.exists():  # studies of unfinished jobs are kept, held or not
         from mw_tui.jobs.queue import JobQueue

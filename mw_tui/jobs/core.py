@@ -47,7 +47,7 @@ class StepCancel:
 
 def work_root(config: Config) -> Path:
     """Where the jobs database, the runner's lock and the jobs' work folders live."""
-    return Path(config.jobs.work) if config.jobs.work else config.storage
+    return config.storage
 
 
 class RunnerCore:
@@ -68,7 +68,7 @@ class RunnerCore:
 
             retrieve = default_retrieve
         self._retrieve = retrieve
-        self.work = work_root(config) / "jobs"
+        self.work = (Path(config.media.work) if config.media.work else config.storage) / "jobs"
         self._lock_path = work_root(config) / LOCK_NAME
         self._lock_fd: int | None = None
         self._wake = threading.Event()

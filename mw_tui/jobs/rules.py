@@ -36,7 +36,7 @@ class RuleEngine:
                  on_job: Callable[[Job], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.rules = config.rules
-        self.default_profile = config.jobs.default_profile
+        self.default_profile = config.media.default_profile
         self.index = index
         self.queue = queue
         self.on_job = on_job

@@ -230,7 +230,7 @@ class ReviewScreen(StationScreen):
         kind = choice.kind if choice else ""
         allowed = profiles_for(kind)
         if self.profile not in allowed:
-            self.profile = default_profile(kind, self.station_app.config.jobs.default_profile)
+            self.profile = default_profile(kind, self.station_app.config.media.default_profile)
         self.query_one("#profile", Button).label = (
             f"Profile: {self.profile.value if self.profile else 'as received'} (p)")
         self.query_one("#copies", Button).label = f"Copies: {self.copies} (+/-)"
@@ -301,7 +301,7 @@ class ReviewScreen(StationScreen):
             archive = "" if local else next((a for a in s.archives if a != LOCAL), "")
             refs.append(StudyRef(s.study_uid, archive, s.instances or 0, self.reports))
         first = self.studies[0]
-        profile = (self.profile or Profile(self.station_app.config.jobs.default_profile)).value
+        profile = (self.profile or Profile(self.station_app.config.media.default_profile)).value
         target = Target.parse(choice.target)
 
         def create() -> None:
