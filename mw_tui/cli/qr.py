@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, TextIO
 
 from mw_tui import config as cfg
+from mw_tui.cli.common import cancel_on_interrupt, receiver_if_needed
 from mw_tui.dicom import messages
 from mw_tui.dicom.archives import UnknownArchive
 from mw_tui.dicom.query import QueryError, StudyQuery
@@ -152,41 +150,6 @@ class ProgressPrinter:
             self._drawn = False
 
 
-@contextmanager
-def _cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
-    """Ctrl-C / SIGTERM cancel the retrieve cleanly (C-CANCEL) instead of killing it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handler = lambda *_: cancel.set()  # noqa: E731
-    old = signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old[0])
-        signal.signal(signal.SIGTERM, old[1])
-
-
-@contextmanager
-def _receiver_if_needed(config: cfg.Config, needed: bool) -> Iterator[None]:
-    """C-MOVE needs this station's receiver: start one here unless a station answers."""
-    from mw_tui.dicom.echo import station_answers
-
-    if not needed or station_answers(config):
-        yield
-        return
-    from mw_tui.dicom.scp import Receiver
-
-    receiver = Receiver(config)
-    receiver.start()  # ReceiverError says why it cannot listen
-    print(f"mw-tui retrieve: started this station's receiver ({config.station.ae_title} on "
-          f"port {receiver.port}) for the retrieve", file=sys.stderr)
-    try:
-        yield
-    finally:
-        receiver.stop()
-
-
 def _locate(config: cfg.Config, uids: list[str]) -> tuple[dict[str, list[str]], list[str],
                                                           list[str]]:
     """archive name -> the UIDs to retrieve from it; UIDs found nowhere; archive errors."""
@@ -239,7 +202,8 @@ def run_retrieve(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(sys.stderr if sys.stderr.isatty() else sys.stdout)
     failed: dict[str, list[str]] = {}
     try:
-        with _cancel_on_interrupt(cancel), _receiver_if_needed(config, needs_receiver):
+        with cancel_on_interrupt(cancel), receiver_if_needed(
+                config, needs_receiver, "retrieve", "the retrieve"):
             for name, todo in where.items():
                 result = retrieve(config, name, todo, progress=printer, cancel=cancel)
                 printer.end()

@@ -6,11 +6,10 @@ import argparse
 import json
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, TextIO
 
 from mw_tui import config as cfg
+from mw_tui.cli.common import cancel_on_interrupt, receiver_if_needed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -38,28 +37,7 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
-@contextmanager
-def _receiver_if_needed(config: cfg.Config, needed: bool) -> Iterator[None]:
-    """A C-MOVE needs this station's receiver: start one unless a station answers."""
-    from mw_tui.dicom.echo import station_answers
-
-    if not needed or station_answers(config):
-        yield
-        return
-    from mw_tui.dicom.scp import Receiver
-
-    receiver = Receiver(config)
-    receiver.start()  # ReceiverError says why it cannot listen
-    print(f"mw-tui reports: started this station's receiver ({config.station.ae_title} on "
-          f"port {receiver.port}) for the archives' report objects", file=sys.stderr)
-    try:
-        yield
-    finally:
-        receiver.stop()
-
-
 def run_reports(args: argparse.Namespace) -> int:
-    from mw_tui.cli.qr import _cancel_on_interrupt
     from mw_tui.dicom.archives import UnknownArchive, resolve
     from mw_tui.dicom.scp import ReceiverError
     from mw_tui.reports import fetch_reports
@@ -81,7 +59,8 @@ def run_reports(args: argparse.Namespace) -> int:
     store = Store(config.storage, config.station.min_free_mb)
     try:
         needs_receiver = any(a.retrieve == "move" for a in archives)
-        with _cancel_on_interrupt(cancel), _receiver_if_needed(config, needs_receiver):
+        with cancel_on_interrupt(cancel), receiver_if_needed(
+                config, needs_receiver, "reports", "the archives' report objects"):
             result = fetch_reports(config, store, uid, cancel, archives=archives)
     except ReceiverError as exc:
         return _fail(f"cannot receive the archives' report objects: {exc}")

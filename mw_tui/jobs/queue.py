@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import builtins
 import logging
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from mw_tui.jobs.models import (
     load_studies,
     load_volumes,
 )
+from mw_tui.sqlite import Database
 
 log = logging.getLogger(__name__)
 
@@ -94,43 +92,15 @@ def _job(r: tuple[Any, ...]) -> Job:
     )
 
 
-class JobQueue:
+class JobQueue(Database):
     """Persistent jobs, safe across threads and processes (SQLite WAL)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
         self._listeners: list[Listener] = []
         self._progress_written: dict[int, float] = {}
-        self._db().executescript(SCHEMA)
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # a job's state must survive a power cut
-            self._local.db = db
-        return db
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        # a job's state must survive a power cut: every commit is synced
+        super().__init__(path, SCHEMA, synchronous="FULL")
 
     # -- listeners (in this process) ---------------------------------------------------
 
@@ -158,7 +128,7 @@ class JobQueue:
         if not 1 <= copies <= 99:
             raise ValueError("copies must be from 1 to 99")
         now = time.time()
-        with self._tx() as db:
+        with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO jobs (state, target, profile, studies, patient_name, patient_id, "
                 "copies, label, created_at, updated_at, requested_by, rule) "
@@ -173,7 +143,7 @@ class JobQueue:
         return job
 
     def get(self, job_id: int) -> Job:
-        r = self._db().execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?",
+        r = self.connect().execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?",
                                (job_id,)).fetchone()
         if r is None:
             raise KeyError(f"no job {job_id}")
@@ -181,12 +151,12 @@ class JobQueue:
 
     def list(self, active_only: bool = False, limit: int = 500) -> list[Job]:
         where = "WHERE state NOT IN ('done', 'failed', 'cancelled')" if active_only else ""
-        rows = self._db().execute(f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY id DESC "
+        rows = self.connect().execute(f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY id DESC "
                                   "LIMIT ?", (limit,)).fetchall()
         return [_job(r) for r in rows]
 
     def events(self, job_id: int) -> builtins.list[tuple[float, str, str]]:
-        return [(a, s, m) for a, s, m in self._db().execute(
+        return [(a, s, m) for a, s, m in self.connect().execute(
             "SELECT at, state, message FROM job_events WHERE job_id = ? ORDER BY id",
             (job_id,))]
 
@@ -203,7 +173,7 @@ class JobQueue:
                    error: str = "") -> Job:
         """Move a job to `state` (persisted, with an event); InvalidTransition if not allowed."""
         now = time.time()
-        with self._tx() as db:
+        with self.transaction() as db:
             r = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if r is None:
                 raise KeyError(f"no job {job_id}")
@@ -227,7 +197,7 @@ class JobQueue:
         now = time.monotonic()
         if now - self._progress_written.get(job_id, 0.0) >= persist_every:
             self._progress_written[job_id] = now
-            with self._tx() as db:
+            with self.transaction() as db:
                 db.execute("UPDATE jobs SET progress_done = ?, progress_total = ?, "
                            "progress_message = ?, updated_at = ? WHERE id = ?",
                            (progress.done, progress.total, progress.message, time.time(),
@@ -239,7 +209,7 @@ class JobQueue:
     def note(self, job_id: int, message: str) -> None:
         """Record a message in the job's history without changing its state."""
         job = self.get(job_id)
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute("INSERT INTO job_events (job_id, at, state, message) VALUES (?,?,?,?)",
                        (job_id, time.time(), job.state.value, message))
 
@@ -257,7 +227,7 @@ class JobQueue:
                 sets.append(f"{column} = ?")
                 values.append(value)
         if sets:
-            with self._tx() as db:
+            with self.transaction() as db:
                 db.execute(f"UPDATE jobs SET {', '.join(sets)}, updated_at = ? WHERE id = ?",
                            (*values, time.time(), job_id))
         job = self.get(job_id)
@@ -269,7 +239,7 @@ class JobQueue:
         job = self.get(job_id)
         if job.state.finished:
             raise InvalidTransition(f"job {job_id} is already {job.state.value}")
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
                        (time.time(), job_id))
         if job.state is JobState.QUEUED:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import io
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
+
+from mw_tui.sqlite import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS patients (
@@ -186,41 +186,11 @@ def _study_row(r: tuple[Any, ...]) -> StudyRow:
     )
 
 
-class Index:
+class Index(Database):
     """The store's index. Safe to use from several threads and several processes."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._connect().executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
-        return db
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connect()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        super().__init__(path, SCHEMA, synchronous="NORMAL", foreign_keys=True)
 
     # -- writing ------------------------------------------------------------------
 
@@ -301,14 +271,19 @@ class Index:
     def remove_study(self, study_uid: str) -> list[str]:
         """Forget a study; returns the paths of its instances."""
         with self.transaction() as db:
-            paths = [r[0] for r in db.execute(
-                "SELECT i.path FROM instances i JOIN series se ON i.series_uid = se.series_uid "
-                "WHERE se.study_uid = ?", (study_uid,))]
-            db.execute("DELETE FROM instances WHERE series_uid IN "
-                       "(SELECT series_uid FROM series WHERE study_uid = ?)", (study_uid,))
-            db.execute("DELETE FROM series WHERE study_uid = ?", (study_uid,))
-            db.execute("DELETE FROM studies WHERE study_uid = ?", (study_uid,))
-            db.execute("DELETE FROM patients WHERE pk NOT IN (SELECT patient_pk FROM studies)")
+            return self.forget_study(db, study_uid)
+
+    @staticmethod
+    def forget_study(db: sqlite3.Connection, study_uid: str) -> list[str]:
+        """Within a transaction: delete a study's rows; returns its instances' paths."""
+        paths = [r[0] for r in db.execute(
+            "SELECT i.path FROM instances i JOIN series se ON i.series_uid = se.series_uid "
+            "WHERE se.study_uid = ?", (study_uid,))]
+        db.execute("DELETE FROM instances WHERE series_uid IN "
+                   "(SELECT series_uid FROM series WHERE study_uid = ?)", (study_uid,))
+        db.execute("DELETE FROM series WHERE study_uid = ?", (study_uid,))
+        db.execute("DELETE FROM studies WHERE study_uid = ?", (study_uid,))
+        db.execute("DELETE FROM patients WHERE pk NOT IN (SELECT patient_pk FROM studies)")
         return paths
 
     @staticmethod
@@ -329,7 +304,7 @@ class Index:
 
     def studies(self, since: float | None = None) -> list[StudyRow]:
         """Every study, most recently updated first (or only those updated after `since`)."""
-        db = self._connect()
+        db = self.connect()
         if since is None:
             rows = db.execute(_STUDY_SELECT + " ORDER BY s.updated_at DESC").fetchall()
         else:
@@ -338,12 +313,12 @@ class Index:
         return [_study_row(r) for r in rows]
 
     def study(self, study_uid: str) -> StudyRow | None:
-        r = self._connect().execute(_STUDY_SELECT + " WHERE s.study_uid = ?",
+        r = self.connect().execute(_STUDY_SELECT + " WHERE s.study_uid = ?",
                                     (study_uid,)).fetchone()
         return _study_row(r) if r else None
 
     def series(self, study_uid: str) -> list[SeriesRow]:
-        rows = self._connect().execute(
+        rows = self.connect().execute(
             "SELECT se.series_uid, se.study_uid, se.modality, se.series_number, "
             "se.description, count(i.sop_uid), coalesce(sum(i.size), 0) FROM series se "
             "LEFT JOIN instances i ON i.series_uid = se.series_uid WHERE se.study_uid = ? "
@@ -352,7 +327,7 @@ class Index:
         return [SeriesRow(*r) for r in rows]
 
     def instances(self, series_uid: str) -> list[InstanceRow]:
-        rows = self._connect().execute(
+        rows = self.connect().execute(
             "SELECT sop_uid, series_uid, sop_class, transfer_syntax, instance_number, path, "
             "size FROM instances WHERE series_uid = ? "
             "ORDER BY CAST(instance_number AS INTEGER), sop_uid", (series_uid,)).fetchall()
@@ -365,14 +340,14 @@ class Index:
         return out
 
     def instance(self, sop_uid: str) -> InstanceRow | None:
-        r = self._connect().execute(
+        r = self.connect().execute(
             "SELECT sop_uid, series_uid, sop_class, transfer_syntax, instance_number, path, "
             "size FROM instances WHERE sop_uid = ?", (sop_uid,)).fetchone()
         return InstanceRow(*r) if r else None
 
     def header(self, sop_uid: str) -> Dataset:
         """The instance's top-level attributes (bulk data left out) from the index."""
-        r = self._connect().execute(
+        r = self.connect().execute(
             "SELECT header, header_implicit, header_little FROM instances WHERE sop_uid = ?",
             (sop_uid,)).fetchone()
         if r is None:
@@ -381,10 +356,10 @@ class Index:
 
     def paths(self) -> dict[str, str]:
         """sop_uid -> relative path of every indexed instance."""
-        return dict(self._connect().execute("SELECT sop_uid, path FROM instances"))
+        return dict(self.connect().execute("SELECT sop_uid, path FROM instances"))
 
     def counts(self) -> tuple[int, int, int]:
-        db = self._connect()
+        db = self.connect()
         return (
             db.execute("SELECT count(*) FROM studies").fetchone()[0],
             db.execute("SELECT count(*) FROM series").fetchone()[0],

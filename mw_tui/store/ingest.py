@@ -174,14 +174,7 @@ class Store:
         with self.index.transaction() as db:
             if unless is not None and unless(db):
                 return -1
-            paths = [r[0] for r in db.execute(
-                "SELECT i.path FROM instances i JOIN series se ON i.series_uid = se.series_uid "
-                "WHERE se.study_uid = ?", (study_uid,))]
-            db.execute("DELETE FROM instances WHERE series_uid IN "
-                       "(SELECT series_uid FROM series WHERE study_uid = ?)", (study_uid,))
-            db.execute("DELETE FROM series WHERE study_uid = ?", (study_uid,))
-            db.execute("DELETE FROM studies WHERE study_uid = ?", (study_uid,))
-            db.execute("DELETE FROM patients WHERE pk NOT IN (SELECT patient_pk FROM studies)")
+            paths = self.index.forget_study(db, study_uid)
             if folder.exists():
                 os.rename(folder, trash)  # last: if it fails, the transaction rolls back
         layout.fsync_dir(folder.parent)
