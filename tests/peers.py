@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +24,12 @@ from typing import Any
 import pytest
 
 PYDICOM_TEST_FILES = Path(__import__("pydicom").__file__).parent / "data" / "test_files"
+
+# pynetdicom installs its own `storescu`, `findscu`, ... next to the venv's python; the
+# tests and benchmarks mean dcmtk's (Debian puts them in /usr/bin): look there first.
+_path = os.environ.get("PATH", "").split(os.pathsep)
+if os.path.dirname(sys.executable) in _path:
+    os.environ["PATH"] = os.pathsep.join(["/usr/bin", *(p for p in _path if p != "/usr/bin")])
 
 
 def free_port() -> int:
