@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,20 @@ def start_serve(config: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts; whatever is still running at its end is killed."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 @pytest.mark.slow
-def test_kill_9_mid_transfer_keeps_every_acknowledged_instance(tmp_path: Path) -> None:
+def test_kill_9_mid_transfer_keeps_every_acknowledged_instance(
+        tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
     need("storescu")
     files = list(synth.ct_series(tmp_path / "ct", 1000, 32, 32))
     port = free_port()
@@ -35,11 +48,13 @@ def test_kill_9_mid_transfer_keeps_every_acknowledged_instance(tmp_path: Path) -
     config.write_text(f'[station]\nport = {port}\nbind = "127.0.0.1"\n'
                       f'storage = "{tmp_path / "store"}"\nmin_free_mb = 1\n')
     serve = start_serve(config, port)
+    processes.append(serve)
     log = tmp_path / "storescu.log"
     with open(log, "w") as out:
         sender = subprocess.Popen(["storescu", "-v", "-aec", "MW_TUI", "127.0.0.1", str(port),
                                    *map(str, files)], stdout=out, stderr=subprocess.STDOUT,
                                   env={**os.environ, "TCP_NODELAY": "1"})
+        processes.append(sender)  # type: ignore[arg-type]
         wait_until(lambda: log.read_text().count("Received Store Response (Success)") >= 300,
                    120, "300 acknowledged instances")
         serve.send_signal(signal.SIGKILL)
@@ -51,6 +66,7 @@ def test_kill_9_mid_transfer_keeps_every_acknowledged_instance(tmp_path: Path) -
 
     # restart: the start-up makes index and files agree again
     serve = start_serve(config, port)
+    processes.append(serve)
     serve.send_signal(signal.SIGTERM)
     assert serve.wait(30) == 0
 
