@@ -136,6 +136,7 @@ def main() -> None:
     work = args.work or Path(tempfile.gettempdir()) / "mw-tui-bench-receive"
     work.mkdir(parents=True, exist_ok=True)
     files = make_files(work / "data", count, size)
+    warmup = list(synth.ct_series(work / "warmup", 5, 64, 64))
     print(f"{len(files)} CT images of {size}x{size}, 16 bit, sent by storescu "
           "(TCP_NODELAY=1)")
     results: dict[str, dict[int, float]] = {}
@@ -144,6 +145,7 @@ def main() -> None:
         results[name] = {}
         for parallel in (1, 4):
             with peer(work) as (port, proc):
+                send(port, warmup, 1)  # every receiver gets the same few images first
                 before = cpu_seconds(proc.pid) if proc is not None else 0.0
                 results[name][parallel] = send(port, files, parallel)
                 if proc is not None:
