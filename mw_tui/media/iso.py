@@ -249,6 +249,10 @@ def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None
     tmp = dest.with_name(f".{dest.name}.part")
     try:
         iso = build_image(volume)
+        # lay the image out now and write the files in the order of their extents, so
+        # the md5 is made on the fly, on another thread, instead of by reading it back
+        iso.force_consistency()
+        iso.inodes.sort(key=lambda ino: ino.extent_location())
     except OSError as exc:
         raise IsoError(f"cannot read {exc.filename or 'a file'} for the image of "
                        f"{volume.label}: {exc.strerror or exc} (was the study deleted from "
