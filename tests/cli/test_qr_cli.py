@@ -8,7 +8,6 @@ import os
 import pty
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,7 @@ from tests.dicom import qr_data
 from tests.dicom.test_find import findscu_uids
 from tests.peers import Orthanc, free_port
 
-
-@pytest.fixture(scope="module")
-def studies() -> dict[str, qr_data.Study]:
-    return qr_data.generate()
-
-
-@pytest.fixture(scope="module")
-def pacs(tmp_path_factory: pytest.TempPathFactory,
-         studies: dict[str, qr_data.Study]) -> Iterator[Orthanc]:
-    o = Orthanc(tmp_path_factory.mktemp("pacs")).start()
-    qr_data.load(o, studies)
-    yield o
-    o.kill()
+pacs, studies = qr_data.pacs, qr_data.studies  # the shared module fixtures
 
 
 def write_config(tmp_path: Path, *archives: cfg.Archive, **station: object) -> tuple[

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -135,3 +138,28 @@ def toml_for(config: cfg.Config) -> str:
                   f'host = "{a.host}"', f"port = {a.port}", f'retrieve = "{a.retrieve}"',
                   f"timeout = {a.timeout}", ""]
     return "\n".join(lines)
+
+
+@contextmanager
+def loaded_pacs(folder: Path, studies: dict[str, Study],
+                keys: list[str] | None = None) -> Iterator[Orthanc]:
+    """A real Orthanc holding `studies` (or those named by `keys`), killed afterwards."""
+    o = Orthanc(folder).start()
+    try:
+        load(o, studies, keys)
+        yield o
+    finally:
+        o.kill()
+
+
+@pytest.fixture(scope="module")
+def studies() -> dict[str, Study]:
+    return generate()
+
+
+@pytest.fixture(scope="module")
+def pacs(tmp_path_factory: pytest.TempPathFactory,
+         studies: dict[str, Study]) -> Iterator[Orthanc]:
+    """Orthanc with every generated study (import this fixture in a test module)."""
+    with loaded_pacs(tmp_path_factory.mktemp("pacs"), studies) as o:
+        yield o

@@ -35,19 +35,7 @@ from mw_tui.dicom.query import (
 from tests.dicom import qr_data
 from tests.peers import Orthanc, free_port, need, wait_until
 
-
-@pytest.fixture(scope="module")
-def studies() -> dict[str, qr_data.Study]:
-    return qr_data.generate()
-
-
-@pytest.fixture(scope="module")
-def pacs(tmp_path_factory: pytest.TempPathFactory,
-         studies: dict[str, qr_data.Study]) -> Iterator[Orthanc]:
-    o = Orthanc(tmp_path_factory.mktemp("pacs")).start()
-    qr_data.load(o, studies)
-    yield o
-    o.kill()
+pacs, studies = qr_data.pacs, qr_data.studies  # the shared module fixtures
 
 
 def findscu_uids(o: Orthanc, keys: dict[str, str]) -> set[str]:

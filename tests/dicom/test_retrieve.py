@@ -7,7 +7,6 @@ import io
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,19 +29,7 @@ from mw_tui.store.check import check
 from tests.dicom import qr_data
 from tests.peers import Orthanc, dcmtk, free_port, need, port_open, wait_until
 
-
-@pytest.fixture(scope="module")
-def studies() -> dict[str, qr_data.Study]:
-    return qr_data.generate()
-
-
-@pytest.fixture(scope="module")
-def pacs(tmp_path_factory: pytest.TempPathFactory,
-         studies: dict[str, qr_data.Study]) -> Iterator[Orthanc]:
-    o = Orthanc(tmp_path_factory.mktemp("pacs")).start()
-    qr_data.load(o, studies)
-    yield o
-    o.kill()
+pacs, studies = qr_data.pacs, qr_data.studies  # the shared module fixtures
 
 
 def _config(tmp_path: Path, pacs: Orthanc, how: str) -> cfg.Config:

@@ -19,19 +19,14 @@ from tests.peers import Orthanc, free_port
 from tests.reports.broker import Broker, report
 from tests.reports.conftest import put
 
-
-@pytest.fixture(scope="module")
-def studies() -> dict[str, qr_data.Study]:
-    return qr_data.generate()
+studies = qr_data.studies  # the shared module fixture
 
 
 @pytest.fixture(scope="module")
 def pacs(tmp_path_factory: pytest.TempPathFactory,
          studies: dict[str, qr_data.Study]) -> Iterator[Orthanc]:
-    o = Orthanc(tmp_path_factory.mktemp("pacs")).start()
-    qr_data.load(o, studies, ["doe_ct"])
-    yield o
-    o.kill()
+    with qr_data.loaded_pacs(tmp_path_factory.mktemp("pacs"), studies, ["doe_ct"]) as o:
+        yield o
 
 
 def write_config(tmp: Path, archives: tuple[cfg.Archive, ...],

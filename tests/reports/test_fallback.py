@@ -26,18 +26,15 @@ from tests.reports.conftest import put, source_for
 REPORT_CLASSES = {"1.2.840.10008.5.1.4.1.1.88.11", sop.ENCAPSULATED_PDF}
 
 
-@pytest.fixture(scope="module")
-def studies() -> dict[str, qr_data.Study]:
-    return qr_data.generate()
+studies = qr_data.studies  # the shared module fixture
 
 
 @pytest.fixture(scope="module")
 def pacs(tmp_path_factory: pytest.TempPathFactory,
          studies: dict[str, qr_data.Study]) -> Iterator[Orthanc]:
-    o = Orthanc(tmp_path_factory.mktemp("pacs")).start()
-    qr_data.load(o, studies, ["doe_ct", "muller_cr"])
-    yield o
-    o.kill()
+    keys = ["doe_ct", "muller_cr"]
+    with qr_data.loaded_pacs(tmp_path_factory.mktemp("pacs"), studies, keys) as o:
+        yield o
 
 
 def images_only(store: Store, study: qr_data.Study) -> None:
