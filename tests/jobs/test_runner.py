@@ -170,3 +170,39 @@ def test_reports_can_be_left_off_the_medium(tmp_path: Path, archive: Archive) ->
         assert station.store.index.study(uid).instances == n  # but it is in the store
     finally:
         station.stop()
+
+
+def test_a_job_to_a_usb_stick_waits_for_it_then_writes_and_verifies(
+        tmp_path: Path, archive: Archive, udev: None, loops: object) -> None:
+    """The job waits for a stick, the stick is plugged, the File-set is written through
+    fusefat, read back, the stick passes fsck and holds every instance."""
+    import subprocess
+
+    from tests.devices.test_usb import plug
+
+    need("fusefat", "fusermount", "fsck.vfat", "mdir")
+    config = station_config(tmp_path, archive, usb_mount_command="fusefat -o rw+ {device} "
+                            "{mountpoint}", usb_unmount_command="fusermount -u {mountpoint}",
+                            mount_folder=str(tmp_path / "mnt"))
+    station = Station(config, watch_devices=True)
+    station.start()
+    try:
+        uid, n = next(iter(archive.studies.items()))
+        job = station.create_job([StudyRef(uid, "orthanc", n)], "usb", "STD-GEN-USB-JPEG")
+        waiting = wait_until(lambda: station.jobs.get(job.id) if station.jobs.get(job.id).state
+                             is JobState.WAITING_FOR_MEDIA else None, 60, "the job to wait")
+        assert "USB stick" in waiting.progress.message
+        _, part = plug(loops)  # type: ignore[arg-type]
+        job = finished(station, job.id, 120)
+        assert job.state is JobState.DONE, job.error
+        fsck = subprocess.run(["fsck.vfat", "-n", part], capture_output=True, text=True)
+        assert fsck.returncode == 0, fsck.stdout
+        listing = subprocess.run(["mdir", "-/", "-b", "-i", part, "::/DICOM"],
+                                 capture_output=True, text=True,
+                                 env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"})
+        files = [line for line in listing.stdout.splitlines() if line.strip()
+                 and not line.rstrip().endswith("/")]
+        assert len(files) == n, listing.stdout
+        assert "safe to remove" in " ".join(m for _, _, m in station.jobs.events(job.id))
+    finally:
+        station.stop()
