@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import BinaryIO, ClassVar, Protocol
 
 from mw_tui.media.volume import Volume
 
@@ -309,25 +311,58 @@ def announce(callback: ProgressCallback | None, phase: Phase, message: str = "",
         callback(Progress(phase, 0, total, message=message))
 
 
+READ_AHEAD = 4 << 20  # bytes per read when reading a medium back
+
+
 def file_md5(path: Path, limit: int | None = None, cancel: CancelToken | None = None,
              meter: Meter | None = None, uncached: bool = True) -> str:
     """md5 of the first `limit` bytes of `path` (all of it by default), read from the
-    device rather than the page cache where the kernel allows it."""
+    device rather than the page cache where the kernel allows it. A thread reads ahead
+    while this one hashes, so the read-back takes about the longer of the two."""
     h = hashlib.md5()
     done = 0
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def read(f: BinaryIO) -> None:
+        got = 0
+        try:
+            while (limit is None or got < limit) and not stop.is_set():
+                want = READ_AHEAD if limit is None else min(READ_AHEAD, limit - got)
+                chunk = f.read(want)
+                if not chunk:
+                    break
+                got += len(chunk)
+                chunks.put(chunk)
+        except BaseException as exc:
+            chunks.put(exc)
+        chunks.put(None)
+
     with open(path, "rb", buffering=0) as f:
         if uncached:
             drop_cache(f.fileno())
-        while limit is None or done < limit:
-            want = 1 << 20 if limit is None else min(1 << 20, limit - done)
-            chunk = f.read(want)
-            if not chunk:
-                break
-            h.update(chunk)
-            done += len(chunk)
-            if meter is not None:
-                meter.update(done)
-            check_cancel(cancel, "Verification was cancelled.")
+        try:
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except (AttributeError, OSError):
+            pass
+        reader = threading.Thread(target=read, args=(f,), name="md5-read", daemon=True)
+        reader.start()
+        try:
+            while (chunk := chunks.get()) is not None:
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                h.update(chunk)
+                done += len(chunk)
+                if meter is not None:
+                    meter.update(done)
+                check_cancel(cancel, "Verification was cancelled.")
+        finally:
+            stop.set()
+            while reader.is_alive():  # let it finish its read and see the stop
+                try:
+                    chunks.get(timeout=0.1)
+                except queue.Empty:
+                    pass
     if limit is not None and done < limit:
         raise VerifyFailed(f"Only {done} of {limit} bytes could be read back from {path}.")
     return h.hexdigest()
