@@ -1,138 +1,28 @@
-"""The station's configuration: one TOML file, validated into frozen dataclasses.
-
-Read with tomlkit and written back with tomlkit, so a user's comments and the order of
-keys survive every change made from the screens or the command line. Every invalid
-value produces a message naming the key, the value and what is allowed; an invalid
-file is refused as a whole (`ConfigError`), never half-used.
-"""
+"""The sections of the configuration file, each a frozen dataclass of documented keys."""
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import os
 import re
 import tempfile
-import types
-import typing
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-import tomlkit.exceptions
-from tomlkit.items import AoT, Table
-
-ENV_VAR = "MW_TUI_CONFIG"
-SYSTEM_PATH = Path("/etc/mw-tui/config.toml")
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-
-Check = Callable[[Any], str | None]
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; `errors` holds one message per problem."""
-
-    def __init__(self, errors: list[str], path: Path | None = None) -> None:
-        self.errors = errors
-        self.path = path
-        where = f"{path}: " if path else ""
-        super().__init__(where + "; ".join(errors))
-
-
-# -- value checks: each returns None when fine, else what is allowed ---------------------
-
-
-def is_valid_uid(value: str) -> bool:
-    """True when `value` is a syntactically valid DICOM UID (PS3.5 9.1)."""
-    return 0 < len(value) <= 64 and bool(_UID_RE.match(value))
-
-
-def check_ae_title(value: str) -> str | None:
-    stripped = value.strip(" ")
-    if not 1 <= len(stripped) <= 16 or len(value) > 16:
-        return "an AE title of 1 to 16 characters"
-    if any(ord(c) < 0x20 or ord(c) > 0x7E or c == "\\" for c in value):
-        return "an AE title of printable ASCII characters without backslash"
-    return None
-
-
-def check_port(value: int) -> str | None:
-    return None if 1 <= value <= 65535 else "a TCP port from 1 to 65535"
-
-
-def _range(low: float, high: float, what: str = "a number") -> Check:
-    def check(value: float) -> str | None:
-        return None if low <= value <= high else f"{what} from {low:g} to {high:g}"
-
-    return check
-
-
-def check_max_pdu(value: int) -> str | None:
-    if value == 0 or 4096 <= value <= 0x7FFFFFFF:
-        return None
-    return "0 (no limit) or a PDU size from 4096 to 2147483647 bytes"
-
-
-def check_log_level(value: str) -> str | None:
-    return None if value.upper() in LOG_LEVELS else "one of " + ", ".join(LOG_LEVELS)
-
-
-def check_uids(values: list[str]) -> str | None:
-    bad = [v for v in values if not is_valid_uid(v)]
-    return f"a list of valid UIDs (not {', '.join(map(repr, bad))})" if bad else None
-
-
-def check_callers(values: list[str]) -> str | None:
-    for v in values:
-        if _looks_like_network(v):
-            try:
-                ipaddress.ip_network(v, strict=False)
-            except ValueError:
-                return f"AE titles or IP networks such as 10.0.0.0/24 ({v!r} is neither)"
-        elif check_ae_title(v):
-            return f"AE titles or IP networks such as 10.0.0.0/24 ({v!r} is neither)"
-    return None
-
-
-def _looks_like_network(value: str) -> bool:
-    return bool(re.match(r"^[0-9.]+(/\d+)?$", value)) or ":" in value
-
-
-def check_not_empty(value: str) -> str | None:
-    return None if value.strip() else "a non-empty text"
-
-
-def check_name(value: str) -> str | None:
-    if _NAME_RE.match(value):
-        return None
-    return "a name of 1 to 32 letters, digits, '_', '.' or '-', starting with a letter or digit"
-
-
-def check_choice(*choices: str) -> Check:
-    def check(value: str) -> str | None:
-        return None if value in choices else "one of " + ", ".join(map(repr, choices))
-
-    return check
-
-
-def item(doc: str, check: Check | None = None, **kw: Any) -> Any:
-    """A dataclass field with the comment written above it and its value check."""
-    return field(metadata={"doc": doc, "check": check}, **kw)
-
-
-# -- the sections ------------------------------------------------------------------------
-
-
-def default_storage() -> str:
-    if os.geteuid() == 0:
-        return "/var/lib/mw-tui/store"
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return str(Path(base) / "mw-tui" / "store")
+from mw_tui.config.checks import (
+    check_ae_title,
+    check_callers,
+    check_choice,
+    check_log_level,
+    check_max_pdu,
+    check_name,
+    check_not_empty,
+    check_port,
+    check_uids,
+    default_storage,
+    in_range,
+    item,
+)
 
 
 @dataclass(frozen=True)
@@ -149,15 +39,15 @@ class StationConfig:
     storage: str = item("Folder where received studies and their index are kept.",
                         check_not_empty, default_factory=default_storage)
     max_associations: int = item("Most associations served at once; one more is rejected.",
-                                 _range(1, 1000, "a whole number"), default=20)
+                                 in_range(1, 1000, "a whole number"), default=20)
     max_pdu: int = item("Largest PDU this station accepts, in bytes (0 = no limit).",
                         check_max_pdu, default=524288)
     min_free_mb: int = item("Refuse new instances (status A700) when the storage folder has "
                             "less free space than this, in MiB.",
-                            _range(0, 10**9, "a whole number of MiB"), default=1024)
+                            in_range(0, 10**9, "a whole number of MiB"), default=1024)
     receiver_processes: int = item(
         "Receiver worker processes sharing the port (0 = one per CPU, at most 4).",
-        _range(0, 64, "a whole number"), default=0)
+        in_range(0, 64, "a whole number"), default=0)
     log_level: str = item("Log level: DEBUG, INFO, WARNING or ERROR.", check_log_level,
                           default="INFO")
 
@@ -166,10 +56,10 @@ class StationConfig:
 class DicomConfig:
     server_timeout: float = item(
         "Server socket timeout: seconds an inbound association may stay silent before the "
-        "station closes it.", _range(1, 3600, "seconds"), default=60.0)
+        "station closes it.", in_range(1, 3600, "seconds"), default=60.0)
     client_timeout: float = item(
         "Client socket timeout: seconds to wait for an archive to connect or answer.",
-        _range(1, 3600, "seconds"), default=30.0)
+        in_range(1, 3600, "seconds"), default=30.0)
     extra_transfer_syntaxes: list[str] = item(
         "Transfer syntax UIDs accepted in addition to the built-in seven (Implicit and "
         "Explicit VR LE, JPEG Baseline, Extended, Lossless SV1, JPEG 2000 lossless and lossy).",
@@ -184,11 +74,11 @@ class DicomConfig:
     artim_timeout: float = item(
         "Seconds a new connection may take to send its association request (TLS handshake "
         "included) before the station closes it (the ARTIM timer).",
-        _range(1, 600, "seconds"), default=10.0)
+        in_range(1, 600, "seconds"), default=10.0)
     max_pending: int = item(
         "Connections that have not associated yet, at most, across the station; when a new "
         "one arrives beyond this, the longest-waiting one is closed.",
-        _range(4, 10000, "a whole number"), default=100)
+        in_range(4, 10000, "a whole number"), default=100)
 
 
 @dataclass(frozen=True)
@@ -203,7 +93,7 @@ class Archive:
         "title, host and port) or \"get\" (C-GET on the same association).",
         check_choice("move", "get"), default="move")
     timeout: float = item("Seconds to wait for this archive's answers to a search.",
-                          _range(1, 3600, "seconds"), default=10.0)
+                          in_range(1, 3600, "seconds"), default=10.0)
     tls: bool = item("Talk to this archive over DICOM TLS (certificates from [tls]).",
                      default=False)
 
@@ -237,7 +127,7 @@ class ReportSource:
         "\"accession\", \"study_uid\", \"patient_id\".",
         check_match_on, default_factory=lambda: list(REPORT_MATCH_KEYS))
     timeout: float = item("Seconds to wait for the broker's answers.",
-                          _range(1, 3600, "seconds"), default=10.0)
+                          in_range(1, 3600, "seconds"), default=10.0)
 
 
 @dataclass(frozen=True)
@@ -270,8 +160,8 @@ class Rule:
     profile: str = item("Media profile (empty = media.default_profile).", default="")
     quiet_seconds: float = item(
         "A study is complete once no new instance arrived for this many seconds.",
-        _range(1, 86400, "seconds"), default=60.0)
-    copies: int = item("Copies to write.", _range(1, 99, "a whole number"), default=1)
+        in_range(1, 86400, "seconds"), default=60.0)
+    copies: int = item("Copies to write.", in_range(1, 99, "a whole number"), default=1)
 
 
 def default_mount_folder() -> str:
@@ -347,7 +237,7 @@ class Target:
     verify_tls: bool = item("Verify the server's TLS certificate (leave on).", default=True)
     ca_bundle: str = item("A PEM file of CA certificates to trust for this server (a private "
                           "CA); empty = the system's.", default="")
-    timeout: float = item("Seconds to wait for each answer.", _range(1, 3600, "seconds"),
+    timeout: float = item("Seconds to wait for each answer.", in_range(1, 3600, "seconds"),
                           default=60.0)
 
     def problems(self) -> list[str]:
@@ -417,7 +307,7 @@ class TlsConfig:
 class RetentionConfig:
     days: int = item("Delete a study this many days after its last use (received, or used by "
                      "a job), never while a job holds it; 0 = keep studies forever.",
-                     _range(0, 36500, "a whole number of days"), default=0)
+                     in_range(0, 36500, "a whole number of days"), default=0)
 
 
 PIN_HASH_RE = re.compile(r"^pbkdf2-sha256\$[0-9]{4,7}\$[0-9a-f]{32}\$[0-9a-f]{64}$")
@@ -438,7 +328,7 @@ class UiConfig:
         check_pin_hash, default="")
     idle_minutes: float = item(
         "Minutes without a key press after which the screens return to an empty search "
-        "(no patient left on screen); 0 = never.", _range(0, 1440, "minutes"), default=10.0)
+        "(no patient left on screen); 0 = never.", in_range(0, 1440, "minutes"), default=10.0)
 
 
 @dataclass(frozen=True)
@@ -501,311 +391,3 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
                 Target(name="cloud", url="https://pacs.example.org/dicom-web", auth="bearer",
                        token="...")),
 }
-
-
-# -- parsing and validation --------------------------------------------------------------
-
-
-def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
-    """Whether `value` fits the annotation `tp`; returns the (converted) value."""
-    origin = typing.get_origin(tp)
-    if tp is bool:
-        return isinstance(value, bool), value
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if tp is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return ok, float(value) if ok else value
-    if tp is str:
-        return isinstance(value, str), value
-    if origin is list:
-        (inner,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            return False, value
-        out = []
-        for v in value:
-            ok, conv = _type_ok(v, inner)
-            if not ok:
-                return False, value
-            out.append(conv)
-        return True, out
-    if origin in (typing.Union, types.UnionType):
-        for alt in typing.get_args(tp):
-            ok, conv = _type_ok(value, alt)
-            if ok:
-                return True, conv
-        return False, value
-    if tp is type(None):
-        return value is None, value
-    raise TypeError(f"unsupported config type {tp!r}")
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}s"
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
-    return {bool: "true or false", int: "a whole number", float: "a number",
-            str: "a text in quotes"}.get(tp, str(tp))
-
-
-def _section(cls: type, table: Mapping[str, Any], where: str, errors: list[str]) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key in table:
-        if key not in known:
-            errors.append(f"{where}.{key}: unknown key (known keys: {', '.join(sorted(known))})")
-    for f in dataclasses.fields(cls):
-        if f.name not in table:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                errors.append(f"{where}.{f.name}: missing (required)")
-            continue
-        raw = _plain(table[f.name])
-        ok, value = _type_ok(raw, hints[f.name])
-        if not ok:
-            errors.append(f"{where}.{f.name} = {raw!r}: must be {_type_name(hints[f.name])}")
-            continue
-        check: Check | None = f.metadata.get("check")
-        problem = check(value) if check else None
-        if problem:
-            errors.append(f"{where}.{f.name} = {raw!r}: must be {problem}")
-            continue
-        if f.name == "log_level":
-            value = value.upper()
-        values[f.name] = value
-    try:
-        return cls(**values)
-    except TypeError:
-        return None  # a required key was missing: already reported
-
-
-def _plain(value: Any) -> Any:
-    """tomlkit items -> plain Python values."""
-    if hasattr(value, "unwrap"):
-        return value.unwrap()
-    return value
-
-
-def parse(doc: Mapping[str, Any], path: Path | None = None) -> Config:
-    """Validate a parsed TOML document into a `Config`, or raise `ConfigError`."""
-    errors: list[str] = []
-    parts: dict[str, Any] = {}
-    for key in doc:
-        if key not in SECTIONS:
-            errors.append(f"[{key}]: unknown section (known: {', '.join(SECTIONS)})")
-    for name, (cls, is_array) in SECTIONS.items():
-        raw = doc.get(name)
-        if raw is None:
-            continue
-        if is_array:
-            if not isinstance(raw, list) or not all(isinstance(t, Mapping) for t in raw):
-                errors.append(f"{name}: must be a list of tables ([[{name}]])")
-                continue
-            items = [_section(cls, t, f"{name}[{i + 1}]", errors) for i, t in enumerate(raw)]
-            parts[name] = tuple(x for x in items if x is not None)
-        else:
-            if not isinstance(raw, Mapping):
-                errors.append(f"{name}: must be a table ([{name}])")
-                continue
-            parts[name] = _section(cls, raw, name, errors)
-    for name, (_, is_array) in SECTIONS.items():
-        if not is_array:
-            continue
-        names = [getattr(a, "name", None) for a in parts.get(name, ())]
-        for dup in sorted({n for n in names if n is not None and names.count(n) > 1}):
-            errors.append(f"{name}: the name {dup!r} is used twice (names must be unique)")
-        for t in parts.get(name, ()):
-            if hasattr(t, "problems"):
-                errors += [f"{name} {t.name!r}: {p}" for p in t.problems()]
-    if errors:
-        raise ConfigError(errors, path)
-    return Config(path=path, **{k: v for k, v in parts.items() if v is not None})
-
-
-def loads(text: str, path: Path | None = None) -> Config:
-    try:
-        doc = tomlkit.parse(text)
-    except tomlkit.exceptions.TOMLKitError as exc:  # ParseError, KeyAlreadyPresent
-        raise ConfigError([f"not valid TOML: {exc}"], path) from exc
-    return parse(doc, path)
-
-
-# -- finding and loading the file --------------------------------------------------------
-
-
-def user_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "mw-tui" / "config.toml"
-
-
-def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """--config PATH, else $MW_TUI_CONFIG, else /etc/mw-tui/config.toml, else the user's."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    if SYSTEM_PATH.exists():
-        return SYSTEM_PATH
-    user = user_config_path()
-    return user if user.exists() else None
-
-
-def load(explicit: str | os.PathLike[str] | None = None) -> Config:
-    """Load the configuration from where `find_config` says (defaults when there is none).
-
-    A path given explicitly (or by $MW_TUI_CONFIG) must exist.
-    """
-    path = find_config(explicit)
-    if path is None:
-        return Config()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError([f"the file does not exist (create it with: mw-tui config init "
-                           f"{path})"], path) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"cannot read the file: {exc}"], path) from exc
-    return loads(text, path)
-
-
-# -- writing: the commented default and edits that keep comments -----------------------
-
-
-def _toml_value(value: Any) -> str:
-    return tomlkit.item(value).as_string()
-
-
-def _commented_lines(cls: type, instance: Any | None, prefix: str = "") -> list[str]:
-    lines: list[str] = []
-    for f in dataclasses.fields(cls):
-        doc = f.metadata.get("doc", "")
-        lines.append(f"{prefix}# {doc}")
-        if instance is not None:
-            lines.append(f"{prefix}{f.name} = {_toml_value(getattr(instance, f.name))}")
-    return lines
-
-
-def default_text() -> str:
-    """The commented default configuration that `mw-tui config init` writes."""
-    out = [
-        "# mw-tui configuration (TOML). Check it with: mw-tui config check",
-        "# Comments and the order of keys are kept when the station changes this file.",
-        "",
-    ]
-    for name, (cls, is_array) in SECTIONS.items():
-        if is_array:
-            continue
-        out.append(f"[{name}]")
-        out += _commented_lines(cls, cls())
-        out.append("")
-    for name, (comment, example) in EXAMPLES.items():
-        out.append(f"# {comment}")
-        out.append("# For example:")
-        out.append(f"# [[{name}]]")
-        for f in dataclasses.fields(example):
-            out.append(f"# {f.name} = {_toml_value(getattr(example, f.name))}"
-                       f"  # {f.metadata.get('doc', '')}")
-        out.append("")
-    return "\n".join(out)
-
-
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write `text` to `path` through a temp file and a rename (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class ConfigFile:
-    """A configuration file opened for editing; `save()` validates, then writes atomically.
-
-    Comments, blank lines and key order of the user's file survive the round trip.
-    """
-
-    def __init__(self, path: Path, text: str | None = None) -> None:
-        self.path = path
-        if text is None:
-            text = path.read_text(encoding="utf-8") if path.exists() else default_text()
-        try:
-            self.doc = tomlkit.parse(text)
-        except tomlkit.exceptions.TOMLKitError as exc:
-            raise ConfigError([f"not valid TOML: {exc}"], path) from exc
-
-    def set(self, section: str, key: str, value: Any) -> None:
-        """Set `[section] key = value`, creating the table when needed."""
-        if section not in self.doc:
-            self.doc.add(section, tomlkit.table())
-        table = self.doc[section]
-        assert isinstance(table, Table)
-        table[key] = value
-
-    def tables(self, section: str) -> AoT:
-        """The array of tables `[[section]]`, created when absent."""
-        if section not in self.doc:
-            self.doc.add(section, tomlkit.aot())
-        aot = self.doc[section]
-        assert isinstance(aot, AoT)
-        return aot
-
-    def upsert(self, section: str, name: str, values: Mapping[str, Any]) -> None:
-        """Replace the keys of the `[[section]]` table whose name is `name`, or add one."""
-        aot = self.tables(section)
-        for t in aot:
-            if t.get("name") == name:
-                for k, v in values.items():
-                    t[k] = v
-                return
-        t = tomlkit.table()
-        t["name"] = name
-        for k, v in values.items():
-            if k != "name":
-                t[k] = v
-        aot.append(t)
-
-    def remove(self, section: str, name: str) -> bool:
-        aot = self.tables(section)
-        for i, t in enumerate(aot):
-            if t.get("name") == name:
-                del aot[i]
-                return True
-        return False
-
-    def text(self) -> str:
-        return tomlkit.dumps(self.doc)
-
-    def validate(self) -> Config:
-        return loads(self.text(), self.path)
-
-    def save(self) -> Config:
-        config = self.validate()
-        write_atomic(self.path, self.text())
-        return config
-
-
-def describe(config: Config) -> Iterable[str]:
-    """Lines summarising the effective configuration (for `mw-tui config check`)."""
-    s = config.station
-    yield f"configuration: {config.path or '(built-in defaults, no file)'}"
-    yield f"station: {s.ae_title} on {s.bind}:{s.port}, storage {s.storage}"
-    yield f"archives: {', '.join(a.name for a in config.archives) or 'none'}"
-    yield f"report sources: {', '.join(r.name for r in config.report_sources) or 'none'}"
-    yield f"cloud targets: {', '.join(t.name for t in config.targets) or 'none'}"
-    warning = secrets_exposed(config)
-    if warning:
-        yield f"WARNING: {warning}"
