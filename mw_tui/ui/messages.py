@@ -120,6 +120,15 @@ class SearchFinished(Message):
         self.result = result
 
 
+class ReportsCounted(Message):
+    """How many reports a study has (None: nobody could tell)."""
+
+    def __init__(self, study_uid: str, count: int | None) -> None:
+        super().__init__()
+        self.study_uid = study_uid
+        self.count = count
+
+
 class SeriesListed(Message):
     """The series of one study: from the store (`local`) or from an archive."""
 

@@ -115,3 +115,40 @@ def test_search_select_burn_against_orthanc(tmp_path: Path) -> None:
             asyncio.run(scenario())
         finally:
             station.stop()
+
+
+def test_review_counts_each_studys_reports_and_can_leave_them_out(
+        demo_station: Station, demo_env: Path) -> None:
+    async def scenario() -> None:
+        app = MwApp(demo_station)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await started(pilot)
+            await pilot.press(*"dubois", "enter")
+            await wait_for_text(pilot, "Dubois, Amélie")
+            await wait_for_text(pilot, "demo: ")
+            await pilot.press("space", "f8")
+            await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen), 5, "review")
+            # the study's PDF report, counted on the demo archive
+            text = await wait_for_text(pilot, "1 report")
+            assert "Reports: included (r)" in text
+            await pilot.press("r")  # the targets have the focus: every study
+            text = await wait_for_text(pilot, "reports left out")
+            assert "Reports: left out (r)" in text
+            await pilot.press("f8")
+            await wait_for(pilot, lambda: isinstance(app.screen, BurnScreen), 10, "the job")
+            job = app.jobs[app.screen.job_id]
+            assert [s.include_reports for s in job.studies] == [False]
+            job = await wait_for(pilot, lambda: (j := app.jobs.get(job.id)) and
+                                 j.state.finished and j, 120, "the job to end")
+            assert job.state is JobState.DONE, job.error
+            # the medium holds the study's images, not its PDF report
+            import pycdlib
+
+            iso = pycdlib.PyCdlib()
+            iso.open(job.volumes[0].details)
+            names = [f for _, _, files in iso.walk(iso_path="/DICOM") for f in files]
+            iso.close()
+            rows = app.station.store.index.study_instances(job.studies[0].study_uid)
+            assert len(names) == len([r for r in rows if "104.1" not in r.sop_class])
+
+    asyncio.run(scenario())

@@ -46,7 +46,8 @@ class ReviewScreen(StationScreen):
         self.target: str | None = None
         self.profile: Profile | None = None
         self.copies = 1
-        self.reports = True
+        self.left_out: set[str] = set()  # studies whose reports stay off the medium
+        self.report_counts: dict[str, int | None] = {}
         self.fit: estimate.Fit | None = None
         self._series_asked: set[str] = set()
         self._creating = False
@@ -74,6 +75,9 @@ class ReviewScreen(StationScreen):
         tree.show_root = False
         for s in self.studies:
             tree.root.add(self._study_label(s), data=s.study_uid, allow_expand=True)
+            if app.start_services:
+                self.run_worker(lambda s=s: self._count_reports(s), thread=True,
+                                group="reports", exit_on_error=False)
         patients = {(s.patient_name, s.patient_id) for s in self.studies}
         first = self.studies[0]
         who = (fmt.person_name(first.patient_name) if len(patients) == 1
@@ -89,7 +93,39 @@ class ReviewScreen(StationScreen):
                     f"{s.description}  ")
         text.append(f"{fmt.count(s.instances, 'image')} · {', '.join(s.archives)}",
                     style="dim")
+        if s.study_uid in self.left_out:
+            text.append("  · reports left out", style="yellow")
+        elif s.study_uid in self.report_counts:
+            n = self.report_counts[s.study_uid]
+            text.append("  · reports: ?" if n is None else
+                        f"  · {fmt.count(n, 'report')}", style="dim" if not n else "")
         return text
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def _count_reports(self, study: StudyResult) -> None:  # worker thread
+        from mw_tui.reports import count_reports
+
+        app = self.station_app
+        archives = [a for a in study.archives if a != LOCAL] or None
+        try:
+            n = count_reports(app.config, study.study_uid, archives,
+                              accession=study.accession, patient_id=study.patient_id,
+                              store=app.station.store)
+        except Exception:  # an archive no longer configured, ...
+            n = None
+        self.post_message(msg.ReportsCounted(study.study_uid, n))
+
+    def on_reports_counted(self, message: msg.ReportsCounted) -> None:
+        self.report_counts[message.study_uid] = message.count
+        self._relabel(message.study_uid)
+
+    def _relabel(self, study_uid: str) -> None:
+        tree = self.query_one(Tree)
+        study = next(s for s in self.studies if s.study_uid == study_uid)
+        for node in tree.root.children:
+            if node.data == study_uid:
+                node.set_label(self._study_label(study))
 
     # -- series drill-down ----------------------------------------------------------------
 
@@ -195,7 +231,23 @@ class ReviewScreen(StationScreen):
         self._update()
 
     def action_reports(self) -> None:
-        self.reports = not self.reports
+        """Reports on or off: for the study under the tree's cursor when the tree has the
+        focus, else for every study."""
+        tree = self.query_one(Tree)
+        node = tree.cursor_node if tree.has_focus else None
+        while node is not None and node.parent is not None and node.parent is not tree.root:
+            node = node.parent
+        if node is not None and node.data:
+            uids = {str(node.data)}
+        else:
+            uids = {s.study_uid for s in self.studies}
+            if not uids <= self.left_out:  # some included: leave them all out
+                self.left_out |= uids
+                uids = set()
+        for uid in uids:
+            self.left_out ^= {uid}
+        for s in self.studies:
+            self._relabel(s.study_uid)
         self._update()
 
     @on(Button.Pressed, "#profile")
@@ -234,8 +286,11 @@ class ReviewScreen(StationScreen):
         self.query_one("#profile", Button).label = (
             f"Profile: {self.profile.value if self.profile else 'as received'} (p)")
         self.query_one("#copies", Button).label = f"Copies: {self.copies} (+/-)"
+        out = len(self.left_out)
         self.query_one("#reports", Button).label = (
-            f"Reports: {'included' if self.reports else 'left out'} (r)")
+            "Reports: included (r)" if not out else "Reports: left out (r)"
+            if out == len(self.studies) else
+            f"Reports: for {len(self.studies) - out} of {len(self.studies)} studies (r)")
         problems: list[Text] = []
         text = Text()
         if choice is None:
@@ -299,7 +354,8 @@ class ReviewScreen(StationScreen):
             row = rows.get(s.study_uid)
             local = row is not None and row.instances >= (s.instances or 0)
             archive = "" if local else next((a for a in s.archives if a != LOCAL), "")
-            refs.append(StudyRef(s.study_uid, archive, s.instances or 0, self.reports))
+            refs.append(StudyRef(s.study_uid, archive, s.instances or 0,
+                                 s.study_uid not in self.left_out))
         first = self.studies[0]
         profile = (self.profile or Profile(self.station_app.config.media.default_profile)).value
         target = Target.parse(choice.target)
