@@ -16,7 +16,6 @@ share the machine with the station.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 import statistics
@@ -29,10 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pydicom.dataset import FileMetaDataset  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: E402
+from pydicom.uid import generate_uid  # noqa: E402
 
-from mw_tui import IMPLEMENTATION_CLASS_UID  # noqa: E402
 from mw_tui import config as cfg  # noqa: E402
 from mw_tui.demo import synth  # noqa: E402
 from mw_tui.dicom.find import search  # noqa: E402
@@ -49,16 +46,7 @@ def part10(i: int) -> bytes:
     study = synth.StudyInfo(patient=patient, study_uid=generate_uid(),
                             date=f"20{10 + i % 15:02d}{1 + i % 12:02d}{1 + i % 28:02d}",
                             accession=f"ACC{i:06d}", description=f"Study {i}")
-    ds = synth.image(study, MODALITIES[i % len(MODALITIES)], rows=8, columns=8)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    ds.file_meta = meta
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    return synth.part10(synth.image(study, MODALITIES[i % len(MODALITIES)], rows=8, columns=8))
 
 
 def prepared(work: Path, studies: int) -> Path:

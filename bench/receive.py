@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -21,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mw_tui.demo import synth  # noqa: E402
+from tests import peers  # noqa: E402
 from tests.peers import free_port, port_open, wait_until  # noqa: E402
 
 ENV = {**os.environ, "TCP_NODELAY": "1"}
@@ -81,7 +80,7 @@ def storescp(work: Path) -> Iterator[tuple[int, None]]:
     out = work / "scp-store"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    proc = subprocess.Popen(["storescp", "-od", str(out), "+xa", "-uf", port_arg(port)],
+    proc = subprocess.Popen(["storescp", "-od", str(out), "+xa", "-uf", str(port)],
                             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: port_open(port), 30, "storescp")
@@ -91,33 +90,12 @@ def storescp(work: Path) -> Iterator[tuple[int, None]]:
         proc.wait(10)
 
 
-def port_arg(port: int) -> str:
-    return str(port)
-
-
 @contextlib.contextmanager
 def orthanc(work: Path) -> Iterator[tuple[int, None]]:
-    port, http = free_port(), free_port()
     db = work / "orthanc"
     shutil.rmtree(db, ignore_errors=True)
-    db.mkdir()
-    cfg = db / "orthanc.json"
-    cfg.write_text(json.dumps({
-        "Name": "bench", "StorageDirectory": str(db / "db"), "IndexDirectory": str(db / "db"),
-        "DicomAet": "ORTHANC", "DicomPort": port, "HttpPort": http,
-        "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-        "DicomCheckCalledAet": False, "StorageCompression": False, "Plugins": [],
-    }))
-    proc = subprocess.Popen(["Orthanc", str(cfg)], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{http}/system", timeout=1),
-                   60, "Orthanc")
-        wait_until(lambda: port_open(port), 30, "Orthanc DICOM port")
-        yield port, None
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    with peers.orthanc(db) as o:  # the tests' Orthanc: free ports, readiness checks
+        yield o.dicom_port, None
 
 
 def cpu_seconds(pid: int) -> float:

@@ -131,7 +131,7 @@ class MwApp(App[None]):
         except Exception as exc:  # DemoArchiveError, ...: the message says why
             log.warning("station start: %s", exc)
             problem = str(exc)
-        if problem and "already in use" in problem and station_answers(self.config):
+        if self.station.port_taken and station_answers(self.config):
             problem = (f"Another mw-tui on this machine receives on port "
                        f"{self.config.station.port} and runs the jobs (the kiosk); "
                        "this window searches and queues jobs for it.")

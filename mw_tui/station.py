@@ -21,7 +21,7 @@ from mw_tui.config import Config
 from mw_tui.devices.models import Device
 from mw_tui.devices.watcher import DeviceWatcher
 from mw_tui.dicom.events import ReceiverEvent, StudyChanged
-from mw_tui.dicom.scp import Receiver, ReceiverError, ReceiverStatus
+from mw_tui.dicom.scp import PortInUse, Receiver, ReceiverError, ReceiverStatus
 from mw_tui.jobs.audit import AuditLog, current_user
 from mw_tui.jobs.models import Job, JobState, StudyRef, Target
 from mw_tui.jobs.queue import JobQueue
@@ -92,6 +92,7 @@ class Station:
                              devices=self.devices.devices)
         self.runner_busy = ""  # why this process does not run the jobs (another one does)
         self.receiver_error = ""  # why this process does not receive (port taken, ...)
+        self.port_taken = False  # ... because something else listens on the port
         self.receiver = Receiver(self.config, on_event=self._receiver_event,
                                  on_study_changed=self._study_changed,
                                  in_use=self.jobs.studies_in_use,  # retention keeps them
@@ -199,6 +200,7 @@ class Station:
                     self.receiver.start()
                 except ReceiverError as exc:  # the rest of the station still works
                     self.receiver_error = str(exc)
+                    self.port_taken = isinstance(exc, PortInUse)
                     self.receive = False
                     log.error("receiver: %s", exc)
             if self.demo and self.demo_archive is not None:

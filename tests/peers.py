@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from mw_tui.dicom import sop as _sop
+
 PYDICOM_TEST_FILES = Path(__import__("pydicom").__file__).parent / "data" / "test_files"
 
 # pynetdicom installs its own `storescu`, `findscu`, ... next to the venv's python; the
@@ -30,6 +32,16 @@ PYDICOM_TEST_FILES = Path(__import__("pydicom").__file__).parent / "data" / "tes
 _path = os.environ.get("PATH", "").split(os.pathsep)
 if os.path.dirname(sys.executable) in _path:
     os.environ["PATH"] = os.pathsep.join(["/usr/bin", *(p for p in _path if p != "/usr/bin")])
+
+
+# storescu's option proposing a file's own transfer syntax (so it travels as it is)
+STORESCU_PROPOSE = {
+    _sop.EXPLICIT_VR_LE: "-xe", _sop.IMPLICIT_VR_LE: "-xi", _sop.EXPLICIT_VR_BE: "-xb",
+    _sop.JPEG_BASELINE: "-xy", _sop.JPEG_EXTENDED: "-xx", _sop.JPEG_LOSSLESS_SV1: "-xs",
+    _sop.JPEG_2000_LOSSLESS: "-xv", _sop.JPEG_2000: "-xw", "1.2.840.10008.1.2.4.80": "-xt",
+    "1.2.840.10008.1.2.4.81": "-xu", "1.2.840.10008.1.2.5": "-xr",
+    _sop.DEFLATED_EXPLICIT_VR_LE: "-xd",
+}
 
 
 def free_port() -> int:

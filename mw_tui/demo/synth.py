@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,17 +181,29 @@ def minimal_pdf(text: str) -> bytes:
     return out
 
 
-def save(ds: Dataset, path: Path, transfer_syntax: str = ExplicitVRLittleEndian) -> Path:
-    """Write `ds` as a Part 10 file (uncompressed transfer syntaxes only)."""
+def _set_meta(ds: Dataset, transfer_syntax: str) -> None:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = UID(transfer_syntax)
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     ds.file_meta = meta
+
+
+def save(ds: Dataset, path: Path, transfer_syntax: str = ExplicitVRLittleEndian) -> Path:
+    """Write `ds` as a Part 10 file (uncompressed transfer syntaxes only)."""
+    _set_meta(ds, transfer_syntax)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True, implicit_vr=transfer_syntax == sop.IMPLICIT_VR_LE)
     return path
+
+
+def part10(ds: Dataset, transfer_syntax: str = ExplicitVRLittleEndian) -> bytes:
+    """`ds` as the bytes of a Part 10 file (what `save` would write)."""
+    _set_meta(ds, transfer_syntax)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True, implicit_vr=transfer_syntax == sop.IMPLICIT_VR_LE)
+    return out.getvalue()
 
 
 def ct_series(folder: Path, count: int, rows: int = 512, columns: int = 512,

@@ -11,6 +11,7 @@ speed. It also runs the retention service when `[retention] days` is set. No Tex
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import multiprocessing.context
@@ -49,6 +50,10 @@ class ReceiverError(Exception):
     """The receiver cannot start; the message says why and what to do."""
 
 
+class PortInUse(ReceiverError):
+    """Something else listens on the port (often the kiosk's own receiver)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiverStatus:
     listening: bool
@@ -74,8 +79,8 @@ def bind_socket(host: str, port: int, what: str = "station.port") -> socket.sock
         raise ReceiverError(f"not allowed to listen on port {port}: ports below 1024 need "
                             "privileges (use a port above 1024, e.g. 11112)") from exc
     except OSError as exc:
-        if exc.errno == 98:  # EADDRINUSE
-            raise ReceiverError(f"port {port} on {host} is already in use: is another "
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is already in use: is another "
                                 f"mw-tui or DICOM server running? Stop it or change "
                                 f"{what}") from exc
         raise ReceiverError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc

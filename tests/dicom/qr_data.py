@@ -8,17 +8,15 @@ them so tests can compute the expected matches independently of any archive.
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
-from mw_tui import IMPLEMENTATION_CLASS_UID
 from mw_tui import config as cfg
 from mw_tui.demo import synth
 from tests.conftest import make_config
@@ -96,16 +94,7 @@ def generate() -> dict[str, Study]:
     return out
 
 
-def part10(ds: Dataset) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    ds.file_meta = meta
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+part10 = synth.part10
 
 
 def load(orthanc: Orthanc, studies: dict[str, Study], keys: list[str] | None = None) -> None:

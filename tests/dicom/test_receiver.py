@@ -19,7 +19,13 @@ from mw_tui.dicom.scp import Receiver
 from mw_tui.store import Store
 from tests import rawscu
 from tests.conftest import EXTRA_TS, make_config, with_dicom
-from tests.peers import PYDICOM_TEST_FILES, RecordingProxy, dcmtk, wait_until
+from tests.peers import (
+    PYDICOM_TEST_FILES,
+    STORESCU_PROPOSE,
+    RecordingProxy,
+    dcmtk,
+    wait_until,
+)
 
 
 def dataset_bytes(path: Path) -> tuple[str, str, str, bytes]:
@@ -37,13 +43,6 @@ def test_echoscu_succeeds(receiver: Receiver) -> None:
     assert proc.returncode == 0
 
 
-STORESCU_PROPOSE = {
-    sop.EXPLICIT_VR_LE: "-xe", sop.IMPLICIT_VR_LE: "-xi", sop.EXPLICIT_VR_BE: "-xb",
-    sop.JPEG_BASELINE: "-xy", sop.JPEG_EXTENDED: "-xx", sop.JPEG_LOSSLESS_SV1: "-xs",
-    sop.JPEG_2000_LOSSLESS: "-xv", sop.JPEG_2000: "-xw", "1.2.840.10008.1.2.4.80": "-xt",
-    "1.2.840.10008.1.2.4.81": "-xu", "1.2.840.10008.1.2.5": "-xr",
-    sop.DEFLATED_EXPLICIT_VR_LE: "-xd",
-}
 
 
 def _sop_instance_uid(data: bytes) -> str:

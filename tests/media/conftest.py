@@ -23,7 +23,7 @@ from mw_tui.dicom import sop
 from mw_tui.dicom.scp import Receiver
 from mw_tui.store import Store
 from tests.conftest import EXTRA_TS, make_config, with_dicom
-from tests.peers import PYDICOM_TEST_FILES, dcmtk
+from tests.peers import PYDICOM_TEST_FILES, STORESCU_PROPOSE, dcmtk
 
 GSPS = "1.2.840.10008.5.1.4.1.1.11.1"
 KO = "1.2.840.10008.5.1.4.1.1.88.59"
@@ -34,13 +34,6 @@ EXTRA_CLASSES = [
     "1.2.840.10008.5.1.4.1.1.9.1.1",  # 12-lead ECG
     GSPS, KO,
 ]
-PROPOSE = {
-    sop.EXPLICIT_VR_LE: "-xe", sop.IMPLICIT_VR_LE: "-xi", sop.EXPLICIT_VR_BE: "-xb",
-    sop.JPEG_BASELINE: "-xy", sop.JPEG_EXTENDED: "-xx", sop.JPEG_LOSSLESS_SV1: "-xs",
-    sop.JPEG_2000_LOSSLESS: "-xv", sop.JPEG_2000: "-xw", "1.2.840.10008.1.2.4.80": "-xt",
-    "1.2.840.10008.1.2.4.81": "-xu", "1.2.840.10008.1.2.5": "-xr",
-    sop.DEFLATED_EXPLICIT_VR_LE: "-xd",
-}
 LATIN1_NAME = "Müller^Jürgen"
 UTF8_NAME = "Ωμέγα^Ελένη"
 
@@ -79,7 +72,7 @@ def pydicom_files() -> list[Path]:
             ts = ds.file_meta.TransferSyntaxUID
         except Exception:
             continue
-        if not ts or str(ts) not in PROPOSE or not all(
+        if not ts or str(ts) not in STORESCU_PROPOSE or not all(
                 ds.get(k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")):
             continue
         if ds.SOPClassUID not in sop.STORAGE_SOP_CLASSES and ds.SOPClassUID not in EXTRA_CLASSES:
@@ -195,7 +188,7 @@ def send(port: int, files: list[Path]) -> None:
         by_ts[transfer_syntax(f)].append(str(f))
     for ts, group in by_ts.items():
         # --no-halt: a file storescu itself cannot load is skipped (and not expected)
-        dcmtk("storescu", "-R", "--no-halt", PROPOSE[ts], "-aec", "MW_TUI", "127.0.0.1",
+        dcmtk("storescu", "-R", "--no-halt", STORESCU_PROPOSE[ts], "-aec", "MW_TUI", "127.0.0.1",
               str(port), *group, check=False)
 
 

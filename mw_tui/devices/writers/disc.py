@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from mw_tui.devices.models import SECTOR, MediaState, OpticalDrive, human_size
@@ -192,14 +193,7 @@ class DiscWriter(Writer):
         meter = Meter(Phase.WRITING, total, progress)
         meter.update(0, force=True, message=f"Burning {volume.label}")
 
-        def on_line(line: str) -> None:
-            p = xo.parse_progress(line, total)
-            if p is not None:
-                meter.update(p.done)
-            elif "Writing to" in line and "completed successfully" in line:
-                meter.update(total, force=True)
-                announce(progress, Phase.CLOSING, "Closing the disc")
-
+        on_line = _burn_lines(meter, total, progress)
         args = ["-abort_on", "FAILURE", "-as", "cdrecord", "-v", f"dev={self.address}",
                 *self._speed_args(native=False), str(volume.iso)]
         self._finish(xo.run(args, on_line, cancel, self.timeout))
@@ -219,14 +213,7 @@ class DiscWriter(Writer):
                 else:
                     dest.write_bytes(f.read())
 
-            def on_line(line: str) -> None:
-                p = xo.parse_progress(line, total)
-                if p is not None:
-                    meter.update(p.done)
-                elif "Writing to" in line and "completed successfully" in line:
-                    meter.update(total, force=True)
-                    announce(progress, Phase.CLOSING, "Closing the disc")
-
+            on_line = _burn_lines(meter, total, progress)
             args = ["-abort_on", "FAILURE", "-md5", "on", "-outdev", self.address,
                     *self._speed_args(native=True), "-close", "on", "-follow", "link",
                     "-volid", volume.label, "-joliet", "on", "-map", str(stage), "/", "-commit"]
@@ -392,3 +379,17 @@ class DiscWriter(Writer):
                      timeout=120)
         return run.returncode == 0 and not xo.problems(run.output)
 
+
+def _burn_lines(meter: Meter, total: int, progress: ProgressCallback | None
+                ) -> Callable[[str], None]:
+    """What to do with each line xorriso prints while it burns: progress, then closing."""
+
+    def on_line(line: str) -> None:
+        p = xo.parse_progress(line, total)
+        if p is not None:
+            meter.update(p.done)
+        elif "Writing to" in line and "completed successfully" in line:
+            meter.update(total, force=True)
+            announce(progress, Phase.CLOSING, "Closing the disc")
+
+    return on_line

@@ -35,16 +35,8 @@ class ReceivedTable(ColumnTable):
         self.marked: list[str] = []
 
     def action_toggle_mark(self) -> None:
-        key = self.current_key
-        if key is None:
-            return
-        if key in self.marked:
-            self.marked.remove(key)
-        else:
-            self.marked.append(key)
-        self.screen.refresh_rows()  # type: ignore[attr-defined]
-        if self.cursor_row < self.row_count - 1:
-            self.move_cursor(row=self.cursor_row + 1, animate=False)
+        if self.toggle_mark(self.marked) is not None:
+            self.screen.refresh_rows()  # type: ignore[attr-defined]
 
 
 class ReceivedScreen(StationScreen):

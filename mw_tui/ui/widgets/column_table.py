@@ -131,6 +131,20 @@ class ColumnTable(DataTable[Text]):
             return None
         return str(key.value) if key.value is not None else None
 
+    def toggle_mark(self, marked: list[str]) -> str | None:
+        """Mark or unmark the row under the cursor in `marked` (in marking order), then
+        move down a row; returns its key (None: no row)."""
+        key = self.current_key
+        if key is None:
+            return None
+        if key in marked:
+            marked.remove(key)
+        else:
+            marked.append(key)
+        if self.cursor_row < self.row_count - 1:
+            self.move_cursor(row=self.cursor_row + 1, animate=False)
+        return key
+
     def move_to(self, key: str | None) -> None:
         if key is None or self.row_count == 0:
             return

@@ -115,17 +115,10 @@ class StudyTable(ColumnTable):
         self.post_message(self.MarksChanged(self, tuple(self.marked)))
 
     def action_toggle_mark(self) -> None:
-        key = self.current_key
-        if key is None:
-            return
-        if key in self.marked:
-            self.marked.remove(key)
-        else:
-            self.marked.append(key)
-        self.upsert(key, self.cells(self.studies[key]))
-        self._marks_changed()
-        if self.cursor_row < self.row_count - 1:
-            self.move_cursor(row=self.cursor_row + 1, animate=False)
+        key = self.toggle_mark(self.marked)
+        if key is not None:
+            self.upsert(key, self.cells(self.studies[key]))
+            self._marks_changed()
 
     def action_mark_all(self) -> None:
         if len(self.marked) == len(self.studies):
