@@ -82,24 +82,18 @@ def _studies(config: cfg.Config, station: Any, uids: list[str], archive: str | N
         for uid in lacking:
             refs.append(StudyRef(uid, archive, 0))
         return refs, problems
-    from mw_tui.dicom.find import search
-    from mw_tui.dicom.query import StudyQuery
+    from mw_tui.dicom.find import locate
 
     if not config.archives:
         problems += [f"study {u} is not in the store and no archive is configured"
                      for u in lacking]
         return refs, problems
-    order = [a.name for a in config.archives]
-    for uid in lacking:
-        result = search(config, StudyQuery(study_uid=uid))
-        found = [s for s in result.studies if s.study_uid == uid]
-        if not found:
-            errors = "; ".join(f"{o.archive}: {o.message}" for o in result.outcomes if not o.ok)
-            problems.append(f"study {uid} was found on no archive"
-                            + (f" ({errors})" if errors else ""))
-            continue
-        name = min(found[0].archives, key=order.index)
-        refs.append(StudyRef(uid, name, found[0].instances or 0))
+    located = locate(config, lacking)
+    errors = "; ".join(located.errors)
+    problems += [f"study {uid} was found on no archive" + (f" ({errors})" if errors else "")
+                 for uid in located.missing]
+    refs += [StudyRef(uid, located.archive_of(uid), found.instances or 0)
+             for uid, found in located.found.items()]
     return refs, problems
 
 

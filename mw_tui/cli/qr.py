@@ -153,22 +153,13 @@ class ProgressPrinter:
 def _locate(config: cfg.Config, uids: list[str]) -> tuple[dict[str, list[str]], list[str],
                                                           list[str]]:
     """archive name -> the UIDs to retrieve from it; UIDs found nowhere; archive errors."""
-    from mw_tui.dicom.find import search
+    from mw_tui.dicom.find import locate
 
+    located = locate(config, uids)
     where: dict[str, list[str]] = {}
-    missing: list[str] = []
-    errors: list[str] = []
-    order = [a.name for a in config.archives]
-    for uid in uids:
-        result = search(config, StudyQuery(study_uid=uid))
-        errors += [f"{o.archive}: {o.message}" for o in result.outcomes if not o.ok]
-        holders = [s.archives for s in result.studies if s.study_uid == uid]
-        if not holders:
-            missing.append(uid)
-            continue
-        name = min(holders[0], key=order.index)
-        where.setdefault(name, []).append(uid)
-    return where, missing, list(dict.fromkeys(errors))
+    for uid in located.found:
+        where.setdefault(located.archive_of(uid), []).append(uid)
+    return where, list(located.missing), list(located.errors)
 
 
 def run_retrieve(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from mw_tui.config import Archive, Config
 from mw_tui.dicom import archives as arch
@@ -162,6 +162,38 @@ def find_series(config: Config, archive: str | Archive, study_uid: str,
             return 1 << 30, s.series_uid
 
     return SeriesListing(target.name, study_uid, tuple(sorted(found, key=order)), outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where studies are: the merged result of each one found, what is nowhere, and what
+    the archives that failed said."""
+
+    found: dict[str, StudyResult]
+    missing: tuple[str, ...]
+    errors: tuple[str, ...]
+    order: tuple[str, ...]  # archive names in configuration order
+
+    def archive_of(self, study_uid: str) -> str:
+        """The first archive, in configuration order, holding the study."""
+        return min(self.found[study_uid].archives, key=self.order.index)
+
+
+def locate(config: Config, study_uids: Iterable[str]) -> Located:
+    """Search every archive for each study (by Study Instance UID)."""
+    found: dict[str, StudyResult] = {}
+    missing: list[str] = []
+    errors: list[str] = []
+    for uid in study_uids:
+        result = search(config, StudyQuery(study_uid=uid))
+        errors += [f"{o.archive}: {o.message}" for o in result.outcomes if not o.ok]
+        hit = next((s for s in result.studies if s.study_uid == uid), None)
+        if hit is None:
+            missing.append(uid)
+        else:
+            found[uid] = hit
+    return Located(found, tuple(missing), tuple(dict.fromkeys(errors)),
+                   tuple(a.name for a in config.archives))
 
 
 class Searcher:
