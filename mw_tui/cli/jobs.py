@@ -129,6 +129,27 @@ class _Follower:
             self.out.flush()
 
 
+class _Changes(threading.Event):
+    """Set when the followed job changes state at once, on progress ten times a second at
+    most (a retrieve reports every image: the line need not be redrawn that often)."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self._state: JobState | None = None
+        self._last = 0.0
+
+    def heard(self, job: Job) -> None:
+        if job.id != self.job_id:
+            return
+        now = time.monotonic()
+        if job.state is not self._state or now - self._last >= self.INTERVAL:
+            self._state, self._last = job.state, now
+            self.set()
+
+
 def _describe_result(job: Job) -> list[str]:
     lines = []
     for v in job.volumes:
@@ -181,8 +202,8 @@ def run_burn(args: argparse.Namespace) -> int:
         if args.no_wait:
             return EXIT_OK
         follower = _Follower(sys.stderr if sys.stderr.isatty() else sys.stdout)
-        changed = threading.Event()
-        station.jobs.subscribe(lambda j: changed.set() if j.id == job.id else None)
+        changed = _Changes(job.id)
+        station.jobs.subscribe(changed.heard)
         try:
             while not stop.is_set():
                 job = station.jobs.get(job.id)

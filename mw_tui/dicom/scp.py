@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import logging
 import multiprocessing
-import multiprocessing.context
+import multiprocessing.process
 import multiprocessing.synchronize
 import os
 import queue
@@ -42,7 +42,6 @@ from mw_tui.store.retention import RetentionService
 
 log = logging.getLogger(__name__)
 
-_CTX = multiprocessing.get_context("spawn")
 LISTEN_BACKLOG = 1024  # a burst of connections waits in the kernel (somaxconn caps it)
 
 
@@ -65,6 +64,16 @@ class ReceiverStatus:
     tls_port: int = 0  # 0: no TLS listener
     waiting: int = 0  # connections that have not associated yet
     worker_pids: tuple[int, ...] = ()
+
+
+def start_method() -> str:
+    """How workers start: forked when this process runs no other thread yet (a worker is
+    then ready in milliseconds, with the modules already imported: what `mw-tui burn`
+    and `serve` get), spawned otherwise (the kiosk: forking a process that runs threads
+    could copy a lock one of them holds). Workers restarted later start the same way."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
 
 
 def default_processes() -> int:
@@ -110,7 +119,8 @@ class Receiver:
         self.processes = processes or config.station.receiver_processes or default_processes()
         self._sock: socket.socket | None = None
         self._tls_sock: socket.socket | None = None
-        self._workers: list[multiprocessing.context.SpawnProcess] = []
+        self._ctx: Any = multiprocessing.get_context("spawn")
+        self._workers: list[multiprocessing.process.BaseProcess] = []
         self._queue: Any = None
         self._stop: multiprocessing.synchronize.Event | None = None
         self._counts: Any = None  # Array("i", 2 * processes): see worker.SharedCounts
@@ -149,10 +159,11 @@ class Receiver:
                 self._sock = None
                 raise
             self.tls_port = self._tls_sock.getsockname()[1]
-        self._queue = _CTX.Queue()
-        self._stop = _CTX.Event()
-        self._counts = _CTX.Array("i", 2 * self.processes)
-        self._ready = _CTX.Array("b", self.processes)
+        self._ctx = multiprocessing.get_context(start_method())
+        self._queue = self._ctx.Queue()
+        self._stop = self._ctx.Event()
+        self._counts = self._ctx.Array("i", 2 * self.processes)
+        self._ready = self._ctx.Array("b", self.processes)
         self._coalescer = Coalescer(self._deliver_study, interval=0.3)
         for i in range(self.processes):
             self._workers.append(self._spawn(i))
@@ -190,7 +201,7 @@ class Receiver:
         except tls.TlsError as exc:
             raise ReceiverError(f"DICOM TLS cannot start: {exc}") from exc
 
-    def _spawn(self, index: int) -> multiprocessing.context.SpawnProcess:
+    def _spawn(self, index: int) -> multiprocessing.process.BaseProcess:
         assert self._stop is not None and self._sock is not None
         args = WorkerArgs(config=self.config, plain=self._sock, tls=self._tls_sock,
                           counts=self._counts, ready=self._ready, workers=self.processes,
@@ -198,7 +209,7 @@ class Receiver:
                           queue=self._queue, stop=self._stop,
                           level=logging.getLogger().getEffectiveLevel(), parent=os.getpid(),
                           nice=self.nice)
-        p = _CTX.Process(target=worker_main, args=(args,), name="mw-tui-receiver", daemon=True)
+        p = self._ctx.Process(target=worker_main, args=(args,), name="mw-tui-receiver", daemon=True)
         p.start()
         return p
 
@@ -210,6 +221,12 @@ class Receiver:
         assert self._stop is not None and self._sock is not None
         self._retention.stop()
         self._stop.set()
+        for listener in (self._sock, self._tls_sock):
+            if listener is not None:  # wakes every worker's accept loop at once
+                try:
+                    listener.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         deadline = time.monotonic() + grace
         for p in self._workers:
             p.join(max(0.1, deadline - time.monotonic()))

@@ -176,6 +176,7 @@ def _quiet_libraries() -> None:
 
 def worker_main(args: WorkerArgs) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker had its parent's handler
     if args.nice:
         try:
             os.nice(args.nice)
@@ -214,6 +215,8 @@ def worker_main(args: WorkerArgs) -> None:
             except (BlockingIOError, InterruptedError):
                 continue  # another worker took it
             except OSError as exc:  # e.g. out of file descriptors: say so once in a while
+                if args.stop.is_set():
+                    break  # the parent shut the listening socket down to stop us
                 if accept_errors % 100 == 0:
                     log.error("accepting a connection failed: %s", exc.strerror or exc)
                 accept_errors += 1

@@ -77,6 +77,8 @@ class InvalidTransition(Exception):
     pass
 
 
+NOTIFY_EVERY = 0.05  # seconds between two progress notifications of a job
+
 _COLUMNS = ("id, state, target, profile, studies, patient_name, patient_id, copies, label, "
             "created_at, updated_at, attempts, error, progress_done, progress_total, "
             "progress_message, volumes, requested_by, rule, cancel_requested, next_try_at")
@@ -99,6 +101,7 @@ class JobQueue(Database):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._listeners: list[Listener] = []
         self._progress_written: dict[int, float] = {}
+        self._progress_told: dict[int, float] = {}
         # a job's state must survive a power cut: every commit is synced
         super().__init__(path, SCHEMA, synchronous="FULL")
 
@@ -192,9 +195,15 @@ class JobQueue(Database):
         self._notify(job)
         return job
 
-    def progress(self, job_id: int, progress: Progress, persist_every: float = 1.0) -> Job:
-        """Update the current step's progress; written to disk at most every second."""
+    def progress(self, job_id: int, progress: Progress, persist_every: float = 1.0) -> None:
+        """Update the current step's progress; written to disk at most every second, told
+        to subscribers at most every NOTIFY_EVERY seconds (and always at 0 % and 100 %):
+        a retrieve reports every image, which no screen needs."""
         now = time.monotonic()
+        ends = progress.done <= 0 or progress.done >= progress.total
+        if not ends and now - self._progress_told.get(job_id, 0.0) < NOTIFY_EVERY:
+            return
+        self._progress_told[job_id] = now
         if now - self._progress_written.get(job_id, 0.0) >= persist_every:
             self._progress_written[job_id] = now
             with self.transaction() as db:
@@ -202,9 +211,7 @@ class JobQueue(Database):
                            "progress_message = ?, updated_at = ? WHERE id = ?",
                            (progress.done, progress.total, progress.message, time.time(),
                             job_id))
-        job = self.get(job_id).with_(progress=progress)
-        self._notify(job)
-        return job
+        self._notify(self.get(job_id).with_(progress=progress))
 
     def note(self, job_id: int, message: str) -> None:
         """Record a message in the job's history without changing its state."""
