@@ -428,7 +428,10 @@ def run_case(port: int, case: FuzzCase, timeout: float = 20.0,
 
 
 def worker_pids(parent: int) -> list[int]:
-    """The receiver worker processes of `mw-tui serve` (spawned children of `parent`)."""
+    """The receiver worker processes of `mw-tui serve` (children of `parent`, named by
+    `worker.PROCESS_NAME` when forked, `spawn_main` in the command line when spawned)."""
+    from mw_tui.dicom.worker import PROCESS_NAME
+
     out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -438,9 +441,11 @@ def worker_pids(parent: int) -> list[int]:
                 ppid = int(f.read().rsplit(")", 1)[1].split()[1])
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmdline = f.read()
+            with open(f"/proc/{entry}/comm", "rb") as f:
+                comm = f.read().strip()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"spawn_main" in cmdline:
+        if ppid == parent and (b"spawn_main" in cmdline or comm == PROCESS_NAME):
             out.append(int(entry))
     return sorted(out)
 

@@ -47,10 +47,16 @@ def _uid(value: str) -> bytes:
     return b + b"\0" if len(b) % 2 else b
 
 
-def c_store_rq(message_id: int, sop_class: str, sop_instance: str) -> bytes:
+def c_store_rq(message_id: int, sop_class: str, sop_instance: str,
+               move_originator: str = "") -> bytes:
+    """A C-STORE-RQ; with `move_originator`, a C-MOVE sub-operation of that AE's request."""
     body = (_elem(0x0002, _uid(sop_class)) + _elem(0x0100, struct.pack("<H", 1))
             + _elem(0x0110, struct.pack("<H", message_id)) + _elem(0x0700, b"\0\0")
             + _elem(0x0800, struct.pack("<H", 0)) + _elem(0x1000, _uid(sop_instance)))
+    if move_originator:
+        ae = move_originator.encode("ascii")
+        body += (_elem(0x1030, ae + b" " if len(ae) % 2 else ae)
+                 + _elem(0x1031, struct.pack("<H", 1)))
     return _elem(0x0000, struct.pack("<I", len(body))) + body
 
 
@@ -69,10 +75,10 @@ class RawAssociation:
         return head[0], bytes(wire.recv_exact(self.sock, length))
 
     def c_store(self, context_id: int, sop_class: str, sop_instance: str, data: bytes,
-                message_id: int = 1, fragment: int = 16000) -> int:
+                message_id: int = 1, fragment: int = 16000, move_originator: str = "") -> int:
         """Send one C-STORE with `data` as the data set, byte for byte; return the status."""
         self.send(wire.p_data(context_id, 0x03, c_store_rq(message_id, sop_class,
-                                                            sop_instance)))
+                                                            sop_instance, move_originator)))
         for i in range(0, max(len(data), 1), fragment):
             last = i + fragment >= len(data)
             self.send(wire.p_data(context_id, 0x02 if last else 0x00, data[i:i + fragment]))

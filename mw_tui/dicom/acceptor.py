@@ -2,8 +2,13 @@
 
 Negotiation uses pynetdicom's PDU codecs and its presentation context negotiation; the
 data path is lean and blocking: a PDU is read straight from the socket, command PDVs are
-decoded here, dataset PDVs are handed to the store as they arrive, and the C-STORE-RSP
-goes out as soon as the instance is durable. No polling, one thread per association.
+decoded here, dataset PDVs are handed to the store as they arrive (views into the PDUs,
+not copies), and the C-STORE-RSP goes out as soon as the instance is durable. No polling,
+one thread per association.
+
+A C-STORE that is a sub-operation of the station's own C-MOVE (its Move Originator AE
+title is ours and the caller is one of the configured archives) is stored `deferred`:
+acknowledged before its fsync, made durable at the end of the retrieve (`store.sync`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pynetdicom.presentation import PresentationContext, build_context, negotiat
 from mw_tui import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from mw_tui.config import Config
 from mw_tui.dicom import sop, status, tls, wire
+from mw_tui.dicom.behind import WriteBehind
 from mw_tui.dicom.events import (
     AssociationClosed,
     AssociationOpened,
@@ -39,7 +45,7 @@ from mw_tui.dicom.events import (
     InstanceStored,
     ReceiverEvent,
 )
-from mw_tui.store import Incoming, Refused, Store
+from mw_tui.store import Incoming, Refused, Store, StoredInstance
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,7 @@ class AcceptorSettings:
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     sop_classes: tuple[str, ...]
     transfer_syntaxes: tuple[str, ...]
+    archive_aes: frozenset[str] = frozenset()  # the configured archives' AE titles
 
     @classmethod
     def from_config(cls, config: Config) -> AcceptorSettings:
@@ -93,7 +100,14 @@ class AcceptorSettings:
             allowed_networks=tuple(nets),
             sop_classes=(*sop.STORAGE_SOP_CLASSES, *extras),
             transfer_syntaxes=(*sop.STORAGE_TRANSFER_SYNTAXES, *ts_extra),
+            archive_aes=frozenset(a.ae_title.strip() for a in config.archives),
         )
+
+    def own_retrieve(self, calling_ae: str, move_originator: str) -> bool:
+        """Whether a C-STORE is a sub-operation of this station's own C-MOVE: an archive
+        we asked sends what it still holds (so it may be acknowledged before its fsync)."""
+        return (bool(move_originator) and move_originator == self.ae_title.strip()
+                and calling_ae.strip() in self.archive_aes)
 
     def contexts(self) -> list[PresentationContext]:
         """What the station accepts, transfer syntaxes in order of preference."""
@@ -162,6 +176,7 @@ class AssociationHandler:
         self.failed = 0
         self._command = bytearray()
         self._incoming: Incoming | None = None
+        self._behind: WriteBehind | None = None
         self._pending: tuple[int, wire.Command] | None = None
 
     # -- the connection ----------------------------------------------------------------
@@ -253,6 +268,8 @@ class AssociationHandler:
             self._left_waiting()
             if self._incoming is not None:
                 self._incoming.abort()
+            if self._behind is not None:  # what was acknowledged is written, whatever came
+                self._behind.close()
             if holding_slot:
                 self.slots.release()
                 self.emit(AssociationClosed(self.calling_ae, self.peer, self.stored,
@@ -402,7 +419,7 @@ class AssociationHandler:
             raise wire.ProtocolError("data set PDV without a command expecting it",
                                      wire.ABORT_UNEXPECTED_PDU)
         if self._incoming is not None:
-            self._incoming.write(bytes(fragment))
+            self._incoming.write(fragment)  # kept as a view: each PDU is a new buffer
         if is_last:
             self._finish()
 
@@ -425,8 +442,9 @@ class AssociationHandler:
             raise wire.ProtocolError("C-STORE-RQ without a data set")
         self._pending = (context_id, command)
         sop_class = command.sop_class or abstract
-        self._incoming = self.store.begin(sop_class, command.sop_instance, transfer_syntax,
-                                          self.calling_ae)
+        self._incoming = self.store.begin(
+            sop_class, command.sop_instance, transfer_syntax, self.calling_ae,
+            deferred=self.settings.own_retrieve(self.calling_ae, command.move_originator_ae))
 
     def _finish(self) -> None:
         assert self._pending is not None
@@ -443,6 +461,9 @@ class AssociationHandler:
             self._refused(context_id, command, status.SOP_CLASS_NOT_SUPPORTED,
                           f"SOP class {command.sop_class} sent on a context for {abstract}")
             return
+        if incoming.deferred:
+            self._acknowledge_then_write(context_id, command, incoming)
+            return
         try:
             stored = incoming.commit()
         except Refused as exc:
@@ -452,11 +473,37 @@ class AssociationHandler:
             log.exception("storing %s from %s failed", command.sop_instance, self.peer)
             self._refused(context_id, command, status.CANNOT_STORE, f"internal error: {exc}")
             return
-        self.stored += 1
         self._respond(context_id, wire.C_STORE_RSP, command, status.SUCCESS, command.sop_class)
+        self._stored(command, stored)
+
+    def _acknowledge_then_write(self, context_id: int, command: wire.Command,
+                                incoming: Incoming) -> None:
+        """An image of our own retrieve: acknowledged once checked, written behind
+        (`behind`) while the archive sends the next one."""
+        try:
+            incoming.check()
+        except Refused as exc:
+            self._refused(context_id, command, exc.status, exc.reason)
+            return
+        self._respond(context_id, wire.C_STORE_RSP, command, status.SUCCESS, command.sop_class)
+        if self._behind is None:
+            self._behind = WriteBehind(self._stored, self._lost_after_ack)
+        self._behind.put(incoming, command)
+
+    def _stored(self, command: wire.Command, stored: StoredInstance) -> None:
+        self.stored += 1
         self.emit(InstanceStored(stored.sop_uid, stored.sop_class, stored.study_uid,
                                  stored.series_uid, stored.patient_name, stored.patient_id,
                                  self.calling_ae, stored.size, stored.replaced))
+
+    def _lost_after_ack(self, command: wire.Command, code: int, reason: str) -> None:
+        """An image of our own retrieve, acknowledged, could not be written after all."""
+        self.failed += 1
+        log.error("instance %s from %s (%s), retrieved by this station, could not be "
+                  "written: %s; the retrieve will find it missing", command.sop_instance,
+                  self.peer, self.calling_ae, reason)
+        self.emit(InstanceRefused(command.sop_instance, self.calling_ae, self.peer, code,
+                                  f"{reason} (after it was acknowledged)"))
 
     def _refused(self, context_id: int, command: wire.Command, code: int, reason: str) -> None:
         self.failed += 1

@@ -270,7 +270,7 @@ class Association:
                 elif current.command_field == commands.C_STORE_RQ:
                     if sink is not None:
                         try:
-                            sink.write(bytes(fragment))
+                            sink.write(fragment)  # kept as a view: each PDU is new
                         except Refused as exc:
                             refused, sink = (exc.status, exc.reason), None
                     if not control & 2:
@@ -306,8 +306,10 @@ class Association:
         if store is None:
             return None, (status.SOP_CLASS_NOT_SUPPORTED, "no storage on this association")
         try:
+            # a C-STORE on our own association answers our own C-GET: the archive still
+            # holds it, so it is acknowledged before its fsync (Store.make_durable ends it)
             return store.begin(message.sop_class or abstract, message.sop_instance, ts,
-                               self.peer.ae_title), None
+                               self.peer.ae_title, deferred=True), None
         except Refused as exc:
             return None, (exc.status, exc.reason)
 

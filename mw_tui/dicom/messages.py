@@ -149,7 +149,8 @@ def partial(peer: Peer, what: str, arrived: int, expected: int, failed: int) -> 
     text = f"Only {arrived} of {expected} images of {what} arrived from {peer}"
     if failed:
         text += f"; the archive reported {failed} it could not send"
-    return text + ". Retrieve it again; if images keep missing, the archive's log says why."
+    return text + (". Retrieve it again; if images keep missing, this station's log (an image "
+                   "it could not write) or the archive's log says why.")
 
 
 def missing_in_store(peer: Peer, what: str, arrived: int, reported: int, storage: str) -> str:

@@ -6,6 +6,11 @@ when the archive's `retrieve = "get"`, C-GET with the images coming back on the 
 association and streamed byte for byte into the store. Progress comes from the pending
 responses (remaining, completed, failed, warning). At the end, the store's index is
 checked against what the archive reported. Setting `cancel` sends C-CANCEL. No Textual.
+
+The images of a retrieve are acknowledged before they are fsync'ed (the archive still holds
+them; see `store.sync`): every retrieve ends with `Store.make_durable()`, one syncfs of the
+store's file system, unless the caller (a job retrieving several studies) does it once
+itself (`durable=False`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ from mw_tui.dicom import commands, identifier, messages, sop, status
 from mw_tui.dicom.client import ArchiveError, Association, Problem, Proposal
 from mw_tui.dicom.find import FIND_CONTEXT, FIND_SERVICE
 from mw_tui.dicom.messages import Peer
-from mw_tui.store import Store
+from mw_tui.store import Store, sync
 
 log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 2.0  # longest wait for an acknowledged image to reach the index
+SETTLE_POLL = 0.002
 
 MAX_CONTEXTS = 128
 IDLE_CHECK = 1.0  # seconds between looks at the store while a C-MOVE runs
@@ -266,7 +274,7 @@ class _Run:
     def judge(self, assoc: Association, study_uid: str, series: tuple[str, ...], code: int,
               comment: str, counts: list[int], expected: int) -> StudyRetrieval:
         completed, failed, warning = counts
-        arrived = _arrived(self.store, study_uid, series)
+        arrived = self.settle(study_uid, series, completed + warning)
         what = f"study {study_uid}" if not series else f"{len(series)} series of study {study_uid}"
 
         def result(state: RetrieveState, message: str = "") -> StudyRetrieval:
@@ -301,6 +309,21 @@ class _Run:
                 self.peer, what, completed + warning, expected, failed))
         return result(RetrieveState.COMPLETE)
 
+    def settle(self, study_uid: str, series: tuple[str, ...], sent: int) -> int:
+        """How many images arrived. The receiver acknowledges the images of our own C-MOVE
+        before it writes them (`acceptor`): the last may still be on its way into the index
+        when the archive reports the end, so wait while they keep coming."""
+        arrived = _arrived(self.store, study_uid, series)
+        if self.method != "move":
+            return arrived
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while arrived < sent and time.monotonic() < deadline:
+            time.sleep(SETTLE_POLL)
+            now = _arrived(self.store, study_uid, series)
+            if now > arrived:
+                arrived, deadline = now, time.monotonic() + SETTLE_SECONDS
+        return arrived
+
     def holds(self, assoc: Association, study_uid: str) -> bool | None:
         """Whether the archive holds the study (C-FIND on the same association); None
         when it cannot tell."""
@@ -332,11 +355,12 @@ class _Run:
 
 def retrieve(config: Config, archive: str | Archive, items: Sequence[str | SeriesRef],
              progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-             store: Store | None = None) -> RetrieveResult:
+             store: Store | None = None, durable: bool = True) -> RetrieveResult:
     """Retrieve studies (UIDs) or series (`SeriesRef`) from `archive` into the store.
 
     With C-MOVE the station's receiver must be listening (the archive sends to it).
     `progress` is called with every pending response; UnknownArchive for a bad name.
+    With `durable=False` the caller calls `store.make_durable()` when it is done.
     """
     target = arch.resolve_one(config, archive)
     own_store = store is None
@@ -346,10 +370,21 @@ def retrieve(config: Config, archive: str | Archive, items: Sequence[str | Serie
     requests = _requests(items)
     try:
         _retrieve_all(run, requests)
+        if durable:
+            try:
+                store.make_durable()
+            except OSError as exc:
+                return _unsynced(run, time.monotonic() - started, store, exc)
     finally:
         if own_store:
             store.close()
     return _summary(run, time.monotonic() - started)
+
+
+def _unsynced(run: _Run, seconds: float, store: Store, exc: OSError) -> RetrieveResult:
+    """The images arrived but the disk refused to keep them (a write error at the sync)."""
+    return RetrieveResult(run.archive.name, run.method, tuple(run.results), seconds,
+                          RetrieveState.FAILED, sync.failed_message(store.root, exc))
 
 
 def _retrieve_all(run: _Run, requests: list[tuple[str, tuple[str, ...]]]) -> None:

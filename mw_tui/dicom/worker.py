@@ -14,6 +14,7 @@ the work a hostile network can cause:
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import logging.handlers
 import multiprocessing.synchronize
@@ -174,7 +175,20 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+PROCESS_NAME = b"mw-tui-receiver"  # what `ps` and `top` show for a worker (15 bytes at most)
+
+
+def _name_process() -> None:
+    """A forked worker's command line is its parent's: give it a name of its own."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(PROCESS_NAME), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 def worker_main(args: WorkerArgs) -> None:
+    _name_process()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker had its parent's handler
     if args.nice:

@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 
 from mw_tui.devices.models import OpticalDrive
+from mw_tui.devices.writers import writer_for
+from mw_tui.devices.writers.base import WriterError
+from mw_tui.devices.writers.isofile import IsoFileWriter
 from mw_tui.jobs import manifest
 from mw_tui.jobs.core import RunnerCore, StepCancel, Stopped, written
 from mw_tui.jobs.models import Job, JobState, TargetKind, VolumeRecord
@@ -14,6 +17,7 @@ from mw_tui.media.builder import BuildCancelled, BuildError, BuildProgress, buil
 from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
 from mw_tui.media.profiles import MEDIA, Profile
 from mw_tui.media.volume import Volume
+from mw_tui.store.sync import failed_message
 
 
 class BuildSteps(RunnerCore):
@@ -21,8 +25,14 @@ class BuildSteps(RunnerCore):
         workdir = self._workdir(job)
         volumes = manifest.load(workdir)
         if volumes is None:
+            if self._images_lost(job):
+                return
             shutil.rmtree(workdir, ignore_errors=True)  # whatever a crash left half-made
             volumes = self._build(job, workdir, cancel)
+        syncing = self._syncing.pop(job.id, None)
+        if syncing is not None and (error := syncing.wait()) is not None:
+            self._fail(job.id, failed_message(self.store.root, error))
+            return
         records = tuple(VolumeRecord(v.label, v.number, v.count, str(v.iso or ""),
                                      v.iso_md5 or "", v.iso_size or v.size,
                                      written(job, v.label)) for v in volumes)
@@ -31,6 +41,20 @@ class BuildSteps(RunnerCore):
             self._transition(job.id, JobState.WAITING_FOR_MEDIA, self._prompt(job, volumes))
         else:
             self._transition(job.id, JobState.WRITING, "ready to write")
+
+    def _images_lost(self, job: Job) -> bool:
+        """A power loss cut the sync of the images the job retrieved (`store.sync`): they
+        are gone from the store, so the job goes back to retrieving them."""
+        self.store.drop_lost()
+        short = [ref for ref in job.studies if ref.archive and ref.expected_instances and (
+            (row := self.store.index.study(ref.study_uid)) is None
+            or row.instances < ref.expected_instances)]
+        if not short:
+            return False
+        self._transition(job.id, JobState.RETRIEVING,
+                         f"{len(short)} study(ies) lost images a power cut caught before they "
+                         "were on disk: retrieving them again")
+        return True
 
     def _build(self, job: Job, workdir: Path, cancel: StepCancel) -> list[Volume]:
         profile = Profile(job.profile)
@@ -48,6 +72,7 @@ class BuildSteps(RunnerCore):
                 settings=self.config.media,
                 without_reports=[s.study_uid for s in job.studies if not s.include_reports])
             if self._writer_needs_iso(job):
+                read_back = self._read_back_while_building(job, workdir)
                 made = []
                 for v in volumes:
                     self._check(job, cancel)
@@ -59,7 +84,7 @@ class BuildSteps(RunnerCore):
                                        f"making the image of disc {v.number} of {v.count}", t0)
 
                     made.append(write_iso(v, workdir / f"volume{v.number}.iso", iso_progress,
-                                          cancel.event))
+                                          cancel.event, read_back=read_back))
                 volumes = made
         except (BuildCancelled, IsoCancelled):
             self._check(job, cancel)
@@ -68,6 +93,21 @@ class BuildSteps(RunnerCore):
             self._fail(job.id, str(exc))
             raise Stopped() from exc
         return manifest.save(volumes, workdir)
+
+    def _read_back_while_building(self, job: Job, workdir: Path) -> bool:
+        """Whether to read the images back from the disk while they are written: for an
+        ISO file in a folder on the work folder's file system, the image is the medium
+        (the writer links it, and need not read it again). A disc is read back once it
+        is burned, a copy to another file system (a network share) once it is copied:
+        reading their images back would be wasted."""
+        if job.target.kind is not TargetKind.ISO:
+            return False
+        try:
+            writer = writer_for(self.config, str(job.target), [])
+            return isinstance(writer, IsoFileWriter) and (
+                writer.folder.stat().st_dev == workdir.stat().st_dev)
+        except (WriterError, OSError):
+            return False  # the writer says what is wrong when it gets there
 
     def _capacity(self, job: Job, profile: Profile) -> int | None:
         if job.target.kind is TargetKind.CLOUD:

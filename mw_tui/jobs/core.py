@@ -45,6 +45,27 @@ class StepCancel:
         return self.event.is_set()
 
 
+class StoreSync:
+    """`Store.make_durable()` on a thread of its own: a job builds its media while the
+    images it retrieved go to disk, and waits for this before the media leave the build."""
+
+    def __init__(self, store: Store) -> None:
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, args=(store,), name="store-sync",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, store: Store) -> None:
+        try:
+            store.make_durable()
+        except OSError as exc:
+            self.error = exc
+
+    def wait(self) -> OSError | None:
+        self._thread.join()
+        return self.error
+
+
 def work_root(config: Config) -> Path:
     """Where the jobs database, the runner's lock and the jobs' work folders live."""
     return config.storage
@@ -78,6 +99,7 @@ class RunnerCore:
         self._guard = threading.Lock()
         self._media_check_at: dict[int, float] = {}  # job -> not before (monotonic)
         self._backoff: dict[int, float] = {}
+        self._syncing: dict[int, StoreSync] = {}  # job -> its retrieved images going to disk
         self.limits = {"retrieve": 2, "build": 1}
 
     # -- state helpers ------------------------------------------------------------------
@@ -103,6 +125,7 @@ class RunnerCore:
         self._clean(job)
 
     def _clean(self, job: Job) -> None:
+        self._syncing.pop(job.id, None)
         shutil.rmtree(self.work / str(job.id), ignore_errors=True)
 
     def _audit(self, job: Job, action: str, **fields: Any) -> None:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from mw_tui.config import write_atomic
-from mw_tui.media.volume import Volume, VolumeFile
+from mw_tui.media.volume import ReadBack, Volume, VolumeFile
 
 NAME = "manifest.json"
 
@@ -39,6 +39,7 @@ def save(volumes: list[Volume], workdir: Path) -> list[Volume]:
             "iso": str(v.iso) if v.iso else "", "iso_md5": v.iso_md5 or "",
             "iso_size": v.iso_size or 0, "created": v.created, "patients": list(v.patients),
             "studies": list(v.studies), "capacity": v.capacity,
+            "read_back": v.read_back.to_json() if v.read_back else None,
             "files": [[f.dest, f.size, str(f.source), f.is_dicom] for f in v.files],
         })
     write_atomic(workdir / NAME, json.dumps(rows))
@@ -64,5 +65,5 @@ def load(workdir: Path) -> list[Volume] | None:
             label=r["label"], profile=r["profile"], number=r["number"], count=r["count"],
             files=files, iso=iso, iso_md5=r["iso_md5"] or None, iso_size=r["iso_size"] or None,
             created=r["created"], patients=tuple(r["patients"]), studies=tuple(r["studies"]),
-            capacity=r["capacity"]))
+            capacity=r["capacity"], read_back=ReadBack.from_json(r.get("read_back"))))
     return volumes

@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);
 _NEXT: dict[JobState, set[JobState]] = {
     JobState.QUEUED: {JobState.RETRIEVING, JobState.BUILDING},
     JobState.RETRIEVING: {JobState.BUILDING, JobState.QUEUED},
-    JobState.BUILDING: {JobState.WAITING_FOR_MEDIA, JobState.WRITING},
+    JobState.BUILDING: {JobState.WAITING_FOR_MEDIA, JobState.WRITING, JobState.RETRIEVING},
     JobState.WAITING_FOR_MEDIA: {JobState.WRITING},
     JobState.WRITING: {JobState.VERIFYING, JobState.WAITING_FOR_MEDIA},
     JobState.VERIFYING: {JobState.DONE, JobState.WAITING_FOR_MEDIA, JobState.WRITING},

@@ -1,11 +1,19 @@
-"""Retrieving: the studies a job lacks come from the archives (and their reports)."""
+"""Retrieving: the studies a job lacks come from the archives (and their reports).
+
+The retrieved images are acknowledged before they are fsync'ed (the archives still hold
+them, see `store.sync`); the step ends by starting one `Store.make_durable()` for all its
+studies, which the build step waits for before its media go anywhere (the image is made
+from the page cache meanwhile). A power loss before that leaves the studies short of
+images: the rows of that boot are dropped at the next start, and the build step sends the
+job back here to retrieve them again.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from mw_tui.jobs.core import RunnerCore, StepCancel, log
+from mw_tui.jobs.core import RunnerCore, StepCancel, StoreSync, log
 from mw_tui.jobs.models import Job, JobState, Progress, StudyRef
 
 
@@ -13,6 +21,7 @@ class RetrieveSteps(RunnerCore):
     def _retrieve_step(self, job: Job, cancel: StepCancel) -> None:
         if job.state is JobState.QUEUED:
             job = self._transition(job.id, JobState.RETRIEVING, "checking the store")
+        self.store.drop_lost()  # a power loss cut an earlier retrieve: count without them
         studies = list(job.studies)
         for i, ref in enumerate(studies):
             self._check(job, cancel)
@@ -37,7 +46,8 @@ class RetrieveSteps(RunnerCore):
 
             try:
                 result = self._retrieve(self.config, ref.archive, [ref.study_uid],
-                                        progress=progress, cancel=cancel.event, store=self.store)
+                                        progress=progress, cancel=cancel.event, store=self.store,
+                                        durable=False)
                 ok, reason = result.ok, result.message
             except Exception as exc:  # a dead archive, a refused association, ...
                 ok, reason = False, str(exc)
@@ -53,6 +63,7 @@ class RetrieveSteps(RunnerCore):
             if ref.include_reports:
                 self._check(job, cancel)
                 self._fetch_reports(job, ref, i, len(studies), cancel)
+        self._syncing[job.id] = StoreSync(self.store)  # the build waits for it at its end
         first = self.store.index.study(job.studies[0].study_uid)
         if first is not None and not job.patient_name:
             job = self.queue.update(job.id, patient_name=first.patient_name,

@@ -2,7 +2,9 @@
 
 The image is written straight from the volume's files (the store's, the transcoded ones,
 the generated ones held in memory), never from a copy of the tree, and its md5 is computed
-while it is written, on a second thread, so that verifying a burn costs no extra pass.
+while it is written, on a second thread, so that verifying a burn costs no extra pass. For
+an ISO-file target, where the image is the medium, it is also read back from the disk while
+it is written (mw_tui.media.readback), so that the writer need not read it again.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from typing import Any, BinaryIO
 import pycdlib
 
 from mw_tui import __version__
+from mw_tui.media.readback import ReadBack, ReadBackError
+from mw_tui.media.volume import ReadBack as ReadBackStamp
 from mw_tui.media.volume import Volume
 
 Progress = Callable[[int, int], None]
 BLOCK = 1 << 20  # bytes copied per read
+_ZEROS = bytes(BLOCK)
 SECTOR_SIZE = 2048
 _D_CHARS = re.compile(r"[^A-Z0-9_]")
 _JOLIET_BAD = re.compile(r"[*/:;?\\\x00-\x1f]")
@@ -133,21 +138,25 @@ def build_image(volume: Volume) -> pycdlib.PyCdlib:
 
 
 class _HashingWriter:
-    """The output file for pycdlib, hashing what it writes on another thread.
+    """The output file for pycdlib, hashing what it writes on another thread (and, given
+    a `ReadBack`, reading it back from the disk as it goes).
 
     pycdlib writes descriptors and directories first (seeking around below the first file's
     extent), then the files' data in ascending order. The metadata is hashed in one go, read
     back, when the first file data comes; from then on, writes go forward and gaps are
-    zeros. Should a write ever go back, the hash is made again by reading the image once.
+    zeros. Should a write ever go back, the hash is made again by reading the image once
+    (and the read-back is given up: the image is then read back by its writer).
     """
 
-    def __init__(self, f: BinaryIO, data_start: Callable[[], int]) -> None:
+    def __init__(self, f: BinaryIO, data_start: Callable[[], int],
+                 read_back: ReadBack | None = None) -> None:
         self.f = f
         self.pos = 0
         self.hashed = 0
         self._data_start = data_start
         self._start: int | None = None
         self.in_order = True
+        self.read_back = read_back
         self.md5 = hashlib.md5()
         self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
         self._thread = threading.Thread(target=self._hash, name="iso-md5", daemon=True)
@@ -172,18 +181,30 @@ class _HashingWriter:
             self._account(at, bytes(data))
         return n
 
+    def _emit(self, at: int, data: bytes) -> None:
+        """`data` is the image's from `at`, right after what was emitted before."""
+        self._q.put(data)
+        if self.read_back is not None:
+            self.read_back.add(at, data)
+
+    def _out_of_order(self) -> None:
+        self.in_order = False
+        if self.read_back is not None:
+            self.read_back.abandon()
+            self.read_back = None
+
     def _account(self, at: int, data: bytes) -> None:
         if self._start is None:
             try:
                 self._start = self._data_start()
             except Exception:
-                self.in_order = False
+                self._out_of_order()
                 return
         if self.hashed < self._start:
             if at + len(data) <= self._start:
                 return  # metadata: hashed when the first file data comes
             if at < self._start:
-                self.in_order = False
+                self._out_of_order()
                 return
             self.f.flush()
             fd = self.f.fileno()
@@ -192,29 +213,41 @@ class _HashingWriter:
                 chunk = os.pread(fd, min(BLOCK, self._start - done), done)
                 if not chunk:
                     break
-                self._q.put(chunk)
+                self._emit(done, chunk)
                 done += len(chunk)
-            self.hashed = self._start
+            self.hashed = done
+            if done < self._start:
+                self._out_of_order()
+                return
         if at < self.hashed:
-            self.in_order = False
+            self._out_of_order()
             return
         self._zeros(at - self.hashed)
-        self._q.put(data)
+        self._emit(at, data)
         self.hashed = at + len(data)
 
     def _zeros(self, n: int) -> None:
         while n > 0:
             k = min(n, BLOCK)
-            self._q.put(bytes(k))
+            self._emit(self.hashed, _ZEROS if k == BLOCK else bytes(k))
+            self.hashed += k
             n -= k
 
     def finish(self, size: int) -> str:
-        """The md5 of the finished image of `size` bytes."""
-        if self.in_order and self.hashed < size and self._start is not None:
-            self._zeros(size - self.hashed)
-            self.hashed = size
-        self._q.put(None)
-        self._thread.join()
+        """The md5 of the finished image of `size` bytes (once it is read back, when it
+        is: raises ReadBackError when it does not read back as written)."""
+        try:
+            if self.in_order and self.hashed < size and self._start is not None:
+                self._zeros(size - self.hashed)
+            read_back, self.read_back = self.read_back, None
+            if read_back is not None:
+                if self.in_order and self.hashed == size:
+                    read_back.finish()
+                else:
+                    read_back.abandon()
+        finally:
+            self._q.put(None)
+            self._thread.join()
         if self.in_order and self.hashed == size:
             return self.md5.hexdigest()
         self.f.flush()
@@ -227,6 +260,9 @@ class _HashingWriter:
         return md5.hexdigest()
 
     def abandon(self) -> None:
+        if self.read_back is not None:
+            self.read_back.abandon()
+            self.read_back = None
         try:
             while True:
                 self._q.get_nowait()
@@ -242,9 +278,12 @@ def _first_data_byte(iso: Any) -> int:
 
 
 def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None,
-              cancel: threading.Event | None = None) -> Volume:
+              cancel: threading.Event | None = None, read_back: bool = False) -> Volume:
     """Write the ISO image of `volume` to `path` (through a temp file and a rename);
-    returns the volume with `iso`, `iso_md5` and `iso_size` set. Raises IsoError."""
+    returns the volume with `iso`, `iso_md5` and `iso_size` set. Raises IsoError.
+
+    `read_back`: the image is the medium (an ISO file): read it back from the disk while
+    it is written and compare every byte (the volume's `read_back` stamp says it was)."""
     dest = Path(path)
     tmp = dest.with_name(f".{dest.name}.part")
     try:
@@ -267,13 +306,20 @@ def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None
             progress(done, total)
 
     writer: _HashingWriter | None = None
+    stamp: ReadBackStamp | None = None
     try:
         with open(tmp, "w+b") as f:
-            writer = _HashingWriter(f, lambda: _first_data_byte(iso))
+            checker = ReadBack(tmp, f.fileno(), f.flush) if read_back else None
+            writer = _HashingWriter(f, lambda: _first_data_byte(iso), checker)
             iso.write_fp(writer, blocksize=BLOCK, progress_cb=on_progress)  # type: ignore[arg-type]
             size = f.seek(0, os.SEEK_END)
             md5 = writer.finish(size)
             writer = None
+            if checker is not None and checker.error is None and checker.verified == size:
+                f.flush()
+                st = os.fstat(f.fileno())
+                stamp = ReadBackStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, md5,
+                                      checker.direct)
         if volume.capacity is not None and size > volume.capacity:
             raise IsoError(f"the image of {volume.label} has {size} bytes, more than the "
                            f"medium's {volume.capacity}: build it again for a larger medium")
@@ -284,6 +330,11 @@ def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None
         tmp.unlink(missing_ok=True)
         if isinstance(exc, IsoError | KeyboardInterrupt):
             raise
+        if isinstance(exc, ReadBackError):
+            raise IsoError(f"the image of {volume.label} was written but does not read back "
+                           f"as written: {exc}. The disk may be failing: check it (dmesg, "
+                           "smartctl) or free another one, then build the medium again."
+                           ) from exc
         if isinstance(exc, OSError):
             raise IsoError(f"cannot write {dest}: {exc.strerror or exc}") from exc
         if isinstance(exc, pycdlib.pycdlibexception.PyCdlibException):
@@ -291,7 +342,7 @@ def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None
         raise
     finally:
         iso.close()
-    return dataclasses.replace(volume, iso=dest, iso_md5=md5, iso_size=size)
+    return dataclasses.replace(volume, iso=dest, iso_md5=md5, iso_size=size, read_back=stamp)
 
 
 def image_size(volume: Volume) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +37,49 @@ class VolumeFile:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadBack:
+    """Proof that an image file was read back from its disk while it was written, every
+    byte compared with what was written: the file's identity when that was done (a later
+    change of the file changes its mtime or size) and its md5. `direct`: read with
+    O_DIRECT (from the device); else after dropping the cached pages (where the file
+    system refuses O_DIRECT)."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    md5: str
+    direct: bool = True
+
+    def matches(self, st: os.stat_result) -> bool:
+        """Whether `st` is the same, unchanged file."""
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
+            self.dev, self.ino, self.size, self.mtime_ns)
+
+    def to_json(self) -> list[object]:
+        return [self.dev, self.ino, self.size, self.mtime_ns, self.md5, self.direct]
+
+    @classmethod
+    def from_json(cls, row: object) -> ReadBack | None:
+        """The stamp saved by `to_json`, or None for anything else (an older manifest)."""
+        if not isinstance(row, list) or len(row) != 6:
+            return None
+        dev, ino, size, mtime_ns, md5, direct = row
+        if not all(isinstance(v, int) for v in (dev, ino, size, mtime_ns)) or not (
+                isinstance(md5, str) and isinstance(direct, bool)):
+            return None
+        return cls(dev, ino, size, mtime_ns, md5, direct)
+
+
+@dataclass(frozen=True, slots=True)
 class Volume:
     """One complete File-set (DICOMDIR, README.TXT, web pages, DICOM files).
 
     A job too big for one medium becomes several volumes, each complete on its own:
     `number` of `count` ("disc 1 of 3"). `iso` and `iso_md5` are set once an ISO 9660
     image of the volume has been built (discs and ISO files need it; USB and cloud
-    writers use `files`).
+    writers use `files`); `read_back` once that image was also read back from its disk
+    while it was written (for ISO-file targets, where the image is the medium).
     """
 
     label: str  # volume identifier = File-set ID: up to 16 of A-Z 0-9 _
@@ -57,6 +94,7 @@ class Volume:
     patients: tuple[str, ...] = ()  # patient names (DICOM PN), for the label
     studies: tuple[str, ...] = ()  # Study Instance UIDs with instances on this volume
     capacity: int | None = None  # bytes the medium holds (None: not limited)
+    read_back: ReadBack | None = None
 
     @property
     def size(self) -> int:

@@ -1,4 +1,10 @@
-"""Keeping the index and the files in agreement: check, recover after a crash, reindex."""
+"""Keeping the index and the files in agreement: check, recover after a crash, reindex.
+
+Recovery also settles the instances of the station's own retrieves that were acknowledged
+before their fsync (`sync`): marked by the current boot (a killed process; the kernel still
+holds the data) they are synced and kept; marked by another boot (a power loss or reboot
+before the sync) their files and rows are removed, and the retrieve fetches them again.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mw_tui.store import layout
+from mw_tui.store import layout, sync
 from mw_tui.store.header import MalformedDataset, scan
 from mw_tui.store.index import InstanceRecord
 from mw_tui.store.ingest import PREAMBLE, Store
@@ -24,10 +30,15 @@ class CheckReport:
     missing: list[str] = field(default_factory=list)  # index rows without a file
     partial: list[str] = field(default_factory=list)  # temp files of interrupted writes
     invalid: list[str] = field(default_factory=list)  # files that are not readable DICOM
+    # files of a retrieve that an earlier boot never synced (power loss): removed by recover
+    unsynced: list[str] = field(default_factory=list)
+    synced: int = 0  # instances of this boot made durable by recover
+    lost: list[str] = field(default_factory=list)  # unsynced files recover removed
 
     @property
     def ok(self) -> bool:
-        return not (self.unindexed or self.missing or self.partial or self.invalid)
+        return not (self.unindexed or self.missing or self.partial or self.invalid
+                    or self.unsynced)
 
     def lines(self) -> list[str]:
         out = [f"{self.files} files, {self.indexed} indexed instances"]
@@ -36,6 +47,8 @@ class CheckReport:
             ("index entries without a file", self.missing, "mw-tui store reindex"),
             ("partial files of interrupted transfers", self.partial, "removed at next start"),
             ("files that are not valid DICOM", self.invalid, "inspect and remove them"),
+            ("retrieved files a power loss may have cut before they reached the disk",
+             self.unsynced, "removed at next start; their jobs retrieve them again"),
         ):
             if items:
                 out.append(f"{len(items)} {name} ({fix}):")
@@ -67,12 +80,14 @@ def check(store: Store) -> CheckReport:
     indexed = store.index.paths()
     on_disk = set(files)
     known = set(indexed.values())
+    boot = sync.boot_id()
     return CheckReport(
         indexed=len(indexed),
         files=len(files),
         unindexed=sorted(on_disk - known),
         missing=sorted(p for p in known if p not in on_disk),
         partial=sorted(partial),
+        unsynced=sorted(p for _, p, b in store.index.unsynced() if b != boot),
     )
 
 
@@ -137,16 +152,40 @@ def recover(store: Store, full: bool = False) -> CheckReport:
     Removes temp files of interrupted writes, indexes complete files the index lacks
     (a crash between rename and index), and drops index rows whose file is gone. With
     `full`, every file is reindexed from its content (`mw-tui store reindex`).
+
+    Instances of our own retrieves not yet synced (`sync`): this boot's are synced now;
+    another boot's are removed (in `lost`), and so are the files such a boot left that
+    cannot be indexed (their rows went with the power too).
     """
+    boot = sync.boot_id()
+    lost = store.drop_lost()
+    cut_boots = sync.other_boot_markers(store.root, boot)
+    synced = 0
+    try:
+        synced = store.make_durable()
+    except OSError as exc:
+        log.error("store: %s", sync.failed_message(store.root, exc))
+    if synced:
+        log.info("store: %d retrieved images of a process that stopped before syncing them "
+                 "are now on disk", synced)
     report = check(store)
+    report.lost, report.synced = lost, synced
     for rel in report.partial:
         (store.root / rel).unlink(missing_ok=True)
     present = set(store.index.paths().values()) - set(report.missing) if full else set()
     todo = sorted(set(report.unindexed) | present)
+    indexed = 0
     for rel in todo:
         try:
             index_file(store, rel)
+            indexed += 1
         except (MalformedDataset, layout.InvalidUID, OSError) as exc:
+            if cut_boots and rel in report.unindexed and not isinstance(exc, layout.InvalidUID):
+                log.warning("store: %s was cut by a power loss before it reached the disk "
+                            "(%s): removed; its retrieve fetches it again", rel, exc)
+                (store.root / rel).unlink(missing_ok=True)
+                report.lost.append(rel)
+                continue
             log.error("store: %s cannot be indexed: %s", rel, exc)
             report.invalid.append(rel)
     if report.missing:
@@ -154,5 +193,7 @@ def recover(store: Store, full: bool = False) -> CheckReport:
         store.index.remove_instances([u for u, p in store.index.paths().items() if p in gone])
     if report.partial or todo or report.missing:
         log.info("store: removed %d partial files, indexed %d files, forgot %d missing",
-                 len(report.partial), len(todo) - len(report.invalid), len(report.missing))
+                 len(report.partial), indexed, len(report.missing))
+    for p in cut_boots:
+        p.unlink(missing_ok=True)
     return report

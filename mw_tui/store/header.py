@@ -61,6 +61,10 @@ class MalformedDataset(ValueError):
     """The dataset cannot be parsed; the message says where and why."""
 
 
+class NeedMore(Exception):
+    """A prefix scan (`scan(..., total=...)`) needs bytes past the prefix it was given."""
+
+
 class TooDeep(MalformedDataset):
     """Sequences nest deeper than MAX_DEPTH (readers that recurse would crash on it)."""
 
@@ -83,19 +87,23 @@ class Header:
 
 
 class _Reader:
-    __slots__ = ("buf", "end", "fmt_h", "fmt_i", "implicit", "little")
+    __slots__ = ("avail", "buf", "end", "fmt_h", "fmt_i", "implicit", "little")
 
-    def __init__(self, buf: memoryview, implicit: bool, little: bool) -> None:
+    def __init__(self, buf: memoryview, implicit: bool, little: bool, total: int) -> None:
         self.buf = buf
-        self.end = len(buf)
+        self.avail = len(buf)  # bytes that can be read
+        self.end = total  # bytes the dataset has (more than `avail` for a prefix scan)
         self.implicit = implicit
         self.little = little
         self.fmt_h = "<HH" if little else ">HH"
         self.fmt_i = "<I" if little else ">I"
 
     def need(self, pos: int, n: int, what: str) -> None:
-        if pos + n > self.end:
-            raise MalformedDataset(f"truncated {what} at byte {pos}")
+        """`n` bytes at `pos` exist (else MalformedDataset) and can be read (else NeedMore)."""
+        if pos + n > self.avail:
+            if pos + n > self.end:
+                raise MalformedDataset(f"truncated {what} at byte {pos}")
+            raise NeedMore
 
     def element(self, pos: int, implicit: bool | None = None) -> tuple[int, bytes | None, int, int]:
         """(tag, vr, value offset, value length) of the element at `pos`."""
@@ -204,20 +212,33 @@ class _Reader:
         return vpos + length
 
 
-def scan(data: bytes | memoryview, transfer_syntax: str) -> Header:
-    """Scan an encoded dataset (no preamble, no file meta) in `transfer_syntax`."""
+def scan(data: bytes | bytearray | memoryview, transfer_syntax: str,
+         total: int | None = None) -> Header:
+    """Scan an encoded dataset (no preamble, no file meta) in `transfer_syntax`.
+
+    With `total`, `data` is only the first bytes of a dataset of `total` bytes (the first
+    fragments as they arrived): the scan gives the same result as on the whole dataset,
+    or raises NeedMore when it would have to read past the prefix (then scan it whole).
+    Bulk values (the pixel data) are skipped by their lengths without being read.
+    """
     implicit = transfer_syntax == sop.IMPLICIT_VR_LE
     little = transfer_syntax != sop.EXPLICIT_VR_BE
+    if total is None:
+        total = len(data)
+    elif total != len(data) and (transfer_syntax == sop.DEFLATED_EXPLICIT_VR_LE
+                                 or len(data) < min(total, 6)):
+        raise NeedMore
     if transfer_syntax == sop.DEFLATED_EXPLICIT_VR_LE:
         d = zlib.decompressobj(-zlib.MAX_WBITS)
         try:
             data = d.decompress(bytes(data), 64 * 1024 * 1024)  # the header is near the start
         except zlib.error as exc:
             raise MalformedDataset(f"deflated data set cannot be inflated: {exc}") from exc
+        total = len(data)
     buf = memoryview(data)
-    if not implicit and len(buf) >= 6 and not (65 <= buf[4] <= 90 and 65 <= buf[5] <= 90):
+    if not implicit and total >= 6 and not (65 <= buf[4] <= 90 and 65 <= buf[5] <= 90):
         implicit = True  # explicit VR announced, implicit VR written: read it as it is
-    r = _Reader(buf, implicit, little)
+    r = _Reader(buf, implicit, little, total)
     pos = 0
     last_tag = -1
     raw: dict[str, bytes] = {}
@@ -225,8 +246,11 @@ def scan(data: bytes | memoryview, transfer_syntax: str) -> Header:
     kept = 0
     pixels = False
     while pos < r.end:
-        if r.end - pos < 8 and not any(buf[pos:]):
-            break  # trailing padding
+        if r.end - pos < 8:
+            if r.end > r.avail:
+                raise NeedMore
+            if not any(buf[pos:]):
+                break  # trailing padding
         start = pos
         tag, vr, vpos, length = r.element(pos)
         if tag >= _PIXEL_FIRST:
@@ -239,6 +263,8 @@ def scan(data: bytes | memoryview, transfer_syntax: str) -> Header:
         pos = r.skip_value(vpos, length, 1, tag, implicit or vr == b"UN", vr)
         if pixels:
             continue
+        if pos > r.avail:
+            raise NeedMore
         if tag in _WANTED and length != _UNDEFINED:
             raw[_WANTED[tag]] = bytes(buf[vpos:pos])
         size = pos - start

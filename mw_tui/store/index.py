@@ -58,10 +58,15 @@ CREATE TABLE IF NOT EXISTS instances (
     header_implicit INTEGER NOT NULL,
     header_little INTEGER NOT NULL,
     calling_ae TEXT NOT NULL DEFAULT '',
-    received_at REAL NOT NULL
+    received_at REAL NOT NULL,
+    unsynced TEXT
 );
 CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid);
 """
+# NULL: the file is on disk for sure; else the boot id of the kernel that still holds it
+# (an instance of our own retrieve, acknowledged before its fsync: see `ingest`)
+UNSYNCED_INDEX = ("CREATE INDEX IF NOT EXISTS instances_unsynced ON instances(unsynced) "
+                  "WHERE unsynced IS NOT NULL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class InstanceRecord:
     attrs: dict[str, str]
     calling_ae: str = ""
     received_at: float = field(default_factory=time.time)
+    unsynced: str | None = None  # boot id, when written without fsync (see `ingest`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +197,19 @@ class Index(Database):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA, synchronous="NORMAL", foreign_keys=True)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a database was created."""
+        db = self.connect()
+        columns = {r[1] for r in db.execute("PRAGMA table_info(instances)")}
+        if "unsynced" not in columns:
+            try:
+                db.execute("ALTER TABLE instances ADD COLUMN unsynced TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
+        db.execute(UNSYNCED_INDEX)
 
     # -- writing ------------------------------------------------------------------
 
@@ -245,17 +264,40 @@ class Index(Database):
             db.execute(
                 "INSERT OR REPLACE INTO instances (sop_uid, series_uid, sop_class, "
                 "transfer_syntax, instance_number, path, size, header, header_implicit, "
-                "header_little, calling_ae, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "header_little, calling_ae, received_at, unsynced) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (rec.sop_uid, rec.series_uid, rec.sop_class, rec.transfer_syntax,
                  a.get("InstanceNumber", ""), rec.path, rec.size, rec.header,
-                 int(rec.header_implicit), int(rec.header_little), rec.calling_ae, now),
+                 int(rec.header_implicit), int(rec.header_little), rec.calling_ae, now,
+                 rec.unsynced),
             )
             if old and old[1] != rec.series_uid:
                 self._prune(db, [old[1]])
         if old and old[0] != rec.path:
             return True, str(old[0])
         return old is not None, None
+
+    def durable(self, sop_uid: str) -> bool:
+        """Whether the instance is indexed and its file known to be on disk."""
+        row = self.connect().execute("SELECT unsynced FROM instances WHERE sop_uid = ?",
+                                     (sop_uid,)).fetchone()
+        return row is not None and row[0] is None
+
+    def unsynced(self) -> list[tuple[str, str, str]]:
+        """(sop_uid, path, boot id) of every instance written without fsync."""
+        return [(r[0], r[1], r[2]) for r in self.connect().execute(
+            "SELECT sop_uid, path, unsynced FROM instances WHERE unsynced IS NOT NULL")]
+
+    def has_unsynced(self, boot_id: str) -> bool:
+        return self.connect().execute("SELECT 1 FROM instances WHERE unsynced = ? LIMIT 1",
+                                      (boot_id,)).fetchone() is not None
+
+    def mark_synced(self, boot_id: str, before: float) -> int:
+        """Clear the marks of this boot's instances received before `before` (their
+        data went to disk with a syncfs started after that); returns how many."""
+        with self.transaction() as db:
+            return db.execute("UPDATE instances SET unsynced = NULL WHERE unsynced = ? AND "
+                              "received_at < ?", (boot_id, before)).rowcount
 
     def remove_instances(self, sop_uids: Iterable[str]) -> None:
         with self.transaction() as db:

@@ -6,6 +6,17 @@ the presentation context, our implementation UID) and then the dataset bytes exa
 they arrived. The bytes go to a temp file in the instance's own folder (or, for very
 large instances, a spool file in `incoming/` on the same file system), are fsync'ed and
 renamed into place, and only then indexed and acknowledged.
+
+Instances of the station's own retrieves (`deferred`) skip the two fsyncs: an instance WE
+asked an archive to send is still in that archive, so acknowledging it before it is on
+disk loses nothing (a job that needs it retrieves it again). Their index rows carry the
+boot id until `Store.make_durable()` syncs the file system once for the whole retrieve;
+`check.recover()` settles what a crash left marked. See `sync` for the details. Pushed
+instances (a modality's C-STORE) keep the fsync-before-acknowledge path.
+
+The data path copies as little as it can: the fragments are kept as they were read (views
+into the PDUs), the header is scanned on the first fragment(s) only, and the file is
+written with one writev of the file meta and the fragments.
 """
 
 from __future__ import annotations
@@ -27,8 +38,8 @@ from typing import BinaryIO
 
 from mw_tui import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from mw_tui.dicom import status
-from mw_tui.store import layout
-from mw_tui.store.header import Header, MalformedDataset, scan
+from mw_tui.store import layout, sync
+from mw_tui.store.header import Header, MalformedDataset, NeedMore, scan
 from mw_tui.store.index import Index, InstanceRecord
 
 log = logging.getLogger(__name__)
@@ -38,6 +49,11 @@ PREAMBLE = b"\0" * 128 + b"DICM"
 TRASH = "trash"  # studies being deleted are renamed here first (same file system)
 PRIVATE_DIR = 0o700  # the store holds patient data: only its owner may read it
 PRIVATE_FILE = 0o600
+FREE_RECHECK_SECONDS = 1.0  # the free space is measured again after this long ...
+FREE_RECHECK_BYTES = 64 * 1024 * 1024  # ... or after this much was written
+IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024
+
+Chunk = bytes | bytearray | memoryview
 
 
 def temp_name(suffix: str = layout.PART_SUFFIX) -> str:
@@ -118,6 +134,22 @@ def _is_space_error(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def write_all(fd: int, chunks: list[Chunk]) -> None:
+    """Write the chunks in order with as few writev calls as they allow."""
+    views = [memoryview(c) for c in chunks if len(c)]
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i : i + IOV_MAX])
+        while n and i < len(views):
+            k = views[i].nbytes
+            if n >= k:
+                n -= k
+                i += 1
+            else:
+                views[i] = views[i][n:]
+                n = 0
+
+
 class Store:
     """The storage folder: files under `studies/`, the index in `index.sqlite`."""
 
@@ -137,18 +169,72 @@ class Store:
             if p.exists():
                 _make_private(p)
         self.index = Index(index)
+        self._free = (0, -FREE_RECHECK_SECONDS)  # (bytes, time.monotonic() measured)
+        self._written = 0  # bytes written since
+        self._marked = False  # this boot's marker exists (see `sync`)
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.root)
         return st.f_bavail * st.f_frsize
 
+    def _free_estimate(self) -> int:
+        """Free bytes, measured at most once a second or per 64 MiB written."""
+        free, at = self._free
+        now = time.monotonic()
+        if now - at >= FREE_RECHECK_SECONDS or self._written >= FREE_RECHECK_BYTES:
+            free = self.free_bytes()
+            self._free, self._written = (free, now), 0
+            return free
+        return free - self._written
+
     def has_room(self, size: int = 0) -> bool:
-        return self.free_bytes() - size >= self.min_free_mb * 1024 * 1024
+        return self._free_estimate() - size >= self.min_free_mb * 1024 * 1024
+
+    def _wrote(self, size: int) -> None:
+        self._written += size
 
     def begin(self, sop_class: str, sop_uid: str, transfer_syntax: str,
-              calling_ae: str = "") -> Incoming:
-        """Start receiving one instance; feed it with `write()`, end with `commit()`."""
-        return Incoming(self, sop_class, sop_uid, transfer_syntax, calling_ae)
+              calling_ae: str = "", deferred: bool = False) -> Incoming:
+        """Start receiving one instance; feed it with `write()`, end with `commit()`.
+
+        `deferred`: an instance of the station's own retrieve, acknowledged before its
+        fsync (see the module's docstring); `make_durable()` ends the retrieve."""
+        return Incoming(self, sop_class, sop_uid, transfer_syntax, calling_ae, deferred)
+
+    def _mark_boot(self, boot: str) -> None:
+        if not self._marked:
+            sync.ensure_marker(self.root, boot)
+            self._marked = True
+
+    def drop_lost(self) -> list[str]:
+        """Forget the instances an earlier boot wrote without fsync and never synced (a
+        power loss or a reboot cut their retrieve): their files may be incomplete. Deletes
+        files and rows; returns the files' relative paths. Their retrieve fetches them again.
+        """
+        boot = sync.boot_id()
+        lost = [(uid, path) for uid, path, b in self.index.unsynced() if b != boot]
+        if lost:
+            for _, path in lost:  # files first: a row without its file is dropped later
+                (self.root / path).unlink(missing_ok=True)
+            self.index.remove_instances([uid for uid, _ in lost])
+            log.warning("store: %d images of a retrieve cut by a power loss or reboot before "
+                        "they were synced to disk were removed; they are retrieved again",
+                        len(lost))
+        return [path for _, path in lost]
+
+    def make_durable(self) -> int:
+        """Put every instance this boot wrote without fsync on disk (one syncfs of the
+        store's file system) and clear their marks; returns how many were marked.
+
+        Raises OSError when the kernel reports a write error (the marks stay)."""
+        boot = sync.boot_id()
+        if not boot or not self.index.has_unsynced(boot):
+            return 0
+        before = time.time()  # rows indexed before this had their data written before it
+        sync.sync_filesystem(self.root)
+        n = self.index.mark_synced(boot, before)
+        log.debug("store: %d instances of this boot's retrieves synced to disk", n)
+        return n
 
     def store_bytes(self, sop_class: str, sop_uid: str, transfer_syntax: str, data: bytes,
                     calling_ae: str = "") -> StoredInstance:
@@ -190,21 +276,34 @@ class Store:
         self.index.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What `Incoming.check()` found: all the write needs."""
+
+    meta: bytes
+    head: Header
+    final: Path
+    study: str
+    series: str
+
+
 class Incoming:
     """One instance being received. Not thread-safe: one association feeds it."""
 
     def __init__(self, store: Store, sop_class: str, sop_uid: str, transfer_syntax: str,
-                 calling_ae: str) -> None:
+                 calling_ae: str, deferred: bool = False) -> None:
         self.store = store
         self.sop_class = sop_class
         self.sop_uid = sop_uid
         self.transfer_syntax = transfer_syntax
         self.calling_ae = calling_ae
+        self.deferred = deferred
         self.size = 0
-        self._chunks: list[bytes] = []
+        self._chunks: list[Chunk] = []
         self._spool: BinaryIO | None = None
         self._spool_path: Path | None = None
         self._refusal: Refused | None = None
+        self._checked: _Checked | None = None
         if not layout.is_valid_uid(sop_uid):
             self._refusal = Refused(status.CANNOT_UNDERSTAND_UID,
                                     f"Affected SOP Instance UID {sop_uid[:80]!r} is not valid")
@@ -213,7 +312,9 @@ class Incoming:
                 f"less than {store.min_free_mb} MiB free in {store.root}: free some space "
                 f"or lower station.min_free_mb")
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: Chunk) -> None:
+        """Add the next bytes of the dataset. The chunk is kept, not copied: it must not
+        change until `commit()` or `abort()` (a view into a PDU that is not reused)."""
         if self._refusal is not None:
             return  # the data is read and dropped; the answer is the refusal
         self.size += len(chunk)
@@ -239,7 +340,7 @@ class Incoming:
         except OSError as exc:
             self._fail_spool(exc)
 
-    def _spool_write(self, chunk: bytes) -> None:
+    def _spool_write(self, chunk: Chunk) -> None:
         assert self._spool is not None
         try:
             self._spool.write(chunk)
@@ -263,27 +364,62 @@ class Incoming:
             self._spool_path.unlink(missing_ok=True)
             self._spool_path = None
 
-    def commit(self) -> StoredInstance:
-        """Make the instance durable and indexed, or raise `Refused` leaving nothing."""
-        if self._refusal is not None:
-            self.abort()
-            raise self._refusal
+    def check(self) -> None:
+        """Everything that may refuse the instance short of writing it (its header, its
+        UIDs, the free space), or raise `Refused` leaving nothing. `commit()` does it too;
+        an acceptor calls it first to acknowledge a `deferred` instance before writing it
+        (the archive sends the next one meanwhile)."""
+        if self._checked is not None:
+            return
         try:
-            return self._commit()
+            if self._refusal is not None:
+                raise self._refusal
+            self._checked = self._check()
         except Refused:
             self.abort()
             raise
         except OSError as exc:
             self.abort()
-            if _is_space_error(exc):
-                raise OutOfSpace(f"the disk holding {self.store.root} is full") from exc
-            raise Refused(status.CANNOT_STORE, f"cannot write the instance: {exc}") from exc
+            raise self._os_refusal(exc) from exc
+
+    def commit(self) -> StoredInstance:
+        """Make the instance durable (or, `deferred`, written and marked) and indexed, or
+        raise `Refused` leaving nothing."""
+        self.check()
+        assert self._checked is not None
+        try:
+            return self._commit(self._checked)
+        except Refused:
+            self.abort()
+            raise
+        except OSError as exc:
+            self.abort()
+            raise self._os_refusal(exc) from exc
+
+    def _os_refusal(self, exc: OSError) -> Refused:
+        if _is_space_error(exc):
+            return OutOfSpace(f"the disk holding {self.store.root} is full")
+        return Refused(status.CANNOT_STORE, f"cannot write the instance: {exc}")
+
+    def _scan_chunks(self) -> Header:
+        """The header from the first fragment(s): they hold it, and the bulk data after it
+        is checked by its lengths; the whole dataset is joined only when they do not."""
+        chunks, ts = self._chunks, self.transfer_syntax
+        if len(chunks) <= 1:
+            return scan(chunks[0] if chunks else b"", ts)
+        n = 1
+        while n < len(chunks):
+            try:
+                return scan(chunks[0] if n == 1 else b"".join(chunks[:n]), ts, total=self.size)
+            except NeedMore:
+                n *= 4
+        self._chunks = [b"".join(chunks)]
+        return scan(self._chunks[0], ts)
 
     def _scan(self, meta_len: int) -> Header:
         try:
             if self._spool is None:
-                self._chunks = [b"".join(self._chunks)]
-                return scan(self._chunks[0], self.transfer_syntax)
+                return self._scan_chunks()
             assert self._spool_path is not None
             self._spool.flush()
             with open(self._spool_path, "rb") as f, mmap.mmap(
@@ -297,7 +433,7 @@ class Incoming:
         except MalformedDataset as exc:
             raise Refused(status.CANNOT_UNDERSTAND, f"malformed dataset: {exc}") from exc
 
-    def _commit(self) -> StoredInstance:
+    def _check(self) -> _Checked:
         meta = file_meta(self.sop_class, self.sop_uid, self.transfer_syntax, self.calling_ae)
         head = self._scan(len(meta))
         a = head.attrs
@@ -314,20 +450,31 @@ class Incoming:
             final = layout.instance_path(self.store.root, study, series, self.sop_uid)
         except layout.InvalidUID as exc:
             raise Refused(status.CANNOT_UNDERSTAND_UID, str(exc)) from exc
+        if self._spool is None and not self.store.has_room(self.size):
+            raise OutOfSpace(f"less than {self.store.min_free_mb} MiB would stay free in "
+                             f"{self.store.root}")
+        return _Checked(meta, head, final, study, series)
+
+    def _commit(self, checked: _Checked) -> StoredInstance:
+        meta, head, final = checked.meta, checked.head, checked.final
+        study, series, a = checked.study, checked.series, checked.head.attrs
+        # never replace a durable copy (a modality's push) by one that is not yet on disk
+        boot = sync.boot_id() if self.deferred else ""
+        if boot and self.store.index.durable(self.sop_uid):
+            boot = ""
+        if boot:
+            self.store._mark_boot(boot)
         layout.make_dirs(self.store.root, final.parent)
         if self._spool is None:
-            if not self.store.has_room(self.size):
-                raise OutOfSpace(f"less than {self.store.min_free_mb} MiB would stay free in "
-                                 f"{self.store.root}")
             tmp = final.parent / temp_name()
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-                with open(fd, "wb", closefd=True) as f:
-                    f.write(meta)
-                    for c in self._chunks:
-                        f.write(c)
-                    f.flush()
-                    os.fsync(f.fileno())
+                try:
+                    write_all(fd, [meta, *self._chunks])
+                    if not boot:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
                 os.replace(tmp, final)
             except BaseException:
                 tmp.unlink(missing_ok=True)
@@ -336,13 +483,16 @@ class Incoming:
         else:
             assert self._spool_path is not None
             self._spool.flush()
-            os.fsync(self._spool.fileno())
+            if not boot:
+                os.fsync(self._spool.fileno())
             self._spool.close()
             self._spool = None
             os.replace(self._spool_path, final)
             self._spool_path = None
-        layout.fsync_dir(final.parent)
+        if not boot:
+            layout.fsync_dir(final.parent)
         size = len(meta) + self.size
+        self.store._wrote(size)
         rel = layout.relative(self.store.root, final)
         existed, old = self.store.index.add(
             InstanceRecord(
@@ -350,7 +500,7 @@ class Incoming:
                 transfer_syntax=self.transfer_syntax, series_uid=series, study_uid=study,
                 path=rel, size=size, header=head.header, header_implicit=head.implicit,
                 header_little=head.little, attrs=a, calling_ae=self.calling_ae,
-                received_at=time.time(),
+                received_at=time.time(), unsynced=boot or None,
             )
         )
         if old is not None:

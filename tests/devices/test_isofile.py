@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
-from mw_tui.devices.writers import base
+from mw_tui.devices.writers import base, isofile
 from mw_tui.devices.writers.base import Phase, ProblemCode, Progress
 from mw_tui.devices.writers.isofile import IsoFileWriter, iso_name
+from mw_tui.media.iso import write_iso
+from mw_tui.media.readback import open_direct
+from mw_tui.media.volume import Volume
 from tests.devices.conftest import make_volume, md5_of
+from tests.media.test_readback import ramfs
 
 
 def test_the_image_is_copied_verified_and_never_overwritten(tmp_path: Path) -> None:
@@ -69,3 +76,98 @@ def test_names_of_spanned_volumes() -> None:
 
     v = Volume(label="SMITH_2026", profile="STD-GEN-DVD", number=2, count=3, files=())
     assert iso_name(v) == "SMITH_2026_2of3.iso"
+
+
+def _read_back_volume(folder: Path) -> Volume:
+    """A volume whose pycdlib image was read back from the disk while it was written."""
+    volume = write_iso(make_volume(folder, instances=2, iso=False), folder / "v.iso",
+                       read_back=True)
+    assert volume.read_back is not None
+    return volume
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    reads: list[Path] = []
+
+    def spy(path: Path, *args: object, **kwargs: object) -> str:
+        reads.append(path)
+        return base.file_md5(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(isofile, "file_md5", spy)
+    return reads
+
+
+def test_a_linked_image_read_back_while_written_is_not_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    volume = _read_back_volume(tmp_path / "work")
+    out = tmp_path / "out"
+    out.mkdir()
+    reads = _count_reads(monkeypatch)
+    seen: list[Progress] = []
+    result = IsoFileWriter(out).write(volume, seen.append)
+    final = out / "MWTUI_TEST.iso"
+    assert reads == []
+    assert result.verified and result.md5 == volume.iso_md5 == md5_of(final)
+    assert os.stat(final).st_ino == os.stat(volume.iso or "").st_ino  # linked, not copied
+    assert any("every byte matches" in d and volume.iso_md5 in d for d in result.details)
+    assert [p.phase for p in seen][-2:] == [Phase.VERIFYING, Phase.DONE]
+    assert sorted(os.listdir(out)) == ["MWTUI_TEST.iso"]
+
+
+def test_an_image_changed_since_its_read_back_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    volume = _read_back_volume(tmp_path / "work")
+    assert volume.iso is not None
+    st = volume.iso.stat()
+    os.utime(volume.iso, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))  # touched since
+    out = tmp_path / "out"
+    out.mkdir()
+    reads = _count_reads(monkeypatch)
+    result = IsoFileWriter(out).write(volume)
+    assert reads == [out / "MWTUI_TEST.iso"] and result.verified
+    tampered = dataclasses.replace(volume, read_back=dataclasses.replace(
+        volume.read_back, md5="0" * 32))  # type: ignore[type-var]
+    IsoFileWriter(out).write(tampered)
+    assert len(reads) == 2
+
+
+def test_a_copy_to_another_file_system_is_read_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shm = Path(tempfile.mkdtemp(prefix="mw-tui-test-", dir="/dev/shm"))
+    try:
+        volume = _read_back_volume(shm)
+        assert os.stat(shm).st_dev != os.stat(tmp_path).st_dev
+        reads = _count_reads(monkeypatch)
+        result = IsoFileWriter(tmp_path).write(volume)
+        final = tmp_path / "MWTUI_TEST.iso"
+        assert reads == [final] and result.verified
+        assert md5_of(final) == volume.iso_md5
+        assert os.stat(final).st_ino != os.stat(volume.iso or "").st_ino
+    finally:
+        shutil.rmtree(shm)
+
+
+@pytest.mark.root
+def test_file_md5_reads_where_o_direct_is_refused(tmp_path: Path) -> None:
+    data = os.urandom((5 << 20) + 1234)  # more than one read, and a last partial block
+    with ramfs(tmp_path / "ram") as ram:
+        path = ram / "image.iso"
+        path.write_bytes(data)
+        assert open_direct(path) is None
+        assert base.file_md5(path) == hashlib.md5(data).hexdigest()
+        assert base.file_md5(path, 4097) == hashlib.md5(data[:4097]).hexdigest()
+        with pytest.raises(base.VerifyFailed, match="Only"):
+            base.file_md5(path, len(data) + 1)
+
+
+def test_file_md5_reads_directly_the_last_partial_block_and_limits(tmp_path: Path) -> None:
+    data = os.urandom((9 << 20) + 777)
+    path = tmp_path / "image.iso"
+    path.write_bytes(data)
+    fd = open_direct(path)
+    assert fd is not None
+    os.close(fd)
+    for limit in (None, 1, 4096, 4097, 4 << 20, (4 << 20) + 1, len(data)):
+        assert base.file_md5(path, limit) == hashlib.md5(data[:limit]).hexdigest(), limit
+    with pytest.raises(base.VerifyFailed, match=f"Only {len(data)} of {len(data) + 1}"):
+        base.file_md5(path, len(data) + 1)

@@ -24,7 +24,7 @@ from mw_tui.dicom.retrieve import (
     storage_proposals,
 )
 from mw_tui.dicom.scp import Receiver
-from mw_tui.store import Store
+from mw_tui.store import Store, sync
 from mw_tui.store.check import check
 from tests.dicom import qr_data
 from tests.peers import Orthanc, dcmtk, free_port, need, port_open, wait_until
@@ -87,6 +87,7 @@ def test_c_move_puts_every_instance_of_a_multi_series_study_in_the_store(
     assert progress and progress[-1].completed == 7 and progress[-1].remaining == 0
     assert [p.done for p in progress] == sorted(p.done for p in progress)
     assert check(store).ok
+    assert store.index.unsynced() == []  # the retrieve ended with them on disk
 
 
 def test_c_get_puts_every_instance_in_the_store_byte_for_byte(
@@ -105,6 +106,30 @@ def test_c_get_puts_every_instance_in_the_store_byte_for_byte(
     rows = {r.study_uid: r for r in store.index.studies()}
     assert rows[studies["odegard_ct"].uid].patient_name == "Ødegård^Åse"
     assert rows[studies["doe_ct"].uid].sources == ("ORTHANC",)
+    assert check(store).ok
+    assert store.index.unsynced() == []
+
+
+@pytest.mark.parametrize("how", ["move", "get"])
+def test_retrieved_images_are_acknowledged_unsynced_then_made_durable_at_once(
+        how: str, pacs: Orthanc, tmp_path: Path, studies: dict[str, qr_data.Study],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path, pacs, how)
+    _register(pacs, config)
+    study = studies["doe_ct"]
+    with Receiver(config):
+        result = retrieve(config, "pacs", [study.uid], durable=False)
+    assert result.ok, result.message
+    store = Store(config.storage)
+    marked = {uid: boot for uid, _, boot in store.index.unsynced()}
+    assert marked == {uid: sync.boot_id() for uid in _stored(store, study.uid)}
+    assert len(marked) == len(study.datasets)
+    synced: list[Path] = []
+    real = sync.sync_filesystem
+    monkeypatch.setattr(sync, "sync_filesystem", lambda p: (synced.append(p), real(p)))
+    assert store.make_durable() == len(study.datasets)
+    assert synced == [store.root] and store.index.unsynced() == []
+    assert _stored(store, study.uid) == _archive_files(pacs, study.uid)
     assert check(store).ok
 
 
@@ -321,7 +346,8 @@ def test_images_the_station_cannot_take_make_a_partial_retrieve(how: str,
     assert result.message == (f"Only 2 of 3 images of study {study_uid} arrived from "
                               f"dcmqr (QRSCP at 127.0.0.1:{qr.port}); the archive "
                               "reported 1 it could not send. Retrieve it again; if images "
-                              "keep missing, the archive's log says why.")
+                              "keep missing, this station's log (an image it could not "
+                              "write) or the archive's log says why.")
     assert check(Store(config.storage)).ok
 
 
@@ -337,4 +363,31 @@ def test_an_archive_that_sends_nothing_of_a_study_says_why(pacs: Orthanc,
     assert result.message.startswith(f"pacs (ORTHANC at 127.0.0.1:{pacs.dicom_port}) sent "
                                      f"none of the images of study {study_uid}: it reported")
     assert "images this station does not accept" in result.message
+    assert check(Store(config.storage)).ok
+
+
+def test_images_acknowledged_but_not_written_make_a_partial_retrieve(
+        pacs: Orthanc, tmp_path: Path, studies: dict[str, qr_data.Study]) -> None:
+    """The receiver acknowledges our own retrieve's images before writing them: one that
+    cannot be written then is missing, and the final count says so."""
+    from mw_tui.store import layout
+
+    config = _config(tmp_path, pacs, "move")
+    _register(pacs, config)
+    study = studies["doe_ct"]
+    first = study.datasets[0]
+    blocked = [d for d in study.datasets if d.SeriesInstanceUID == first.SeriesInstanceUID]
+    folder = layout.instance_path(config.storage, study.uid, str(first.SeriesInstanceUID),
+                                  str(first.SOPInstanceUID)).parent
+    folder.parent.mkdir(parents=True)
+    folder.write_bytes(b"a file where the series folder goes")
+    with Receiver(config):
+        result = retrieve(config, "pacs", [study.uid])
+    (item,) = result.items
+    assert item.state is RetrieveState.PARTIAL and not result.ok
+    assert item.completed == len(study.datasets)  # the archive sent them all
+    assert item.arrived == len(study.datasets) - len(blocked)
+    assert f"Only {item.arrived} of {len(study.datasets)} images" in result.message
+    assert "this station's log" in result.message
+    folder.unlink()
     assert check(Store(config.storage)).ok

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 from mw_tui.dicom.scp import Receiver
 from tests.conftest import make_config
+from tests.jobs.conftest import write_config
 from tests.peers import dcmtk, free_port, wait_until
 
 
@@ -16,26 +19,30 @@ def _echo(receiver: Receiver) -> int:
     return dcmtk("echoscu", "-aec", "MW_TUI", "127.0.0.1", str(receiver.port)).returncode
 
 
-def test_forked_when_no_thread_runs_spawned_otherwise(tmp_path: Path) -> None:
+def test_forked_when_no_thread_runs(tmp_path: Path) -> None:
+    """A fresh process (what `mw-tui burn` and `serve` are at that point) forks them."""
+    config = write_config(make_config(tmp_path, port=free_port()), tmp_path / "mw.toml")
+    code = ("import sys; from mw_tui import config as cfg; from mw_tui.dicom.scp import Receiver;"
+            "r = Receiver(cfg.load(sys.argv[1])); r.start(); print(r._ctx.get_start_method());"
+            "r.stop()")
+    out = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
+                         text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert out.stdout.strip() == "fork", out.stderr
+
+
+def test_spawned_when_another_thread_runs(tmp_path: Path) -> None:
     config = make_config(tmp_path, port=free_port())
-    methods = []
-    for busy in (False, True):
-        release = threading.Event()
-        other = threading.Thread(target=release.wait, daemon=True)
-        if busy:
-            other.start()
-        receiver = Receiver(config, processes=1)
-        # the test process itself may run helper threads: what counts is the decision
-        expected = "fork" if threading.active_count() == 1 else "spawn"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)
+    other.start()
+    receiver = Receiver(config, processes=1)
+    try:
         receiver.start()
-        try:
-            methods.append(receiver._ctx.get_start_method())
-            assert methods[-1] == expected
-            assert _echo(receiver) == 0
-        finally:
-            receiver.stop()
-            release.set()
-    assert methods[-1] == "spawn"
+        assert receiver._ctx.get_start_method() == "spawn"
+        assert _echo(receiver) == 0
+    finally:
+        receiver.stop()
+        release.set()
 
 
 def test_stop_ends_the_workers_cleanly_and_sigterm_ends_a_forked_worker(
@@ -47,6 +54,8 @@ def test_stop_ends_the_workers_cleanly_and_sigterm_ends_a_forked_worker(
         receiver.start()
         pids = receiver.status().worker_pids
         assert len(pids) == 2 and _echo(receiver) == 0
+        for pid in pids:  # a forked worker has its parent's command line, but its own name
+            assert Path(f"/proc/{pid}/comm").read_text().strip() == "mw-tui-receiver"
         os.kill(pids[0], signal.SIGTERM)  # a worker must not inherit the ignoring handler
         wait_until(lambda: receiver.status().workers < 2 or
                    receiver.status().worker_pids != pids, 10, "the worker ends on SIGTERM")

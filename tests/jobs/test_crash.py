@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,10 +49,18 @@ def big_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orthan
         o.stop()
 
 
+@pytest.fixture
+def shm() -> Iterator[Path]:
+    """A folder on another file system than the test's (tmpfs)."""
+    folder = Path(tempfile.mkdtemp(prefix="mw-tui-crash-", dir="/dev/shm"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("state", ["retrieving", "building", "writing"])
 def test_kill_9_in_each_state_then_the_job_completes_once(
-        tmp_path: Path, big_study: tuple[Orthanc, str], state: str) -> None:
+        tmp_path: Path, big_study: tuple[Orthanc, str], state: str, shm: Path) -> None:
     orthanc, study_uid = big_study
     config = make_config(tmp_path, ae_title=STATION_AE)
     orthanc.add_modality("mwtui", STATION_AE, "127.0.0.1",  # replaces the previous test's
@@ -60,8 +70,11 @@ def test_kill_9_in_each_state_then_the_job_completes_once(
     config = dataclasses.replace(config, archives=(cfg.Archive(
         name="orthanc", ae_title=orthanc.aet, host="127.0.0.1", port=orthanc.dicom_port),))
     path = write_config(config, tmp_path / "config.toml")
-    out = tmp_path / "out"
-    out.mkdir()
+    # on the work folder's file system the image, read back while it was built, is only
+    # linked (the writing step takes milliseconds); on another one (a network share) it
+    # is copied and read back: long enough for the kill to land in the middle
+    out = shm if state == "writing" else tmp_path / "out"
+    out.mkdir(exist_ok=True)
     cli = [sys.executable, "-m", "mw_tui", "--config", str(path)]
     burn = subprocess.Popen([*cli, "burn", "--study", study_uid, "--to", f"iso:{out}",
                              "--profile", "STD-GEN-CD"], stdout=subprocess.DEVNULL,
@@ -108,6 +121,7 @@ def test_kill_9_in_each_state_then_the_job_completes_once(
     store = Store(tmp_path / "store")
     assert check(store).ok
     assert store.index.study(study_uid).instances == INSTANCES
+    assert store.index.unsynced() == []  # the retrieved images were synced, once each
     written = [e for e in AuditLog(db, STATION_AE, syslog=False).entries(1)
                if e.action == "medium written"]
     assert len(written) == 1

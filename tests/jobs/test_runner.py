@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pycdlib
 import pydicom
+import pytest
 
+from mw_tui.devices.writers import base, isofile
 from mw_tui.jobs.models import JobState, StudyRef
+from mw_tui.media import iso, readback
 from mw_tui.station import Station
 from tests.jobs.conftest import Archive, station_config
 from tests.peers import dcmtk, free_port, need, wait_until
@@ -29,9 +37,30 @@ def iso_dicom_files(path: Path) -> list[str]:
     return [n for n in names if n.startswith("/DICOM/")]
 
 
-def test_orthanc_to_a_verified_iso(tmp_path: Path, archive: Archive) -> None:
+def spy_read_backs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Path], list[Path]]:
+    """(images read back while written, files read back by the ISO-file writer)."""
+    while_written: list[Path] = []
+    after: list[Path] = []
+    make = iso.ReadBack
+
+    def read_back(path: Path, *args: Any) -> readback.ReadBack:
+        while_written.append(path)
+        return make(path, *args)
+
+    def file_md5(path: Path, *args: Any, **kwargs: Any) -> str:
+        after.append(path)
+        return base.file_md5(path, *args, **kwargs)
+
+    monkeypatch.setattr(iso, "ReadBack", read_back)
+    monkeypatch.setattr(isofile, "file_md5", file_md5)
+    return while_written, after
+
+
+def test_orthanc_to_a_verified_iso(tmp_path: Path, archive: Archive,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    while_written, after = spy_read_backs(monkeypatch)
     station = Station(station_config(tmp_path, archive), watch_devices=False)
     station.start()
     try:
@@ -40,9 +69,11 @@ def test_orthanc_to_a_verified_iso(tmp_path: Path, archive: Archive) -> None:
                                  f"iso:{out}", "STD-GEN-CD", user="tech1")
         job = finished(station, job.id)
         assert job.state is JobState.DONE, job.error
-        (iso,) = out.glob("*.iso")
-        assert hashlib.md5(iso.read_bytes()).hexdigest() == job.volumes[0].md5
-        assert len(iso_dicom_files(iso)) == sum(archive.studies.values())
+        (image,) = out.glob("*.iso")
+        assert hashlib.md5(image.read_bytes()).hexdigest() == job.volumes[0].md5
+        assert len(iso_dicom_files(image)) == sum(archive.studies.values())
+        # read back from the disk while it was written, and not read again once linked
+        assert len(while_written) == 1 and after == []
         states = [s for _, s, _ in station.jobs.events(job.id)]
         assert states[:2] == ["queued", "retrieving"]
         assert {"building", "writing", "verifying", "done"} <= set(states)
@@ -134,8 +165,9 @@ def test_cancel_while_retrieving_leaves_the_store_consistent(tmp_path: Path,
 
 
 def test_burn_to_a_loop_backed_drive(tmp_path: Path, archive: Archive, udev: None,
-                                     loops: object) -> None:
+                                     loops: object, monkeypatch: pytest.MonkeyPatch) -> None:
     need("xorriso")
+    while_written, _ = spy_read_backs(monkeypatch)
     image = loops.file("drive", 4 * 1024 * 1024)  # type: ignore[attr-defined]
     drive = loops.attach(image)  # type: ignore[attr-defined]
     station = Station(station_config(tmp_path, archive, drive=drive), watch_devices=True)
@@ -150,13 +182,17 @@ def test_burn_to_a_loop_backed_drive(tmp_path: Path, archive: Archive, udev: Non
         burnt = Path(drive).read_bytes()[: job.volumes[0].size]
         assert hashlib.md5(burnt).hexdigest() == job.volumes[0].md5
         assert station.audit.entries(job.id)[1].action == "medium written"
+        assert while_written == []  # the disc itself is read back, not its image
     finally:
         station.stop()
 
 
-def test_reports_can_be_left_off_the_medium(tmp_path: Path, archive: Archive) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
+def test_reports_can_be_left_off_the_medium(tmp_path: Path, archive: Archive,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # and the ISO folder is on another file system (tmpfs), as a network share would be:
+    # the image is copied there, then read back (not read back while it was built)
+    out = Path(tempfile.mkdtemp(prefix="mw-tui-test-", dir="/dev/shm"))
+    while_written, after = spy_read_backs(monkeypatch)
     station = Station(station_config(tmp_path, archive), watch_devices=False)
     station.start()
     try:
@@ -165,11 +201,14 @@ def test_reports_can_be_left_off_the_medium(tmp_path: Path, archive: Archive) ->
                                  f"iso:{out}", "STD-GEN-CD")
         job = finished(station, job.id)
         assert job.state is JobState.DONE, job.error
-        (iso,) = out.glob("*.iso")
-        assert len(iso_dicom_files(iso)) == n - 1  # the study's SR report stayed behind
+        (image,) = out.glob("*.iso")
+        assert len(iso_dicom_files(image)) == n - 1  # the study's SR report stayed behind
         assert station.store.index.study(uid).instances == n  # but it is in the store
+        assert while_written == [] and after == [image]
+        assert hashlib.md5(image.read_bytes()).hexdigest() == job.volumes[0].md5
     finally:
         station.stop()
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def test_a_job_to_a_usb_stick_waits_for_it_then_writes_and_verifies(
@@ -206,3 +245,78 @@ def test_a_job_to_a_usb_stick_waits_for_it_then_writes_and_verifies(
         assert "safe to remove" in " ".join(m for _, _, m in station.jobs.events(job.id))
     finally:
         station.stop()
+
+
+@contextlib.contextmanager
+def _one_study_to_iso(tmp_path: Path, archive: Archive) -> Iterator[tuple[Station, Any, Path]]:
+    """A station that ran a job of the archive's first study to an ISO file, to its end."""
+    out = tmp_path / "out"
+    out.mkdir()
+    station = Station(station_config(tmp_path, archive), watch_devices=False)
+    station.start()
+    try:
+        uid, n = next(iter(archive.studies.items()))
+        job = finished(station, station.create_job([StudyRef(uid, "orthanc", n)],
+                                                   f"iso:{out}", "STD-GEN-CD").id)
+        yield station, job, out
+    finally:
+        station.stop()
+
+
+def test_images_a_power_cut_caught_before_the_sync_are_retrieved_again(
+        tmp_path: Path, archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's sync runs while the image is built; a power cut before it ends loses
+    the retrieved images. Simulated: the sync never runs, and before the build the rows
+    carry another boot's id (what the next boot finds) and one file lost its data."""
+    from mw_tui.jobs import building, retrieving
+
+    class NoSync:
+        def __init__(self, store: Any) -> None:
+            pass
+
+        def wait(self) -> None:
+            return None
+
+    monkeypatch.setattr(retrieving, "StoreSync", NoSync)
+    build_step = building.BuildSteps._build_step
+    cut: list[int] = []
+
+    def power_cut_then_build(self: Any, job: Any, cancel: Any) -> None:
+        if not cut:
+            marked = self.store.index.unsynced()
+            cut.append(len(marked))
+            with self.store.index.transaction() as db:
+                db.execute("UPDATE instances SET unsynced = 'another-boot' "
+                           "WHERE unsynced IS NOT NULL")
+            (self.store.root / marked[0][1]).write_bytes(b"")
+        build_step(self, job, cancel)
+
+    monkeypatch.setattr(building.BuildSteps, "_build_step", power_cut_then_build)
+    with _one_study_to_iso(tmp_path, archive) as (station, job, out):
+        uid, n = job.studies[0].study_uid, job.studies[0].expected_instances
+        assert job.state is JobState.DONE, job.error
+        assert cut == [n]  # every retrieved image was waiting for the sync
+        states = [s for _, s, _ in station.jobs.events(job.id)]
+        states = [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
+        assert states[:5] == ["queued", "retrieving", "building", "retrieving", "building"]
+        assert any("power cut" in m for _, _, m in station.jobs.events(job.id))
+        assert station.store.index.study(uid).instances == n
+        (image,) = out.glob("*.iso")
+        assert len(iso_dicom_files(image)) == n
+
+
+def test_a_write_error_at_the_stores_sync_fails_the_job_before_its_media_leave(
+        tmp_path: Path, archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from mw_tui.store import Store
+
+    def broken_disk(self: Store) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Store, "make_durable", broken_disk)
+    with _one_study_to_iso(tmp_path, archive) as (station, job, out):
+        assert job.state is JobState.FAILED
+        assert "write error" in job.error and "dmesg" in job.error
+        assert "writing" not in {s for _, s, _ in station.jobs.events(job.id)}
+        assert not list(out.glob("*.iso"))

@@ -10,7 +10,9 @@ stick) are separate calls that need `confirm=True`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import mmap
 import os
 import queue
 import threading
@@ -22,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol
 
+from mw_tui.media.readback import ALIGN, aligned, open_direct
 from mw_tui.media.volume import Volume
 
 
@@ -312,13 +315,95 @@ def announce(callback: ProgressCallback | None, phase: Phase, message: str = "",
 
 
 READ_AHEAD = 4 << 20  # bytes per read when reading a medium back
+_BUFFERS = 3  # read-ahead buffers for direct reads (one being read, two being hashed)
 
 
 def file_md5(path: Path, limit: int | None = None, cancel: CancelToken | None = None,
              meter: Meter | None = None, uncached: bool = True) -> str:
     """md5 of the first `limit` bytes of `path` (all of it by default), read from the
-    device rather than the page cache where the kernel allows it. A thread reads ahead
+    device rather than the page cache where the kernel allows it: with O_DIRECT (regular
+    files and block devices), else after dropping the cached pages. A thread reads ahead
     while this one hashes, so the read-back takes about the longer of the two."""
+    if uncached:
+        fd = open_direct(path)
+        if fd is not None:
+            try:
+                return _direct_md5(fd, path, limit, cancel, meter)
+            except _NoDirect:
+                pass  # opened, but direct reads refused: read it as below
+            finally:
+                os.close(fd)
+    return _buffered_md5(path, limit, cancel, meter, uncached)
+
+
+class _NoDirect(Exception):
+    """The file system accepted O_DIRECT at open but refuses direct reads."""
+
+
+def _direct_md5(fd: int, path: Path, limit: int | None, cancel: CancelToken | None,
+                meter: Meter | None) -> str:
+    h = hashlib.md5()
+    free: queue.Queue[mmap.mmap] = queue.Queue()
+    for _ in range(_BUFFERS):
+        free.put(mmap.mmap(-1, READ_AHEAD))  # page aligned, as O_DIRECT wants
+    full: queue.Queue[tuple[mmap.mmap, int] | BaseException | None] = queue.Queue()
+    stop = threading.Event()
+
+    def read() -> None:
+        got = 0
+        try:
+            while (limit is None or got < limit) and not stop.is_set():
+                want = READ_AHEAD if limit is None else min(READ_AHEAD, limit - got)
+                buf = free.get()
+                with memoryview(buf) as view:
+                    # lengths are rounded up to the block: the last partial block of a
+                    # file reads short (whole blocks only where a device ends)
+                    n = os.preadv(fd, [view[:aligned(want)]], got)
+                if n <= 0:
+                    free.put(buf)
+                    break
+                n = min(n, want)
+                full.put((buf, n))
+                got += n
+                if n < want or n % ALIGN:
+                    break  # the end of the file or device
+        except BaseException as exc:
+            full.put(exc)
+        full.put(None)
+
+    done = 0
+    reader = threading.Thread(target=read, name="md5-read-direct", daemon=True)
+    reader.start()
+    try:
+        while (item := full.get()) is not None:
+            if isinstance(item, BaseException):
+                if isinstance(item, OSError) and item.errno == errno.EINVAL and done == 0:
+                    raise _NoDirect() from item
+                raise item
+            buf, n = item
+            with memoryview(buf) as view:
+                h.update(view[:n])
+            free.put(buf)
+            done += n
+            if meter is not None:
+                meter.update(done)
+            check_cancel(cancel, "Verification was cancelled.")
+    finally:
+        stop.set()
+        while reader.is_alive():  # give it buffers back until it sees the stop
+            try:
+                item = full.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if isinstance(item, tuple):
+                free.put(item[0])
+    if limit is not None and done < limit:
+        raise VerifyFailed(f"Only {done} of {limit} bytes could be read back from {path}.")
+    return h.hexdigest()
+
+
+def _buffered_md5(path: Path, limit: int | None, cancel: CancelToken | None,
+                  meter: Meter | None, uncached: bool) -> str:
     h = hashlib.md5()
     done = 0
     chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)

@@ -2,6 +2,9 @@
 
 Written as a hidden temp file, fsynced, then given its name without replacing anything
 (a link, or a rename where the share cannot link), then read back and compared by md5.
+On the image's own file system the image is linked, not copied; when `write_iso` read it
+back from the disk while writing it (the volume's `read_back` stamp names this very,
+unchanged file), it is not read a second time.
 """
 
 from __future__ import annotations
@@ -160,6 +163,20 @@ class IsoFileWriter(Writer):
             final = path
         if expected is None:
             expected = file_md5(volume.iso) if volume.iso is not None else ""
+        if copied_md5 is None and self._read_back(volume, final, expected):
+            # the linked file is the very image that was read back from the disk, every
+            # byte compared, while it was written: reading it again would prove nothing
+            assert volume.read_back is not None
+            how = ("from the disk" if volume.read_back.direct
+                   else "after dropping the cached copy (the file system refuses direct reads)")
+            announce(progress, Phase.VERIFYING, f"{final.name} was read back while it was "
+                     "written", total=size)
+            announce(progress, Phase.DONE, f"{final.name} is written and verified.")
+            return WriteResult(verified=True, md5=expected, safe_to_remove=True,
+                               location=str(final), bytes_written=size,
+                               details=(f"image {volume.label} written to {final}",
+                                        f"read back {how} while the image was written: every "
+                                        f"byte matches; md5 {expected}"))
         h_copied = copied_md5 or expected
         announce(progress, Phase.VERIFYING, f"Reading {final.name} back")
         vmeter = Meter(Phase.VERIFYING, size, progress)
@@ -176,6 +193,18 @@ class IsoFileWriter(Writer):
                            bytes_written=size,
                            details=(f"image {volume.label} written to {final}",
                                     f"read back: md5 {md5} matches the image"))
+
+    @staticmethod
+    def _read_back(volume: Volume, final: Path, md5: str) -> bool:
+        """Whether `final` is the image file `write_iso(read_back=True)` read back, unchanged
+        since (same device, inode, size and modification time) and with the same md5."""
+        stamp = volume.read_back
+        if stamp is None or stamp.md5 != md5 or volume.iso_md5 != md5:
+            return False
+        try:
+            return stamp.matches(os.stat(final))
+        except OSError:
+            return False
 
     def remove_stale_temps(self) -> None:
         """Remove temp files left by a copy that was killed (its process is gone)."""
