@@ -11,13 +11,12 @@ from mw_tui.devices.writers import writer_for
 from mw_tui.devices.writers.base import WriterError
 from mw_tui.devices.writers.isofile import IsoFileWriter
 from mw_tui.jobs import manifest
-from mw_tui.jobs.core import RunnerCore, StepCancel, Stopped, written
+from mw_tui.jobs.core import RunnerCore, StepCancel, Stopped, log, written
 from mw_tui.jobs.models import Job, JobState, TargetKind, VolumeRecord
 from mw_tui.media.builder import BuildCancelled, BuildError, BuildProgress, build_volumes
 from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
 from mw_tui.media.profiles import MEDIA, Profile
 from mw_tui.media.volume import Volume
-from mw_tui.store.sync import failed_message
 
 
 class BuildSteps(RunnerCore):
@@ -29,10 +28,6 @@ class BuildSteps(RunnerCore):
                 return
             shutil.rmtree(workdir, ignore_errors=True)  # whatever a crash left half-made
             volumes = self._build(job, workdir, cancel)
-        syncing = self._syncing.pop(job.id, None)
-        if syncing is not None and (error := syncing.wait()) is not None:
-            self._fail(job.id, failed_message(self.store.root, error))
-            return
         records = tuple(VolumeRecord(v.label, v.number, v.count, str(v.iso or ""),
                                      v.iso_md5 or "", v.iso_size or v.size,
                                      written(job, v.label)) for v in volumes)
@@ -71,6 +66,8 @@ class BuildSteps(RunnerCore):
                 workdir / "files", progress=progress, cancel=cancel.event,
                 settings=self.config.media,
                 without_reports=[s.study_uid for s in job.studies if not s.include_reports])
+            log.info("job %d: %d volume(s) laid out in %.2f s", job.id, len(volumes),
+                     time.monotonic() - started)
             if self._writer_needs_iso(job):
                 read_back = self._read_back_while_building(job, workdir)
                 made = []
@@ -85,6 +82,9 @@ class BuildSteps(RunnerCore):
 
                     made.append(write_iso(v, workdir / f"volume{v.number}.iso", iso_progress,
                                           cancel.event, read_back=read_back))
+                    log.info("job %d: image of disc %d of %d made in %.2f s%s", job.id,
+                             v.number, v.count, time.monotonic() - iso_started,
+                             " (read back from the disk while written)" if read_back else "")
                 volumes = made
         except (BuildCancelled, IsoCancelled):
             self._check(job, cancel)

@@ -18,6 +18,7 @@ from mw_tui.jobs.queue import InvalidTransition, JobQueue
 from mw_tui.media.profiles import MEDIA
 from mw_tui.media.volume import Volume
 from mw_tui.store import Store
+from mw_tui.store.sync import failed_message
 
 log = logging.getLogger("mw_tui.jobs.runner")
 
@@ -46,24 +47,52 @@ class StepCancel:
 
 
 class StoreSync:
-    """`Store.make_durable()` on a thread of its own: a job builds its media while the
-    images it retrieved go to disk, and waits for this before the media leave the build."""
+    """`Store.make_durable()` on a thread of its own, once a job is over.
 
-    def __init__(self, store: Store) -> None:
-        self.error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, args=(store,), name="store-sync",
-                                        daemon=True)
-        self._thread.start()
+    The images a job retrieved are still in their archive (see `store.sync`): neither its
+    medium nor the job waits for them to reach the disk (the build would compete with that
+    sync for it). The sync starts `delay` seconds after the job, so a `mw-tui burn` that
+    exits at once is not held up by it (the kernel writes the images back by itself, and
+    the next start settles their marks). Until they are on disk, a power cut costs at most
+    retrieving them again: the next start keeps those that read back as written, drops
+    the others, and a job that needs them goes back to retrieving. A write error is
+    logged for the support engineer; the jobs' media are verified on their own.
+    """
 
-    def _run(self, store: Store) -> None:
-        try:
-            store.make_durable()
-        except OSError as exc:
-            self.error = exc
+    def __init__(self, store: Store, delay: float = 1.0) -> None:
+        self.store = store
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._wanted = False
+        self._thread: threading.Thread | None = None
 
-    def wait(self) -> OSError | None:
-        self._thread.join()
-        return self.error
+    def request(self) -> None:
+        with self._lock:
+            self._wanted = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="store-sync",
+                                                daemon=True)
+                self._thread.start()
+
+    def wait(self) -> None:
+        """Until every requested sync is over (tests, and a runner told to finish them)."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        time.sleep(self.delay)  # a pause on a thread of its own, not a wait for something
+        while True:
+            with self._lock:
+                if not self._wanted:
+                    self._thread = None
+                    return
+                self._wanted = False
+            try:
+                self.store.make_durable()
+            except OSError as exc:
+                log.error("store: %s", failed_message(self.store.root, exc))
 
 
 def work_root(config: Config) -> Path:
@@ -99,7 +128,7 @@ class RunnerCore:
         self._guard = threading.Lock()
         self._media_check_at: dict[int, float] = {}  # job -> not before (monotonic)
         self._backoff: dict[int, float] = {}
-        self._syncing: dict[int, StoreSync] = {}  # job -> its retrieved images going to disk
+        self.store_sync = StoreSync(store)  # retrieved images to disk once a job is over
         self.limits = {"retrieve": 2, "build": 1}
 
     # -- state helpers ------------------------------------------------------------------
@@ -125,7 +154,8 @@ class RunnerCore:
         self._clean(job)
 
     def _clean(self, job: Job) -> None:
-        self._syncing.pop(job.id, None)
+        if any(ref.archive for ref in job.studies):
+            self.store_sync.request()
         shutil.rmtree(self.work / str(job.id), ignore_errors=True)
 
     def _audit(self, job: Job, action: str, **fields: Any) -> None:

@@ -1,11 +1,10 @@
 """Retrieving: the studies a job lacks come from the archives (and their reports).
 
 The retrieved images are acknowledged before they are fsync'ed (the archives still hold
-them, see `store.sync`); the step ends by starting one `Store.make_durable()` for all its
-studies, which the build step waits for before its media go anywhere (the image is made
-from the page cache meanwhile). A power loss before that leaves the studies short of
-images: the rows of that boot are dropped at the next start, and the build step sends the
-job back here to retrieve them again.
+them, see `store.sync`); they reach the disk with one `Store.make_durable()` once the job
+is over (`core.StoreSync`), its media made from the page cache meanwhile. A power loss
+before that leaves the studies short of images: the rows of that boot are dropped at the
+next start, and the build step sends the job back here to retrieve them again.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mw_tui.jobs.core import RunnerCore, StepCancel, StoreSync, log
+from mw_tui.jobs.core import RunnerCore, StepCancel, log
 from mw_tui.jobs.models import Job, JobState, Progress, StudyRef
 
 
@@ -63,7 +62,6 @@ class RetrieveSteps(RunnerCore):
             if ref.include_reports:
                 self._check(job, cancel)
                 self._fetch_reports(job, ref, i, len(studies), cancel)
-        self._syncing[job.id] = StoreSync(self.store)  # the build waits for it at its end
         first = self.store.index.study(job.studies[0].study_uid)
         if first is not None and not job.patient_name:
             job = self.queue.update(job.id, patient_name=first.patient_name,

@@ -48,7 +48,8 @@ class CheckReport:
             ("partial files of interrupted transfers", self.partial, "removed at next start"),
             ("files that are not valid DICOM", self.invalid, "inspect and remove them"),
             ("retrieved files a power loss may have cut before they reached the disk",
-             self.unsynced, "removed at next start; their jobs retrieve them again"),
+             self.unsynced, "checked at next start: kept when they read back as written, "
+             "else removed and retrieved again by their jobs"),
         ):
             if items:
                 out.append(f"{len(items)} {name} ({fix}):")
@@ -154,8 +155,9 @@ def recover(store: Store, full: bool = False) -> CheckReport:
     `full`, every file is reindexed from its content (`mw-tui store reindex`).
 
     Instances of our own retrieves not yet synced (`sync`): this boot's are synced now;
-    another boot's are removed (in `lost`), and so are the files such a boot left that
-    cannot be indexed (their rows went with the power too).
+    another boot's are kept when they read back as written (CRC-32), else removed (in
+    `lost`), and so are the files such a boot left that cannot be indexed (their rows went
+    with the power too).
     """
     boot = sync.boot_id()
     lost = store.drop_lost()

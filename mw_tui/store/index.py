@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS instances (
     header_little INTEGER NOT NULL,
     calling_ae TEXT NOT NULL DEFAULT '',
     received_at REAL NOT NULL,
-    unsynced TEXT
+    unsynced TEXT,
+    crc INTEGER
 );
 CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid);
 """
@@ -87,6 +88,7 @@ class InstanceRecord:
     calling_ae: str = ""
     received_at: float = field(default_factory=time.time)
     unsynced: str | None = None  # boot id, when written without fsync (see `ingest`)
+    crc: int | None = None  # CRC-32 of the file as written, kept with `unsynced`
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +205,11 @@ class Index(Database):
         """Columns added since a database was created."""
         db = self.connect()
         columns = {r[1] for r in db.execute("PRAGMA table_info(instances)")}
-        if "unsynced" not in columns:
+        for column, kind in (("unsynced", "TEXT"), ("crc", "INTEGER")):
+            if column in columns:
+                continue
             try:
-                db.execute("ALTER TABLE instances ADD COLUMN unsynced TEXT")
+                db.execute(f"ALTER TABLE instances ADD COLUMN {column} {kind}")
             except sqlite3.OperationalError as exc:  # another process added it meanwhile
                 if "duplicate column" not in str(exc):
                     raise
@@ -264,12 +268,12 @@ class Index(Database):
             db.execute(
                 "INSERT OR REPLACE INTO instances (sop_uid, series_uid, sop_class, "
                 "transfer_syntax, instance_number, path, size, header, header_implicit, "
-                "header_little, calling_ae, received_at, unsynced) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "header_little, calling_ae, received_at, unsynced, crc) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (rec.sop_uid, rec.series_uid, rec.sop_class, rec.transfer_syntax,
                  a.get("InstanceNumber", ""), rec.path, rec.size, rec.header,
                  int(rec.header_implicit), int(rec.header_little), rec.calling_ae, now,
-                 rec.unsynced),
+                 rec.unsynced, rec.crc),
             )
             if old and old[1] != rec.series_uid:
                 self._prune(db, [old[1]])
@@ -288,6 +292,18 @@ class Index(Database):
         return [(r[0], r[1], r[2]) for r in self.connect().execute(
             "SELECT sop_uid, path, unsynced FROM instances WHERE unsynced IS NOT NULL")]
 
+    def unsynced_elsewhere(self, boot_id: str) -> list[tuple[str, str, int | None]]:
+        """(sop_uid, path, CRC-32) of the instances another boot wrote without fsync."""
+        return [(r[0], r[1], r[2]) for r in self.connect().execute(
+            "SELECT sop_uid, path, crc FROM instances WHERE unsynced IS NOT NULL "
+            "AND unsynced != ?", (boot_id,))]
+
+    def clear_marks(self, sop_uids: Iterable[str]) -> None:
+        """These instances are on disk after all (read back intact)."""
+        with self.transaction() as db:
+            db.executemany("UPDATE instances SET unsynced = NULL, crc = NULL WHERE sop_uid = ?",
+                           [(u,) for u in sop_uids])
+
     def has_unsynced(self, boot_id: str) -> bool:
         return self.connect().execute("SELECT 1 FROM instances WHERE unsynced = ? LIMIT 1",
                                       (boot_id,)).fetchone() is not None
@@ -296,7 +312,8 @@ class Index(Database):
         """Clear the marks of this boot's instances received before `before` (their
         data went to disk with a syncfs started after that); returns how many."""
         with self.transaction() as db:
-            return db.execute("UPDATE instances SET unsynced = NULL WHERE unsynced = ? AND "
+            return db.execute("UPDATE instances SET unsynced = NULL, crc = NULL WHERE "
+                              "unsynced = ? AND "
                               "received_at < ?", (boot_id, before)).rowcount
 
     def remove_instances(self, sop_uids: Iterable[str]) -> None:

@@ -31,6 +31,7 @@ import sqlite3
 import stat
 import struct
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,25 @@ def _is_space_error(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def _crc32(chunks: list[Chunk]) -> int:
+    crc = 0
+    for c in chunks:
+        crc = zlib.crc32(c, crc)
+    return crc
+
+
+def file_crc32(path: Path) -> int | None:
+    """CRC-32 of a file's content, None when it cannot be read."""
+    crc = 0
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(1 << 20):
+                crc = zlib.crc32(chunk, crc)
+    except OSError:
+        return None
+    return crc
+
+
 def write_all(fd: int, chunks: list[Chunk]) -> None:
     """Write the chunks in order with as few writev calls as they allow."""
     views = [memoryview(c) for c in chunks if len(c)]
@@ -208,11 +228,23 @@ class Store:
 
     def drop_lost(self) -> list[str]:
         """Forget the instances an earlier boot wrote without fsync and never synced (a
-        power loss or a reboot cut their retrieve): their files may be incomplete. Deletes
-        files and rows; returns the files' relative paths. Their retrieve fetches them again.
+        power loss or a reboot cut their retrieve) unless they read back exactly as written
+        (their CRC-32): the others may be incomplete. Deletes their files and rows; returns
+        the files' relative paths. Their retrieve fetches them again.
         """
         boot = sync.boot_id()
-        lost = [(uid, path) for uid, path, b in self.index.unsynced() if b != boot]
+        lost, kept = [], []
+        for uid, path, crc in self.index.unsynced_elsewhere(boot):
+            # a clean shutdown (or the kernel's own writeback) may have put it on disk:
+            # what reads back as it was written is kept
+            if crc is not None and file_crc32(self.root / path) == crc:
+                kept.append(uid)
+            else:
+                lost.append((uid, path))
+        if kept:
+            self.index.clear_marks(kept)
+            log.info("store: %d images an earlier boot had not synced read back intact; "
+                     "kept", len(kept))
         if lost:
             for _, path in lost:  # files first: a row without its file is dropped later
                 (self.root / path).unlink(missing_ok=True)
@@ -462,6 +494,7 @@ class Incoming:
         boot = sync.boot_id() if self.deferred else ""
         if boot and self.store.index.durable(self.sop_uid):
             boot = ""
+        crc: int | None = None  # large (spooled) instances: none, such a file is dropped
         if boot:
             self.store._mark_boot(boot)
         layout.make_dirs(self.store.root, final.parent)
@@ -471,7 +504,9 @@ class Incoming:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
                 try:
                     write_all(fd, [meta, *self._chunks])
-                    if not boot:
+                    if boot:  # what lets the next boot tell a file that reached the disk
+                        crc = _crc32([meta, *self._chunks])
+                    else:
                         os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -500,7 +535,7 @@ class Incoming:
                 transfer_syntax=self.transfer_syntax, series_uid=series, study_uid=study,
                 path=rel, size=size, header=head.header, header_implicit=head.implicit,
                 header_little=head.little, attrs=a, calling_ae=self.calling_ae,
-                received_at=time.time(), unsynced=boot or None,
+                received_at=time.time(), unsynced=boot or None, crc=crc,
             )
         )
         if old is not None:
