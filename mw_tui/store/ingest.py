@@ -9,10 +9,12 @@ renamed into place, and only then indexed and acknowledged.
 
 Instances of the station's own retrieves (`deferred`) skip the two fsyncs: an instance WE
 asked an archive to send is still in that archive, so acknowledging it before it is on
-disk loses nothing (a job that needs it retrieves it again). Their index rows carry the
-boot id until `Store.make_durable()` syncs the file system once for the whole retrieve;
-`check.recover()` settles what a crash left marked. See `sync` for the details. Pushed
-instances (a modality's C-STORE) keep the fsync-before-acknowledge path.
+disk loses nothing (a job that needs it retrieves it again). They are checked
+(`Incoming.check()`, which an acceptor may acknowledge on) before they are written; their
+index rows carry the boot id and the file's CRC-32 until `Store.make_durable()` syncs the
+file system once for many of them; `check.recover()` settles what a crash left marked.
+See `sync` for the details. Pushed instances (a modality's C-STORE) keep the
+fsync-before-acknowledge path.
 
 The data path copies as little as it can: the fragments are kept as they were read (views
 into the PDUs), the header is scanned on the first fragment(s) only, and the file is

@@ -5,17 +5,20 @@ it is fsync'ed (file and folder) before it is acknowledged. An instance that WE 
 archive to send (a C-MOVE sub-operation whose Move Originator is this station's AE title,
 coming from a configured archive, or a C-STORE on our own C-GET association) is still in
 that archive: acknowledging it before it is on disk loses nothing, because a job that needs
-it retrieves it again. Such instances are written and renamed into place without fsync and
-indexed with the kernel's boot id in `instances.unsynced`; `Store.make_durable()` (at the end
-of every retrieve) syncs the store's file system once (syncfs) and clears the marks.
+it retrieves it again. Such instances are acknowledged once checked, written and renamed
+into place without fsync (`dicom.behind`), and indexed with the kernel's boot id in
+`instances.unsynced` and the file's CRC-32 in `instances.crc`; `Store.make_durable()` syncs
+the store's file system once (syncfs) and clears the marks: at the end of `mw-tui
+retrieve`, a moment after a job is over (`jobs.core.StoreSync`), at the next start.
 
 After a crash, `check.recover()` (every receiver start) looks at the marks: those of the
-current boot belong to a process that was killed while the kernel still held the data, so
-one syncfs makes them durable; those of another boot were cut by a power loss or a reboot
-before the sync, so their files and rows are deleted (the job sees its study incomplete and
-retrieves it again). A marker file per boot (`.unsynced-<boot id>`, created before the first
-unsynced write of a boot) tells recovery that files of such a boot may be incomplete even
-when the index rows that named them were lost with the power too.
+current boot belong to a process that stopped while the kernel still held the data, so
+one syncfs makes them durable; those of another boot (a power loss, or a reboot before the
+sync) are kept when the file reads back as written (its CRC-32), else the file and its row
+are deleted (the job sees its study incomplete and retrieves it again). A marker file per
+boot (`.unsynced-<boot id>`, created before the first unsynced write of a boot) tells
+recovery that files of such a boot may be incomplete even when the index rows that named
+them were lost with the power too.
 """
 
 from __future__ import annotations
