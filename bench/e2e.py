@@ -9,8 +9,9 @@ dcmtk pipeline, same data, same run: storescp receiving, movescu from Orthanc, t
 renamed to DICOM File IDs, `dcmmkdir +r -Pgp`, `genisoimage -J`, then `md5sum`.
 Bar: mw-tui <= 1.0x the dcmtk pipeline.
 
-Both run `--rounds` times, one after the other (the disk and the page cache of a shared
-machine vary by tens of percent from one run to the next); the ratio is of the medians.
+Both run `--rounds` times, one after the other, each after an untimed `sync` (so neither
+pays for the other's writes); the disk of a shared machine still varies by tens of
+percent from one run to the next, so the ratio is of the medians.
 Each of our runs prints its job's steps in milliseconds.
 """
 
@@ -117,6 +118,12 @@ def dcmtk_pipeline(orthanc: Orthanc, study: str, work: Path) -> tuple[float, flo
     return seconds, seconds + time.perf_counter() - synced
 
 
+def settle() -> None:
+    """Untimed: what the previous run left in the page cache goes to disk first, so each
+    run pays for its own writes only, not for the other's."""
+    subprocess.run(["sync"], check=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="20 small images, one round (CI)")
@@ -135,7 +142,9 @@ def main() -> None:
         for r in range(rounds):
             for folder in (work / f"dcmtk{r}", work / f"ours{r}"):
                 folder.mkdir()
+            settle()
             d, synced = dcmtk_pipeline(orthanc, study, work / f"dcmtk{r}")
+            settle()
             o, md5 = ours(orthanc, study, work / f"ours{r}")
             print(f"round {r + 1}: mw-tui {o:5.2f} s (md5 {md5}); dcmtk {d:5.2f} s, "
                   f"then sync {synced:5.2f} s")
