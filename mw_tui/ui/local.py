@@ -1,14 +1,14 @@
 """"This station" as a search source: the store's studies filtered by the same keys.
 
-Matching follows the demo archive's C-FIND rules (`mw_tui.demo.matching`): wildcards,
-date ranges, names case-insensitive and per component group. No Textual here.
+Matching follows the C-FIND rules the demo archive answers with (`mw_tui.dicom.matching`):
+wildcards, date ranges, names case-insensitive and per component group. No Textual here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mw_tui.demo.matching import matches
+from mw_tui.dicom.matching import matches
 from mw_tui.dicom.query import StudyQuery, StudyResult
 from mw_tui.store.index import StudyRow
 

@@ -1,4 +1,5 @@
-"""C-FIND attribute matching (PS3.4 C.2.2.2) for the demo archive.
+"""C-FIND attribute matching (PS3.4 C.2.2.2): the demo archive answers with it, and the
+search of this station's own store (`ui.local`) filters with it.
 
 Supported: universal matching (empty value or `*`), single value matching, wildcards
 `*` and `?` on string VRs, range matching on DA/TM/DT (`a-b`, `-b`, `a-`), list-of-UID
