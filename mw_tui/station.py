@@ -23,7 +23,7 @@ from mw_tui.devices.watcher import DeviceWatcher
 from mw_tui.dicom.events import ReceiverEvent, StudyChanged
 from mw_tui.dicom.scp import PortInUse, Receiver, ReceiverError, ReceiverStatus
 from mw_tui.jobs.audit import AuditLog, current_user
-from mw_tui.jobs.models import Job, JobState, StudyRef, Target
+from mw_tui.jobs.models import Job, StudyRef, Target
 from mw_tui.jobs.queue import JobQueue
 from mw_tui.jobs.rules import RuleEngine
 from mw_tui.jobs.runner import Runner, RunnerBusy, cancel_now
@@ -159,8 +159,8 @@ class Station:
         if self.runner_busy or not self._started:
             return cancel_now(self.config, self.jobs, self.audit, job_id,
                               user or current_user())
-        job = self.jobs.request_cancel(job_id)
-        if job.state is JobState.CANCELLED:  # it had not started: nothing to stop
+        job, now = self.jobs.cancel(job_id)
+        if now:  # it had not started: nothing to stop
             self.audit.record_job(job, "job cancelled", user=user or current_user(),
                                   result="cancelled")
         self.runner.wake()

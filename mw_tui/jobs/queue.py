@@ -243,14 +243,30 @@ class JobQueue(Database):
 
     def request_cancel(self, job_id: int) -> Job:
         """Ask for a job to stop; a queued job is cancelled at once."""
-        job = self.get(job_id)
-        if job.state.finished:
-            raise InvalidTransition(f"job {job_id} is already {job.state.value}")
+        return self.cancel(job_id)[0]
+
+    def cancel(self, job_id: int) -> tuple[Job, bool]:
+        """Ask for a job to stop; a queued job is cancelled at once (then the second value
+        is True: the caller records it; a running job is ended, and recorded, by its
+        runner). One transaction, so a runner taking the job up at that moment sees either
+        the request or the cancel."""
+        now = time.time()
         with self.transaction() as db:
+            r = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if r is None:
+                raise KeyError(f"no job {job_id}")
+            current = JobState(r[0])
+            if current.finished:
+                raise InvalidTransition(f"job {job_id} is already {current.value}")
             db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
-                       (time.time(), job_id))
-        if job.state is JobState.QUEUED:
-            return self.transition(job_id, JobState.CANCELLED, "cancelled before it started")
+                       (now, job_id))
+            if current is JobState.QUEUED:
+                message = "cancelled before it started"
+                db.execute("UPDATE jobs SET state = ?, progress_done = 0, progress_total = 0, "
+                           "progress_message = ? WHERE id = ?",
+                           (JobState.CANCELLED.value, message, job_id))
+                db.execute("INSERT INTO job_events (job_id, at, state, message) "
+                           "VALUES (?,?,?,?)", (job_id, now, JobState.CANCELLED.value, message))
         job = self.get(job_id)
         self._notify(job)
-        return job
+        return job, current is JobState.QUEUED

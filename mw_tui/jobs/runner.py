@@ -205,8 +205,11 @@ def cancel_now(config: Config, queue: JobQueue, audit: AuditLog, job_id: int,
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return queue.request_cancel(job_id)  # the runner finishes it (and audits)
+        except BlockingIOError:  # a runner works elsewhere: it ends a running job (and audits)
+            job, now = queue.cancel(job_id)
+            if now:
+                audit.record_job(job, "job cancelled", user=user, result="cancelled")
+            return job
         job = queue.get(job_id)
         if job.state.finished:
             raise InvalidTransition(f"job {job_id} is already {job.state.value}")
