@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,25 +176,37 @@ class JobQueue(Database):
     def transition(self, job_id: int, state: JobState, message: str = "",
                    error: str = "") -> Job:
         """Move a job to `state` (persisted, with an event); InvalidTransition if not allowed."""
-        now = time.time()
         with self.transaction() as db:
-            r = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if r is None:
-                raise KeyError(f"no job {job_id}")
-            current = JobState(r[0])
-            if current.finished:
-                raise InvalidTransition(f"job {job_id} is already {current.value}")
+            current = self._unfinished_state(db, job_id)
             if state not in _NEXT.get(current, set()) | {JobState.FAILED, JobState.CANCELLED,
                                                          current}:
                 raise InvalidTransition(f"job {job_id}: {current.value} -> {state.value}")
-            db.execute("UPDATE jobs SET state = ?, updated_at = ?, error = ?, "
-                       "progress_done = 0, progress_total = 0, progress_message = ? "
-                       "WHERE id = ?", (state.value, now, error, message, job_id))
-            db.execute("INSERT INTO job_events (job_id, at, state, message) VALUES (?,?,?,?)",
-                       (job_id, now, state.value, error or message))
+            self._set_state(db, job_id, state, message, error)
         job = self.get(job_id)
         self._notify(job)
         return job
+
+    @staticmethod
+    def _unfinished_state(db: sqlite3.Connection, job_id: int) -> JobState:
+        """The job's state (in the caller's transaction); KeyError, or InvalidTransition
+        when the job is over."""
+        r = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"no job {job_id}")
+        current = JobState(r[0])
+        if current.finished:
+            raise InvalidTransition(f"job {job_id} is already {current.value}")
+        return current
+
+    @staticmethod
+    def _set_state(db: sqlite3.Connection, job_id: int, state: JobState, message: str,
+                   error: str = "") -> None:
+        now = time.time()
+        db.execute("UPDATE jobs SET state = ?, updated_at = ?, error = ?, "
+                   "progress_done = 0, progress_total = 0, progress_message = ? "
+                   "WHERE id = ?", (state.value, now, error, message, job_id))
+        db.execute("INSERT INTO job_events (job_id, at, state, message) VALUES (?,?,?,?)",
+                   (job_id, now, state.value, error or message))
 
     def progress(self, job_id: int, progress: Progress, persist_every: float = 1.0) -> None:
         """Update the current step's progress; written to disk at most every second, told
@@ -250,23 +263,12 @@ class JobQueue(Database):
         is True: the caller records it; a running job is ended, and recorded, by its
         runner). One transaction, so a runner taking the job up at that moment sees either
         the request or the cancel."""
-        now = time.time()
         with self.transaction() as db:
-            r = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if r is None:
-                raise KeyError(f"no job {job_id}")
-            current = JobState(r[0])
-            if current.finished:
-                raise InvalidTransition(f"job {job_id} is already {current.value}")
+            current = self._unfinished_state(db, job_id)
             db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
-                       (now, job_id))
+                       (time.time(), job_id))
             if current is JobState.QUEUED:
-                message = "cancelled before it started"
-                db.execute("UPDATE jobs SET state = ?, progress_done = 0, progress_total = 0, "
-                           "progress_message = ? WHERE id = ?",
-                           (JobState.CANCELLED.value, message, job_id))
-                db.execute("INSERT INTO job_events (job_id, at, state, message) "
-                           "VALUES (?,?,?,?)", (job_id, now, JobState.CANCELLED.value, message))
+                self._set_state(db, job_id, JobState.CANCELLED, "cancelled before it started")
         job = self.get(job_id)
         self._notify(job)
         return job, current is JobState.QUEUED

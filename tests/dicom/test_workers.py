@@ -10,8 +10,7 @@ import threading
 from pathlib import Path
 
 from mw_tui.dicom.scp import Receiver
-from tests.conftest import make_config
-from tests.jobs.conftest import write_config
+from tests.conftest import make_config, write_config
 from tests.peers import dcmtk, free_port, wait_until
 
 

@@ -75,19 +75,3 @@ def station_config(tmp_path: Path, archive: Archive | None = None,
     if devices:
         out = dataclasses.replace(out, devices=dataclasses.replace(out.devices, **devices))
     return out
-
-
-def write_config(config: cfg.Config, path: Path) -> Path:
-    """The same configuration as a TOML file (for the command-line tests)."""
-    s = config.station
-    lines = [
-        "[station]", f'ae_title = "{s.ae_title}"', f"port = {s.port}", 'bind = "127.0.0.1"',
-        f'storage = "{s.storage}"', "min_free_mb = 1", "receiver_processes = 1",
-        "[dicom]", "client_timeout = 5.0",
-        "[jobs]", f"retry_delays = {list(config.jobs.retry_delays)}", "syslog = false",
-    ]
-    for a in config.archives:
-        lines += ["[[archives]]", f'name = "{a.name}"', f'ae_title = "{a.ae_title}"',
-                  f'host = "{a.host}"', f"port = {a.port}", f'retrieve = "{a.retrieve}"']
-    path.write_text("\n".join(lines) + "\n")
-    return path

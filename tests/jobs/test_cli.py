@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.jobs.conftest import Archive, station_config, write_config
+from tests.conftest import write_config
+from tests.jobs.conftest import Archive, station_config
 
 
 def cli(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

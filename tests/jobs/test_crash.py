@@ -21,8 +21,8 @@ from mw_tui.jobs.models import JobState
 from mw_tui.jobs.queue import JobQueue
 from mw_tui.store import Store, sync
 from mw_tui.store.check import check, recover
-from tests.conftest import make_config
-from tests.jobs.conftest import STATION_AE, write_config
+from tests.conftest import make_config, write_config
+from tests.jobs.conftest import STATION_AE
 from tests.peers import Orthanc, port_open, wait_until
 
 INSTANCES = 240
