@@ -4,7 +4,8 @@
 #   ./setup.sh test   install everything, then run ruff, mypy and the whole test suite
 #   ./setup.sh deps   install everything and stop
 # Needs root (or sudo) the first time, to install the Debian packages listed in
-# debian-packages.txt; Python packages go into ./.venv from pyproject.toml.
+# debian-packages.txt; Python packages go into ./.venv from pyproject.toml, at the versions
+# of constraints.txt (what CI tested).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 mode="${1:-}"
@@ -40,10 +41,10 @@ stamp=.venv/.installed
 if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing Python packages into .venv"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  echo "setup: installing Python packages into .venv (versions pinned by constraints.txt)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
   touch "$stamp"
 fi
 
