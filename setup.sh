@@ -54,7 +54,8 @@ case "$mode" in
   test)
     # (the venv's bin is not put on PATH: pynetdicom's own storescu, findscu... would hide
     # dcmtk's, which the tests talk to)
-    echo "== ruff"; .venv/bin/ruff check mw_tui tests bench
+    echo "== ruff"; .venv/bin/ruff check mw_tui tests bench tools
+    echo "== import-linter"; .venv/bin/lint-imports --no-cache
     echo "== mypy"; .venv/bin/mypy
     echo "== pytest"; exec .venv/bin/pytest "$@" ;;
 esac

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pydicom.uid import generate_uid
 
 from mw_tui.demo import synth
-from mw_tui.dicom import sop
 from mw_tui.media import build_volumes, write_iso
 from mw_tui.media.transcode import to_explicit_le
+from mw_tui.standard import sop
 from mw_tui.store import Store
 
 BAR_RATIO = 1.0

@@ -1,5 +1,5 @@
-"""The kiosk app: Textual wiring only (screens, starting and stopping services, routing
-what the services' threads report to the screens).
+"""The kiosk app: Textual wiring only (screens and their routes, starting and stopping
+the station, routing what the station's threads report to the screens).
 
 Service callbacks run on their own threads: each one only posts a message (thread-safe);
 the handlers below keep the app's picture of the station (status, devices, studies in
@@ -21,16 +21,22 @@ from textual.binding import Binding
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from mw_tui.devices.models import Device
-from mw_tui.dicom.echo import station_answers
-from mw_tui.dicom.events import AssociationRejected, InstanceRefused, ReceiverEvent
-from mw_tui.jobs.models import Job, StudyRef, Target
 from mw_tui.station import Station, StationStatus
-from mw_tui.store.index import StudyRow
+from mw_tui.station.models import (
+    AssociationRejected,
+    Device,
+    InstanceRefused,
+    Job,
+    ReceiverEvent,
+    StudyRow,
+)
+from mw_tui.station.pin import PinGate
 from mw_tui.ui import messages as msg
-from mw_tui.ui.pin import PinGate
+from mw_tui.ui.navigation import Route
+from mw_tui.ui.screens.burn import BurnScreen
 from mw_tui.ui.screens.jobs import JobsScreen
 from mw_tui.ui.screens.received import ReceivedScreen
+from mw_tui.ui.screens.review import ReviewScreen
 from mw_tui.ui.screens.search import SearchScreen
 from mw_tui.ui.screens.small import TooSmallScreen
 
@@ -49,6 +55,7 @@ class MwApp(App[None]):
     MODES: ClassVar[dict[str, Any]] = {"search": SearchScreen, "received": ReceivedScreen,
                                        "jobs": JobsScreen}
     DEFAULT_MODE = "search"
+    ROUTES: ClassVar[dict[Route, Any]] = {Route.REVIEW: ReviewScreen, Route.WRITING: BurnScreen}
     BINDINGS: ClassVar[list[Any]] = [
         Binding("f2", "mode('search')", "Find", priority=True),
         Binding("f3", "mode('received')", "Received", priority=True),
@@ -77,6 +84,7 @@ class MwApp(App[None]):
         self.jobs_signal: Signal[Job | None] = Signal(self, "jobs")
         self.devices_signal: Signal[None] = Signal(self, "devices")
         self.config_signal: Signal[None] = Signal(self, "config")
+        self.ready_signal: Signal[None] = Signal(self, "ready")
         self.pin_gate = PinGate(station.config.ui.admin_pin, demo=station.demo)
         if start_services:
             # While Textual runs, sys.stderr is a capture whose fileno() is -1, and
@@ -110,7 +118,7 @@ class MwApp(App[None]):
             self.switch_mode(mode)
         self.station.on_study_changed(self._study_changed)
         self.station.on_receiver_event(self._receiver_event)
-        self.station.jobs.subscribe(self._job_changed)
+        self.station.on_job(self._job_changed)
         self.station.on_device(self._device_event)
         self.station.on_device_problem(self._device_problem)
         self._start_station()
@@ -120,7 +128,7 @@ class MwApp(App[None]):
             self.set_interval(30, self._check_idle)
 
     def on_unmount(self) -> None:
-        self.station.jobs.unsubscribe(self._job_changed)
+        self.station.off_job(self._job_changed)
 
     @work(thread=True, exclusive=True, group="station", exit_on_error=False)
     def _start_station(self) -> None:
@@ -131,11 +139,11 @@ class MwApp(App[None]):
         except Exception as exc:  # DemoArchiveError, ...: the message says why
             log.warning("station start: %s", exc)
             problem = str(exc)
-        if self.station.port_taken and station_answers(self.config):
+        if self.station.port_taken and self.station.another_station_answers():
             problem = (f"Another mw-tui on this machine receives on port "
                        f"{self.config.station.port} and runs the jobs (the kiosk); "
                        "this window searches and queues jobs for it.")
-        for device in self.station.devices.devices():
+        for device in self.station.device_list():
             self._device_event("added", device)
         self.post_message(msg.StationReady(problem or self.station.runner_busy))
         self._load_store()
@@ -150,6 +158,7 @@ class MwApp(App[None]):
                         severity="error", timeout=30)
         self._poll_status()
         self.config_signal.publish(None)
+        self.ready_signal.publish(None)
 
     # -- status -------------------------------------------------------------------------
 
@@ -195,7 +204,7 @@ class MwApp(App[None]):
     def _load_store(self) -> None:
         with self._store_lock:  # one reader at a time; each reads what changed since
             since, initial = self._store_since, not self._store_read
-            rows = self.station.store.index.studies(since=since - 2 if since else None)
+            rows = self.station.studies(since=since - 2 if since else None)
             if rows:
                 self._store_since = max(self._store_since, *(r.updated_at for r in rows))
             self._store_read = True
@@ -221,7 +230,7 @@ class MwApp(App[None]):
         self.post_message(msg.JobUpdated(job))
 
     def _load_jobs(self) -> None:
-        self.post_message(msg.JobsLoaded(tuple(self.station.jobs.list())))
+        self.post_message(msg.JobsLoaded(tuple(self.station.job_list())))
 
     def on_jobs_loaded(self, message: msg.JobsLoaded) -> None:
         jobs = {j.id: j for j in message.jobs}
@@ -232,16 +241,6 @@ class MwApp(App[None]):
     def on_job_updated(self, message: msg.JobUpdated) -> None:
         self.jobs[message.job.id] = message.job
         self.jobs_signal.publish(message.job)
-
-    def create_job(self, target: Target, profile: str, studies: tuple[StudyRef, ...],
-                   copies: int = 1, patient_name: str = "", patient_id: str = "") -> Job:
-        """Queue a job; the station's runner starts it (call from a worker: disk writes)."""
-        return self.station.create_job(studies, target, profile=profile, copies=copies,
-                                       patient_name=patient_name, patient_id=patient_id)
-
-    def cancel_job(self, job_id: int) -> None:
-        """Ask the runner to stop a job (from a worker)."""
-        self.station.cancel_job(job_id)
 
     # -- devices --------------------------------------------------------------------------
 
@@ -284,8 +283,23 @@ class MwApp(App[None]):
             return
         self.switch_mode(mode)
 
+    def go(self, route: Route, *, replace: bool = False, **params: Any) -> None:
+        """The screens move by name (see `ui.navigation`)."""
+        if route is Route.NEW_SEARCH:
+            self.switch_mode(Route.SEARCH.value)
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            if isinstance(self.screen, SearchScreen):
+                self.screen.action_clear()
+        elif route.value in self.MODES:
+            self.switch_mode(route.value)
+        elif replace:
+            self.switch_screen(self.ROUTES[route](**params))
+        else:
+            self.push_screen(self.ROUTES[route](**params))
+
     def action_settings(self) -> None:
-        from mw_tui.ui.screens.pin import PinScreen
+        from mw_tui.ui.dialogs.pin import PinScreen
         from mw_tui.ui.screens.settings import SettingsScreen
 
         if isinstance(self.screen, PinScreen | SettingsScreen | TooSmallScreen):
@@ -308,11 +322,7 @@ class MwApp(App[None]):
         if idle < self.config.ui.idle_minutes * 60 or isinstance(self.screen, TooSmallScreen):
             return
         self._last_input = time.monotonic()
-        self.switch_mode("search")
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
-        if isinstance(self.screen, SearchScreen):
-            self.screen.action_clear()
+        self.go(Route.NEW_SEARCH)
 
     def on_resize(self, event: events.Resize) -> None:
         small = event.size.width < MIN_SIZE[0] or event.size.height < MIN_SIZE[1]

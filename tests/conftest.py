@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mw_tui import config as cfg
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 from tests.peers import free_port
 
 # transfer syntaxes beyond the built-in seven that pydicom's test files use

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mw_tui.dicom import sop as _sop
+from mw_tui.standard import sop as _sop
 
 PYDICOM_TEST_FILES = Path(__import__("pydicom").__file__).parent / "data" / "test_files"
 

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mw_tui.dicom import sop, wire
+from mw_tui.dicom import wire
+from mw_tui.standard import sop
 from tests.rawscu import associate_rq, c_store_rq
 
 CT = "1.2.840.10008.5.1.4.1.1.2"

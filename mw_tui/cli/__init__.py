@@ -15,7 +15,7 @@ from typing import Any
 from mw_tui import __version__
 from mw_tui import config as cfg
 from mw_tui.cli import app, demo, devices, jobs, media, qr, reports, station
-from mw_tui.logs import setup_logging
+from mw_tui.util.logs import setup_logging
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mw_tui import config as cfg
-from mw_tui.logs import FORMAT, setup_logging
+from mw_tui.util.logs import FORMAT, setup_logging
 
 MIN_COLUMNS, MIN_LINES = 80, 24
 WEB_DRIVER_ENV = "TEXTUAL_DRIVER"  # set by textual-serve for the apps it starts
@@ -57,7 +57,7 @@ def terminal_problem() -> str | None:
                 "for a browser use `mw-tui web`; for the receiver alone, `mw-tui serve`.")
     size = shutil.get_terminal_size((0, 0))
     if size.columns and size.lines and (size.columns < MIN_COLUMNS or size.lines < MIN_LINES):
-        from mw_tui.ui.format import terminal_too_small
+        from mw_tui.util.text import terminal_too_small
 
         return terminal_too_small(size.columns, size.lines)
     return None
@@ -65,11 +65,11 @@ def terminal_problem() -> str | None:
 
 def app_log_file(config: cfg.Config) -> Path:
     """The app draws on the terminal, so it logs to a file next to the store."""
-    return config.storage.parent / "mw-tui.log"
+    return cfg.StoragePaths.of(config).log_file
 
 
 def _log_to_file(level: str, path: Path) -> None:
-    from mw_tui import privacy
+    from mw_tui.util import privacy
 
     setup_logging(level, to_stderr=False)
     try:
@@ -144,7 +144,7 @@ def run_web(args: argparse.Namespace) -> int:
 
 
 def run_admin_pin(args: argparse.Namespace) -> int:
-    from mw_tui.ui.pin import check_pin_text, hash_pin
+    from mw_tui.station.pin import check_pin_text, hash_pin
 
     path = cfg.find_config(args.config) or (
         cfg.SYSTEM_PATH if os.geteuid() == 0 else cfg.user_config_path())

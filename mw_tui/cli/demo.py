@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mw_tui.config import check_ae_title
-from mw_tui.logs import setup_logging
+from mw_tui.util.logs import setup_logging
 
 log = logging.getLogger("mw_tui.demo")
 
@@ -54,8 +54,7 @@ def parse_destination(text: str) -> tuple[str, str, int]:
 
 
 def run_demo_archive(args: argparse.Namespace) -> int:
-    from mw_tui.demo.archive import DEFAULT_AE_TITLE, DemoArchive, DemoArchiveError
-    from mw_tui.demo.samples import Profile
+    from mw_tui.station.demo import DEFAULT_AE_TITLE, DemoArchiveError, demo_archive
 
     setup_logging(args.log_level or args.cfg.station.log_level, to_stderr=False)
     handler = logging.StreamHandler(sys.stdout)
@@ -81,10 +80,8 @@ def run_demo_archive(args: argparse.Namespace) -> int:
         for p in problems:
             print(f"mw-tui demo-archive: {p}", file=sys.stderr)
         return 2
-    profile = None if args.samples == "none" else Profile(args.samples)
-    archive = DemoArchive(Path(args.data) if args.data else None, ae_title=ae_title,
-                          port=args.port, bind=args.bind, destinations=destinations,
-                          samples_profile=profile, on_event=_log_event)
+    archive = demo_archive(Path(args.data) if args.data else None, ae_title, args.port,
+                           args.bind, destinations, args.samples, log)
     try:
         archive.start()
     except DemoArchiveError as exc:
@@ -104,18 +101,3 @@ def run_demo_archive(args: argparse.Namespace) -> int:
     log.info("stopping (signal received)")
     archive.stop()
     return 0
-
-
-def _log_event(event: Any) -> None:
-    from mw_tui.demo.archive import QueryReceived, RequestRefused, RetrieveEnded
-
-    if isinstance(event, QueryReceived):
-        log.info("C-FIND from %s at %s level: %d match(es)", event.calling_ae, event.level,
-                 event.matches)
-    elif isinstance(event, RetrieveEnded):
-        log.info("C-%s from %s%s: %d sent, %d failed%s", event.kind.upper(), event.calling_ae,
-                 f" to {event.destination}" if event.destination else "", event.sent,
-                 event.failed, " (cancelled)" if event.cancelled else "")
-    elif isinstance(event, RequestRefused):
-        log.warning("C-%s from %s refused (0x%04X): %s", event.request.upper(),
-                    event.calling_ae, event.status, event.reason)

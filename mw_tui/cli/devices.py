@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from mw_tui.devices.models import Device, OpticalDrive
+from mw_tui.station.models import Device, OpticalDrive
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -40,7 +40,7 @@ def describe(device: Device) -> list[str]:
 
 
 def run_devices(args: argparse.Namespace) -> int:
-    from mw_tui.devices.watcher import DeviceWatcher
+    from mw_tui.station.devices import watch
 
     lock = threading.Lock()
     started = threading.Event()
@@ -59,7 +59,7 @@ def run_devices(args: argparse.Namespace) -> int:
     def problem(message: str) -> None:
         print(f"mw-tui devices: {message}", file=sys.stderr, flush=True)
 
-    watcher = DeviceWatcher(show("added"), show("changed"), show("removed"), problem)
+    watcher = watch(show("added"), show("changed"), show("removed"), problem)
     if not watcher.start():
         return EXIT_FAILED
     try:

@@ -11,8 +11,16 @@ import time
 from typing import Any, TextIO
 
 from mw_tui import config as cfg
-from mw_tui.cli.station import human_size
-from mw_tui.jobs.models import Job, JobState, StudyRef, Target
+from mw_tui.station.jobs import wait_finished
+from mw_tui.station.models import (
+    InvalidTransition,
+    Job,
+    JobState,
+    Target,
+    parse_profile,
+    writer_class,
+)
+from mw_tui.util.text import human_size
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -52,51 +60,6 @@ def register(sub: Any) -> None:
     c.set_defaults(run=run_jobs_show)
 
 
-def _queue(config: cfg.Config) -> Any:
-    from mw_tui.jobs.queue import JobQueue
-
-    work = str(config.storage)
-    from pathlib import Path
-
-    return JobQueue(Path(work) / "jobs.sqlite")
-
-
-# -- burn ----------------------------------------------------------------------------------
-
-
-def _studies(config: cfg.Config, station: Any, uids: list[str], archive: str | None
-             ) -> tuple[list[StudyRef], list[str]]:
-    """The job's studies: those the store lacks come from an archive (searched for)."""
-    refs: list[StudyRef] = []
-    problems: list[str] = []
-    lacking = []
-    for uid in uids:
-        row = station.store.index.study(uid)
-        if row is not None and not archive:
-            refs.append(StudyRef(uid, "", row.instances))
-        else:
-            lacking.append(uid)
-    if not lacking:
-        return refs, problems
-    if archive:
-        for uid in lacking:
-            refs.append(StudyRef(uid, archive, 0))
-        return refs, problems
-    from mw_tui.dicom.find import locate
-
-    if not config.archives:
-        problems += [f"study {u} is not in the store and no archive is configured"
-                     for u in lacking]
-        return refs, problems
-    located = locate(config, lacking)
-    errors = "; ".join(located.errors)
-    problems += [f"study {uid} was found on no archive" + (f" ({errors})" if errors else "")
-                 for uid in located.missing]
-    refs += [StudyRef(uid, located.archive_of(uid), found.instances or 0)
-             for uid, found in located.found.items()]
-    return refs, problems
-
-
 class _Follower:
     """Prints a job's progress: one updating line on a terminal, plain lines otherwise."""
 
@@ -129,27 +92,6 @@ class _Follower:
             self.out.flush()
 
 
-class _Changes(threading.Event):
-    """Set when the followed job changes state at once, on progress ten times a second at
-    most (a retrieve reports every image: the line need not be redrawn that often)."""
-
-    INTERVAL = 0.1
-
-    def __init__(self, job_id: int) -> None:
-        super().__init__()
-        self.job_id = job_id
-        self._state: JobState | None = None
-        self._last = 0.0
-
-    def heard(self, job: Job) -> None:
-        if job.id != self.job_id:
-            return
-        now = time.monotonic()
-        if job.state is not self._state or now - self._last >= self.INTERVAL:
-            self._state, self._last = job.state, now
-            self.set()
-
-
 def _describe_result(job: Job) -> list[str]:
     lines = []
     for v in job.volumes:
@@ -160,7 +102,6 @@ def _describe_result(job: Job) -> list[str]:
 
 
 def run_burn(args: argparse.Namespace) -> int:
-    from mw_tui.media.profiles import parse_profile
     from mw_tui.station import Station
 
     config: cfg.Config = args.cfg
@@ -179,47 +120,32 @@ def run_burn(args: argparse.Namespace) -> int:
               f"{', '.join(a.name for a in config.archives) or 'none'})", file=sys.stderr)
         return EXIT_USAGE
     station = Station(config, receive=None if not args.no_wait else False,
-                      watch_devices=target.kind.value in ("disc", "usb") and not args.no_wait)
+                      watch_devices=writer_class(target.kind).needs_media and not args.no_wait)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        if not args.no_wait:  # queued only: the kiosk or `mw-tui jobs run` will do it
-            station.start()
-    except Exception as exc:
-        print(f"mw-tui burn: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    try:
-        refs, problems = _studies(config, station, list(dict.fromkeys(args.studies)),
-                                  args.archive)
-        if problems:
-            for p in problems:
+        located = station.locate(list(dict.fromkeys(args.studies)), archive=args.archive or "")
+        if located.problems:  # before anything starts: nothing can proceed
+            for p in located.problems:
                 print(f"mw-tui burn: {p}", file=sys.stderr)
             return EXIT_FAILED
-        job = station.create_job(refs, target, profile, args.copies, args.label)
-        print(f"job {job.id}: {len(refs)} study(ies) to {target}"
+        if not args.no_wait:  # queued only: the kiosk or `mw-tui jobs run` will do it
+            station.start()
+        job = station.create_job(located.refs, target, profile, args.copies, args.label)
+        print(f"job {job.id}: {len(located.refs)} study(ies) to {target}"
               + (" (queued for the station that runs the jobs)" if station.runner_busy else ""),
               flush=True)
         if args.no_wait:
             return EXIT_OK
         follower = _Follower(sys.stderr if sys.stderr.isatty() else sys.stdout)
-        changed = _Changes(job.id)
-        station.jobs.subscribe(changed.heard)
         try:
-            while not stop.is_set():
-                job = station.jobs.get(job.id)
-                follower.show(job)
-                if job.state.finished:
-                    break
-                changed.wait(0.5)
-                changed.clear()
+            job = station.follow(job.id, follower.show, stop)
         except KeyboardInterrupt:
             stop.set()
         follower.end()
         if stop.is_set() and not job.state.finished:
             station.cancel_job(job.id)
-            deadline = time.monotonic() + 30
-            while not station.jobs.get(job.id).state.finished and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_finished(station, job.id, 30)
             print(f"mw-tui burn: job {job.id} cancelled", file=sys.stderr)
             return 130
         for line in _describe_result(job):
@@ -230,6 +156,9 @@ def run_burn(args: argparse.Namespace) -> int:
         print(f"mw-tui burn: job {job.id} {job.state.value}: {job.error or 'see mw-tui jobs show'}",
               file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:
+        print(f"mw-tui burn: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         station.stop()
 
@@ -237,9 +166,18 @@ def run_burn(args: argparse.Namespace) -> int:
 # -- jobs ------------------------------------------------------------------------------------
 
 
+def _station(args: argparse.Namespace) -> Any:
+    from mw_tui.station import Station
+
+    return Station(args.cfg, receive=False, watch_devices=False, run_jobs=False)
+
+
 def run_jobs_list(args: argparse.Namespace) -> int:
-    queue = _queue(args.cfg)
-    jobs = queue.list()
+    station = _station(args)
+    try:
+        jobs = station.job_list()
+    finally:
+        station.stop()
     if args.json:
         json.dump([j.to_json() for j in jobs], sys.stdout, ensure_ascii=False, indent=2)
         print()
@@ -256,30 +194,30 @@ def run_jobs_list(args: argparse.Namespace) -> int:
 
 
 def run_jobs_show(args: argparse.Namespace) -> int:
-    queue = _queue(args.cfg)
+    station = _station(args)
     try:
-        job = queue.get(args.job_id)
+        job = station.job(args.job_id)
+        history = station.job_history(job.id)
     except KeyError as exc:
         print(f"mw-tui jobs: {exc.args[0]}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        station.stop()
     print(json.dumps(job.to_json(), ensure_ascii=False, indent=2))
-    for at, state, message in queue.events(job.id):
+    for at, state, message in history:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))}  {state:<18} {message}")
     return EXIT_OK
 
 
 def run_jobs_cancel(args: argparse.Namespace) -> int:
-    from mw_tui.jobs.audit import AuditLog, current_user
-    from mw_tui.jobs.queue import InvalidTransition
-    from mw_tui.jobs.runner import cancel_now
-
-    queue = _queue(args.cfg)
-    audit = AuditLog(queue.path, args.cfg.station.ae_title, args.cfg.jobs.syslog)
+    station = _station(args)
     try:
-        job = cancel_now(args.cfg, queue, audit, args.job_id, current_user())
+        job = station.cancel_job(args.job_id)
     except (KeyError, InvalidTransition) as exc:
         print(f"mw-tui jobs cancel: {exc.args[0]}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        station.stop()
     if job.state is JobState.CANCELLED:
         print(f"job {job.id} cancelled")
     else:
@@ -301,7 +239,7 @@ def run_jobs_run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         print("mw-tui: running jobs", flush=True)
         while not stop.wait(0.5):
-            if args.until_idle and not station.jobs.list(active_only=True):
+            if args.until_idle and not station.job_list(active_only=True):
                 break
         return EXIT_OK
     finally:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from mw_tui import config as cfg
+from mw_tui.util.text import human_size
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -46,85 +45,37 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
-def numbered(path: Path, number: int, count: int) -> Path:
-    """`out.iso` -> `out_2.iso` when there are several volumes (`dir` -> `dir_2`)."""
-    if count <= 1:
-        return path
-    return path.with_name(f"{path.stem}_{number}{path.suffix}")
-
-
-def _size(n: int) -> str:
-    from mw_tui.cli.station import human_size
-
-    return str(human_size(n))
-
-
-def _capacity(args: argparse.Namespace, profile: Any) -> tuple[int | None, int]:
-    from mw_tui.media.profiles import MEDIA, parse_size
-
-    medium = MEDIA[args.medium] if args.medium else profile.default_medium
-    if args.capacity:
-        return parse_size(args.capacity), medium.block
-    if medium.capacity is None and args.dir:
-        target = Path(args.dir)
-        while not target.exists():
-            target = target.parent
-        return shutil.disk_usage(target).free, medium.block
-    return medium.capacity, medium.block
-
-
 def run_build(args: argparse.Namespace) -> int:
-    from mw_tui.media import (
-        BuildError,
-        IsoError,
-        StageError,
-        build_volumes,
-        parse_profile,
-        stage_tree,
-        write_iso,
-    )
-    from mw_tui.store import Store
+    from mw_tui.station.media import Built, NothingStored, build_media, capacity_of
+    from mw_tui.station.models import BuildError, IsoError, StageError, parse_profile
 
     config: cfg.Config = args.cfg
     try:
         profile = parse_profile(args.profile or config.media.default_profile)
-        capacity, block = _capacity(args, profile)
+        capacity, block = capacity_of(profile, args.medium, args.capacity,
+                                      Path(args.dir) if args.dir else None)
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    if not (config.storage / "index.sqlite").exists():
-        return _fail(f"no store in {config.storage}: nothing received or retrieved yet")
-    work_root = Path(args.workdir or config.media.work or config.storage / "media-work")
-    target = Path(args.iso or args.dir)
-    store = Store(config.storage)
     cancel = threading.Event()
+
+    def show(b: Built) -> None:
+        v = b.volume
+        size = human_size(v.iso_size or 0) if args.iso else human_size(v.size)
+        md5 = f"  md5 {v.iso_md5}" if args.iso else ""
+        print(f"disc {v.number} of {v.count}: {v.label}  {v.profile}  {b.files} DICOM files  "
+              f"{size}{md5}  {b.path}", flush=True)
+
     try:
-        work_root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix="build-", dir=work_root))
+        build_media(config, args.studies, profile, capacity, block, Path(args.iso or args.dir),
+                    iso=bool(args.iso), workdir=Path(args.workdir) if args.workdir else None,
+                    cancel=cancel, on_volume=show)
+    except NothingStored as exc:
+        return _fail(str(exc))
     except OSError as exc:
-        store.close()
-        return _fail(f"cannot use the work folder {work_root}: {exc}")
-    try:
-        volumes = build_volumes(store, args.studies, profile, capacity, work, block=block,
-                                settings=config.media, cancel=cancel)
-        for v in volumes:
-            dest = numbered(target, v.number, v.count)
-            files = len(v.dicom_files())
-            if args.iso:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                v = write_iso(v, dest, cancel=cancel)
-                print(f"disc {v.number} of {v.count}: {v.label}  {v.profile}  {files} DICOM "
-                      f"files  {_size(v.iso_size or 0)}  md5 {v.iso_md5}  {dest}")
-            else:
-                stage_tree(v, dest, cancel=cancel)
-                print(f"disc {v.number} of {v.count}: {v.label}  {v.profile}  {files} DICOM "
-                      f"files  {_size(v.size)}  {dest}")
-            sys.stdout.flush()
+        return _fail(f"cannot use the work folder: {exc}")
     except (BuildError, IsoError, StageError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         cancel.set()
         return _fail("interrupted", 130)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        store.close()
     return EXIT_OK

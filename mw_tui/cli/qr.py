@@ -1,4 +1,4 @@
-"""Query/Retrieve commands: `find`, `retrieve`, `echo` (thin wrappers of mw_tui.dicom)."""
+"""Query/Retrieve commands: `find`, `retrieve`, `echo` (through the station layer)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ import time
 from typing import Any, TextIO
 
 from mw_tui import config as cfg
-from mw_tui.cli.common import cancel_on_interrupt, receiver_if_needed
-from mw_tui.dicom import messages
-from mw_tui.dicom.archives import UnknownArchive
-from mw_tui.dicom.query import QueryError, StudyQuery
+from mw_tui.cli.common import cancel_on_interrupt
+from mw_tui.station.models import (
+    QueryError,
+    ReceiverError,
+    RetrieveState,
+    StudyQuery,
+    UnknownArchive,
+    no_archives,
+    unknown_archive,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,7 +70,7 @@ def _fail(command: str, message: str, code: int = EXIT_FAILED) -> int:
 
 
 def run_find(args: argparse.Namespace) -> int:
-    from mw_tui.dicom.find import search
+    from mw_tui.station import Station
 
     config: cfg.Config = args.cfg
     try:
@@ -75,9 +81,9 @@ def run_find(args: argparse.Namespace) -> int:
     except QueryError as exc:
         return _fail("find", str(exc), EXIT_USAGE)
     if not config.archives:
-        return _fail("find", messages.no_archives(), EXIT_USAGE)
+        return _fail("find", no_archives(), EXIT_USAGE)
     try:
-        result = search(config, query, args.archive)
+        result = Station(config).search(query, args.archive)
     except UnknownArchive as exc:
         return _fail("find", str(exc), EXIT_USAGE)
     if args.json:
@@ -150,21 +156,8 @@ class ProgressPrinter:
             self._drawn = False
 
 
-def _locate(config: cfg.Config, uids: list[str]) -> tuple[dict[str, list[str]], list[str],
-                                                          list[str]]:
-    """archive name -> the UIDs to retrieve from it; UIDs found nowhere; archive errors."""
-    from mw_tui.dicom.find import locate
-
-    located = locate(config, uids)
-    where: dict[str, list[str]] = {}
-    for uid in located.found:
-        where.setdefault(located.archive_of(uid), []).append(uid)
-    return where, list(located.missing), list(located.errors)
-
-
 def run_retrieve(args: argparse.Namespace) -> int:
-    from mw_tui.dicom.retrieve import RetrieveState, retrieve
-    from mw_tui.dicom.scp import ReceiverError
+    from mw_tui.station import Station
 
     config: cfg.Config = args.cfg
     uids = list(dict.fromkeys(u.strip() for u in args.study_uids))
@@ -173,41 +166,47 @@ def run_retrieve(args: argparse.Namespace) -> int:
         return _fail("retrieve", f"not a valid Study Instance UID: {', '.join(bad)} (digits and "
                                  "dots, e.g. 1.2.840.113619.2.55.3)", EXIT_USAGE)
     if not config.archives:
-        return _fail("retrieve", messages.no_archives(), EXIT_USAGE)
+        return _fail("retrieve", no_archives(), EXIT_USAGE)
+    if args.archive and args.archive not in {a.name for a in config.archives}:
+        return _fail("retrieve", unknown_archive(
+            args.archive, [a.name for a in config.archives]), EXIT_USAGE)
+    station = Station(config)
+    problems: list[str] = []
     if args.archive:
-        try:
-            config.archive(args.archive)
-        except KeyError:
-            return _fail("retrieve", messages.unknown_archive(
-                args.archive, [a.name for a in config.archives]), EXIT_USAGE)
         where = {args.archive: uids}
-        missing: list[str] = []
-        errors: list[str] = []
-    else:
-        where, missing, errors = _locate(config, uids)
-    problems = [f"study {u} was found on no archive "
-                f"(searched {', '.join(a.name for a in config.archives)})" for u in missing]
-    problems += errors if missing else []
-    needs_receiver = any(config.archive(n).retrieve == "move" for n in where)
+    else:  # the first archive holding each study
+        located = station.locate(uids)
+        where = {}
+        for ref in located.refs:
+            where.setdefault(ref.archive, []).append(ref.study_uid)
+        problems += [p.replace("was found on no archive", "was found on no archive (searched "
+                               f"{', '.join(a.name for a in config.archives)})", 1)
+                     for p in located.problems]
     cancel = threading.Event()
     printer = ProgressPrinter(sys.stderr if sys.stderr.isatty() else sys.stdout)
     failed: dict[str, list[str]] = {}
+
+    def done(one: Any) -> None:
+        printer.end()
+        for item in one.result.items:
+            if item.ok:
+                print(f"retrieved {item.study_uid} from {one.archive}: {item.arrived} images")
+            else:
+                failed.setdefault(item.message, []).append(item.study_uid)
+        if one.result.state is RetrieveState.CANCELLED:
+            problems.append("cancelled")
+
+    def started(note: str) -> None:
+        print(f"mw-tui retrieve: {note} for the retrieve", file=sys.stderr)
+
     try:
-        with cancel_on_interrupt(cancel), receiver_if_needed(
-                config, needs_receiver, "retrieve", "the retrieve"):
-            for name, todo in where.items():
-                result = retrieve(config, name, todo, progress=printer, cancel=cancel)
-                printer.end()
-                for item in result.items:
-                    if item.ok:
-                        print(f"retrieved {item.study_uid} from {name}: {item.arrived} images")
-                    else:
-                        failed.setdefault(item.message, []).append(item.study_uid)
-                if result.state is RetrieveState.CANCELLED:
-                    problems.append("cancelled")
-                    break
+        with cancel_on_interrupt(cancel):
+            station.retrieve(where, progress=printer, cancel=cancel, started=started,
+                             done=done)
     except ReceiverError as exc:
         return _fail("retrieve", f"cannot receive the images: {exc}")
+    finally:
+        station.stop()
     for message, studies in failed.items():  # one message per reason, with its studies
         problems.append(f"{message} (study {studies[0]})" if len(studies) == 1 else
                         f"{message} ({len(studies)} studies: {', '.join(studies)})")
@@ -222,16 +221,17 @@ def run_retrieve(args: argparse.Namespace) -> int:
 
 
 def run_echo(args: argparse.Namespace) -> int:
-    from mw_tui.dicom.echo import echo
+    from mw_tui.station import Station
 
     config: cfg.Config = args.cfg
     if args.archive is None and not config.archives:
-        return _fail("echo", messages.no_archives(), EXIT_USAGE)
+        return _fail("echo", no_archives(), EXIT_USAGE)
     names = [args.archive] if args.archive else [a.name for a in config.archives]
+    station = Station(config)
     code = EXIT_OK
     for name in names:
         try:
-            result = echo(config, name)
+            result = station.echo(name)
         except UnknownArchive as exc:
             return _fail("echo", str(exc), EXIT_USAGE)
         if result.ok:

@@ -9,7 +9,7 @@ import threading
 from typing import Any, TextIO
 
 from mw_tui import config as cfg
-from mw_tui.cli.common import cancel_on_interrupt, receiver_if_needed
+from mw_tui.cli.common import cancel_on_interrupt
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -38,34 +38,35 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
 
 
 def run_reports(args: argparse.Namespace) -> int:
-    from mw_tui.dicom.archives import UnknownArchive, resolve
-    from mw_tui.dicom.scp import ReceiverError
-    from mw_tui.reports import fetch_reports
-    from mw_tui.store import Store
+    from mw_tui.station import Station
+    from mw_tui.station.models import ReceiverError, UnknownArchive
 
     config: cfg.Config = args.cfg
     uid = args.study_uid.strip()
     if not cfg.is_valid_uid(uid):
         return _fail(f"not a valid Study Instance UID: {uid!r} (digits and dots, e.g. "
                      "1.2.840.113619.2.55.3)", EXIT_USAGE)
-    try:
-        archives = resolve(config, args.archive)
-    except UnknownArchive as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    if not archives and not config.report_sources:
+    names = args.archive or [a.name for a in config.archives]
+    unknown = [n for n in names if n not in {a.name for a in config.archives}]
+    if unknown:
+        return _fail(str(UnknownArchive(unknown[0], [a.name for a in config.archives])),
+                     EXIT_USAGE)
+    if not names and not config.report_sources:
         return _fail("nothing to ask: no report source ([[report_sources]]: name, ae_title, "
                      "host, port) and no archive ([[archives]]) is configured", EXIT_USAGE)
     cancel = threading.Event()
-    store = Store(config.storage, config.station.min_free_mb)
+    station = Station(config)
+
+    def started(note: str) -> None:
+        print(f"mw-tui reports: {note} for the archives' report objects", file=sys.stderr)
+
     try:
-        needs_receiver = any(a.retrieve == "move" for a in archives)
-        with cancel_on_interrupt(cancel), receiver_if_needed(
-                config, needs_receiver, "reports", "the archives' report objects"):
-            result = fetch_reports(config, store, uid, cancel, archives=archives)
+        with cancel_on_interrupt(cancel):
+            result = station.fetch_reports(uid, names, cancel, started)
     except ReceiverError as exc:
         return _fail(f"cannot receive the archives' report objects: {exc}")
     finally:
-        store.close()
+        station.stop()
     if args.json:
         json.dump([r.to_json() for r in result.reports], sys.stdout, ensure_ascii=False,
                   indent=2)

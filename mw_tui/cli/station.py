@@ -14,13 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from mw_tui import config as cfg
-from mw_tui import privacy
-from mw_tui.dicom.events import (
-    AssociationClosed,
-    ReceiverEvent,
-    StudyChanged,
-)
-from mw_tui.logs import setup_logging
+from mw_tui.station.models import AssociationClosed, ReceiverEvent, StudyChanged
+from mw_tui.util import privacy
+from mw_tui.util.logs import setup_logging
+from mw_tui.util.text import human_size
 
 log = logging.getLogger("mw_tui.serve")
 
@@ -96,7 +93,7 @@ def _log_study(change: StudyChanged) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from mw_tui.dicom.scp import Receiver, ReceiverError
+    from mw_tui.station import Station
 
     setup_logging(args.log_level or args.cfg.station.log_level, to_stderr=False)
     handler = logging.StreamHandler(sys.stdout)
@@ -110,55 +107,41 @@ def run_serve(args: argparse.Namespace) -> int:
         for e in exc.errors:
             print(f"mw-tui serve: {e}", file=sys.stderr)
         return 2
-    receiver = Receiver(config, on_event=_log_event, on_study_changed=_log_study)
+    station = Station(config, receive=True, watch_devices=False, run_jobs=False)
+    station.on_receiver_event(_log_event)
+    station.on_study_changed(_log_study)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        receiver.start()
-    except ReceiverError as exc:
-        print(f"mw-tui serve: {exc}", file=sys.stderr)
-        return 1
-    st = receiver.status()
-    tls_note = f" (DICOM TLS on port {st.tls_port})" if st.tls_port else ""
-    print(f"mw-tui: receiving as {st.ae_title} on {st.bind}:{st.port}{tls_note}, storage "
-          f"{config.station.storage}", flush=True)
-    stop.wait()
-    log.info("stopping (signal received)")
-    receiver.stop()
+        station.start()
+        if station.receiver_error:
+            print(f"mw-tui serve: {station.receiver_error}", file=sys.stderr)
+            return 1
+        st = station.status().receiver
+        tls_note = f" (DICOM TLS on port {st.tls_port})" if st.tls_port else ""
+        print(f"mw-tui: receiving as {st.ae_title} on {st.bind}:{st.port}{tls_note}, storage "
+              f"{config.station.storage}", flush=True)
+        stop.wait()
+        log.info("stopping (signal received)")
+    finally:
+        station.stop()
     return 0
 
 
 # -- studies -----------------------------------------------------------------------------
 
 
-def _open_store(config: cfg.Config) -> Any:
-    from mw_tui.store import Store
-
-    return Store(config.storage, config.station.min_free_mb)
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 def run_studies(args: argparse.Namespace) -> int:
-    storage = args.cfg.storage
-    rows = []
-    if (storage / "index.sqlite").exists():
-        store = _open_store(args.cfg)
-        rows = store.index.studies()
-        store.close()
+    from mw_tui.station import store_admin
+
+    rows = store_admin.studies(args.cfg)
     if args.json:
         json.dump([r.to_json() for r in rows], sys.stdout, ensure_ascii=False, indent=2)
         print()
         return 0
     if not rows:
-        print(f"no studies in {storage}")
+        print(f"no studies in {args.cfg.storage}")
         return 0
     print(f"{'Patient':<28} {'ID':<12} {'Date':<10} {'Mod':<8} {'Inst':>5} {'Size':>9}  "
           "Description")
@@ -197,45 +180,36 @@ def run_config_check(args: argparse.Namespace) -> int:
 
 
 def run_store_check(args: argparse.Namespace) -> int:
-    from mw_tui.store.check import check
+    from mw_tui.station import store_admin
 
-    store = _open_store(args.cfg)
-    report = check(store)
+    report = store_admin.check_store(args.cfg)
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
 
 
 def run_store_reindex(args: argparse.Namespace) -> int:
-    from mw_tui.store.check import recover
+    from mw_tui.station import store_admin
 
-    store = _open_store(args.cfg)
-    report = recover(store, full=True)
-    n_studies, n_series, n_instances = store.index.counts()
-    print(f"reindexed: {n_studies} studies, {n_series} series, {n_instances} instances")
-    for p in report.invalid:
+    done = store_admin.reindex(args.cfg)
+    print(f"reindexed: {done.studies} studies, {done.series} series, {done.instances} "
+          "instances")
+    for p in done.invalid:
         print(f"not indexed (not valid DICOM or misplaced): {p}")
-    return 0 if not report.invalid else 1
+    return 0 if not done.invalid else 1
 
 
 def run_store_purge(args: argparse.Namespace) -> int:
     import time
 
-    from mw_tui.store.retention import Retention
+    from mw_tui.station import store_admin
 
     days = args.days if args.days is not None else args.cfg.retention.days
     if days <= 0:
         print("retention is off (retention.days = 0): nothing is deleted; set it in the "
               "configuration, or pass --days N")
         return 0
-    store = _open_store(args.cfg)
-    jobs = args.cfg.storage / "jobs.sqlite"
-    in_use = None
-    if jobs.exists():  # studies of unfinished jobs are kept, held or not
-        from mw_tui.jobs.queue import JobQueue
-
-        in_use = JobQueue(jobs).studies_in_use
-    report = Retention(store).purge(days, dry_run=args.dry_run, in_use=in_use)
+    report = store_admin.purge(args.cfg, days, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     for s in report.deleted:
         when = time.strftime("%Y-%m-%d", time.localtime(s.last_used))

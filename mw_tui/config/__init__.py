@@ -34,6 +34,7 @@ from mw_tui.config.parsing import (
     loads,
     parse,
 )
+from mw_tui.config.paths import StoragePaths
 from mw_tui.config.sections import (
     EXAMPLES,
     MITRA_REPORT_UIDS,
@@ -41,6 +42,7 @@ from mw_tui.config.sections import (
     REPORT_MATCH_KEYS,
     SECTIONS,
     Archive,
+    CloudTarget,
     Config,
     DevicesConfig,
     DicomConfig,
@@ -50,7 +52,6 @@ from mw_tui.config.sections import (
     RetentionConfig,
     Rule,
     StationConfig,
-    Target,
     TlsConfig,
     UiConfig,
     check_command,
@@ -62,6 +63,7 @@ from mw_tui.config.sections import (
     default_mount_folder,
     secrets_exposed,
 )
+from mw_tui.config.targets import Target, TargetKind
 from mw_tui.config.writing import (
     ConfigFile,
     default_text,
@@ -80,6 +82,7 @@ __all__ = [
     "SYSTEM_PATH",
     "Archive",
     "Check",
+    "CloudTarget",
     "Config",
     "ConfigError",
     "ConfigFile",
@@ -91,7 +94,9 @@ __all__ = [
     "RetentionConfig",
     "Rule",
     "StationConfig",
+    "StoragePaths",
     "Target",
+    "TargetKind",
     "TlsConfig",
     "UiConfig",
     "check_ae_title",

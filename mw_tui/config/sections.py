@@ -23,6 +23,7 @@ from mw_tui.config.checks import (
     in_range,
     item,
 )
+from mw_tui.config.targets import check_target
 
 
 @dataclass(frozen=True)
@@ -140,15 +141,6 @@ class JobsConfig:
     syslog: bool = item("Also send the audit log to syslog (authpriv).", default=True)
 
 
-def check_target(value: str) -> str | None:
-    kind, _, where = value.partition(":")
-    if kind not in ("iso", "disc", "usb", "cloud"):
-        return "a target: iso:PATH, disc[:DEVICE], usb[:DEVICE] or cloud:NAME"
-    if kind in ("iso", "cloud") and not where:
-        return f"a target with a {'path' if kind == 'iso' else 'name'} after '{kind}:'"
-    return None
-
-
 @dataclass(frozen=True)
 class Rule:
     name: str = item("A short name for this rule.", check_name)
@@ -223,7 +215,7 @@ def check_url(value: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Target:
+class CloudTarget:
     name: str = item("A short name for this cloud target (rules use cloud:NAME).", check_name)
     url: str = item("Base URL of the DICOMweb service (STOW-RS and QIDO-RS), e.g. "
                     "https://pacs.example.org/dicom-web.", check_url)
@@ -340,7 +332,7 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     rules: tuple[Rule, ...] = ()
     devices: DevicesConfig = field(default_factory=DevicesConfig)
-    targets: tuple[Target, ...] = ()
+    targets: tuple[CloudTarget, ...] = ()
     media: MediaConfig = field(default_factory=MediaConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
@@ -368,7 +360,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "jobs": (JobsConfig, False),
     "rules": (Rule, True),
     "devices": (DevicesConfig, False),
-    "targets": (Target, True),
+    "targets": (CloudTarget, True),
     "media": (MediaConfig, False),
     "tls": (TlsConfig, False),
     "retention": (RetentionConfig, False),
@@ -388,6 +380,6 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
               Rule(name="ct01-to-iso", target="iso:/srv/mw-tui/iso", calling_ae="CT01")),
     "targets": ("Cloud targets: DICOMweb archives studies are sent to with STOW-RS and checked "
                 "with QIDO-RS (this file must then be mode 0600).",
-                Target(name="cloud", url="https://pacs.example.org/dicom-web", auth="bearer",
+                CloudTarget(name="cloud", url="https://pacs.example.org/dicom-web", auth="bearer",
                        token="...")),
 }

@@ -51,7 +51,7 @@ from mw_tui.demo import catalog as catalog_mod
 from mw_tui.demo import samples
 from mw_tui.demo.catalog import Catalog, Instance
 from mw_tui.demo.query import QueryError, response, retrieve_set, search
-from mw_tui.dicom import sop, status
+from mw_tui.standard import sop, status
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from mw_tui.demo.catalog import Catalog, Instance, Patient, Series, Study
-from mw_tui.dicom import status
-from mw_tui.dicom.matching import first_match, is_universal, matches
+from mw_tui.standard import status
+from mw_tui.standard.matching import first_match, is_universal, matches
 
 STUDY_ROOT_LEVELS = ("STUDY", "SERIES", "IMAGE")
 PATIENT_ROOT_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")

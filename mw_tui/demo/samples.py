@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset
 
 from mw_tui.demo import synth
 from mw_tui.demo.catalog import quiet_pydicom
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from mw_tui import IMPLEMENTATION_CLASS_UID
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 
 _MODALITY_CLASS = {
     "CT": "1.2.840.10008.5.1.4.1.1.2",

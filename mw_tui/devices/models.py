@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mw_tui.util.text import human_size
+
 SECTOR = 2048  # bytes in a CD/DVD/BD data sector
 
 FILE_SYSTEMS_FOR_STICKS = ("vfat", "exfat")  # what viewers' computers read everywhere
@@ -115,7 +117,7 @@ class Partition:
     def describe(self) -> str:
         fs = self.fs_version or self.fs_type or "no file system"
         label = f" '{self.fs_label}'" if self.fs_label else ""
-        return f"{self.devname}: {fs}{label}, {human_size(self.size)}"
+        return f"{self.devname}: {fs}{label}, {human_size(self.size, 'unknown size')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,21 +146,13 @@ class UsbStick:
     def describe(self) -> str:
         name = " ".join(x for x in (self.vendor, self.model) if x).replace("_", " ")
         ro = ", write-protected" if self.read_only else ""
-        return f"{name or 'USB stick'} ({self.devname}, {human_size(self.size)}{ro})"
+        size = human_size(self.size, "unknown size")
+        return f"{name or 'USB stick'} ({self.devname}, {size}{ro})"
 
 
 Device = OpticalDrive | UsbStick
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "unknown size"
-    value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} bytes"  # pragma: no cover
 
 
 # -- the udev boundary: plain property mappings -> models --------------------------------

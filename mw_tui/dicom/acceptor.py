@@ -13,13 +13,11 @@ acknowledged before its fsync, made durable at the end of the retrieve (`store.s
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
@@ -31,11 +29,11 @@ from pynetdicom.pdu_primitives import (
     MaximumLengthNotification,
     SCP_SCU_RoleSelectionNegotiation,
 )
-from pynetdicom.presentation import PresentationContext, build_context, negotiate_as_acceptor
+from pynetdicom.presentation import negotiate_as_acceptor
 
 from mw_tui import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from mw_tui.config import Config
-from mw_tui.dicom import sop, status, tls, wire
+from mw_tui.dicom import tls, wire
+from mw_tui.dicom.admission import AcceptorSettings, tls_hint
 from mw_tui.dicom.behind import WriteBehind
 from mw_tui.dicom.events import (
     AssociationClosed,
@@ -45,6 +43,8 @@ from mw_tui.dicom.events import (
     InstanceStored,
     ReceiverEvent,
 )
+from mw_tui.dicom.refusal import status_of
+from mw_tui.standard import sop, status
 from mw_tui.store import Incoming, Refused, Store, StoredInstance
 
 log = logging.getLogger(__name__)
@@ -66,85 +66,6 @@ class Waiting(Protocol):
     """Connections that have not associated yet (see `scp.WaitingRoom`)."""
 
     def leave(self, handler: AssociationHandler) -> None: ...
-
-
-@dataclass(frozen=True)
-class AcceptorSettings:
-    ae_title: str
-    max_pdu: int
-    timeout: float
-    artim: float
-    allowed_aes: frozenset[str]
-    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    sop_classes: tuple[str, ...]
-    transfer_syntaxes: tuple[str, ...]
-    archive_aes: frozenset[str] = frozenset()  # the configured archives' AE titles
-
-    @classmethod
-    def from_config(cls, config: Config) -> AcceptorSettings:
-        aes, nets = set(), []
-        for entry in config.dicom.allowed_callers:
-            try:
-                nets.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                aes.add(entry.strip())
-        extras = [u for u in config.dicom.extra_sop_classes if u not in sop.STORAGE_SOP_CLASSES]
-        ts_extra = [u for u in config.dicom.extra_transfer_syntaxes
-                    if u not in sop.STORAGE_TRANSFER_SYNTAXES]
-        return cls(
-            ae_title=config.station.ae_title,
-            max_pdu=config.station.max_pdu,
-            timeout=config.dicom.server_timeout,
-            artim=config.dicom.artim_timeout,
-            allowed_aes=frozenset(aes),
-            allowed_networks=tuple(nets),
-            sop_classes=(*sop.STORAGE_SOP_CLASSES, *extras),
-            transfer_syntaxes=(*sop.STORAGE_TRANSFER_SYNTAXES, *ts_extra),
-            archive_aes=frozenset(a.ae_title.strip() for a in config.archives),
-        )
-
-    def own_retrieve(self, calling_ae: str, move_originator: str) -> bool:
-        """Whether a C-STORE is a sub-operation of this station's own C-MOVE: an archive
-        we asked sends what it still holds (so it may be acknowledged before its fsync)."""
-        return (bool(move_originator) and move_originator == self.ae_title.strip()
-                and calling_ae.strip() in self.archive_aes)
-
-    def contexts(self) -> list[PresentationContext]:
-        """What the station accepts, transfer syntaxes in order of preference."""
-        out = [build_context(sop.VERIFICATION, [sop.EXPLICIT_VR_LE, sop.IMPLICIT_VR_LE,
-                                                 sop.EXPLICIT_VR_BE])]
-        out += [build_context(uid, list(self.transfer_syntaxes)) for uid in self.sop_classes]
-        return out
-
-    def caller_allowed(self, calling_ae: str, ip: str) -> bool:
-        if not self.allowed_aes and not self.allowed_networks:
-            return True
-        if calling_ae.strip() in self.allowed_aes:
-            return True
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-            addr = addr.ipv4_mapped
-        return any(addr in net for net in self.allowed_networks)
-
-
-_TLS_HINTS = {
-    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate, and "
-                                         "tls.verify_clients is \"required\"",
-    "CERTIFICATE_VERIFY_FAILED": "the client's certificate is not signed by an authority "
-                                 "in tls.ca, or has expired",
-    "NO_SHARED_CIPHER": "the client offers none of the BCP 195 cipher suites",
-    "UNSUPPORTED_PROTOCOL": "the client offers only TLS versions older than 1.2",
-    "WRONG_VERSION_NUMBER": "the client does not speak TLS: plain DICOM sent to the TLS port?",
-    "HTTP_REQUEST": "that is a web browser, not a DICOM client",
-}
-
-
-def _tls_hint(exc: ssl.SSLError) -> str:
-    hint = _TLS_HINTS.get(str(exc.reason or ""))
-    return f" ({hint})" if hint else ""
 
 
 class AssociationHandler:
@@ -235,7 +156,7 @@ class AssociationHandler:
             how = f"TLS failed: {exc.reason or exc}"
             if not self.evicted:
                 log.warning("TLS connection from %s refused: %s%s", self.peer,
-                            exc.reason or exc, _tls_hint(exc))
+                            exc.reason or exc, tls_hint(exc))
         except wire.PeerClosed as exc:
             how = "closed by the peer" if holding_slot else "closed before associating"
             if self.evicted:
@@ -467,7 +388,7 @@ class AssociationHandler:
         try:
             stored = incoming.commit()
         except Refused as exc:
-            self._refused(context_id, command, exc.status, exc.reason)
+            self._refused(context_id, command, status_of(exc), exc.reason)
             return
         except Exception as exc:  # never let one bad instance take the association down
             log.exception("storing %s from %s failed", command.sop_instance, self.peer)
@@ -483,7 +404,7 @@ class AssociationHandler:
         try:
             incoming.check()
         except Refused as exc:
-            self._refused(context_id, command, exc.status, exc.reason)
+            self._refused(context_id, command, status_of(exc), exc.reason)
             return
         self._respond(context_id, wire.C_STORE_RSP, command, status.SUCCESS, command.sop_class)
         if self._behind is None:

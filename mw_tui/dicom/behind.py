@@ -16,7 +16,9 @@ import queue
 import threading
 from collections.abc import Callable
 
-from mw_tui.dicom import status, wire
+from mw_tui.dicom import wire
+from mw_tui.dicom.refusal import status_of
+from mw_tui.standard import status
 from mw_tui.store import Incoming, Refused, StoredInstance
 
 log = logging.getLogger("mw_tui.dicom.acceptor")
@@ -50,7 +52,7 @@ class WriteBehind:
             try:
                 stored = incoming.commit()
             except Refused as exc:
-                self.on_lost(command, exc.status, exc.reason)
+                self.on_lost(command, status_of(exc), exc.reason)
                 continue
             except Exception as exc:  # a bug of ours: say it, keep writing the others
                 log.exception("writing %s failed", command.sop_instance)

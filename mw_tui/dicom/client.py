@@ -32,10 +32,12 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import PresentationContext
 
 from mw_tui import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from mw_tui.dicom import commands, messages, status, wire
+from mw_tui.dicom import commands, messages, wire
 from mw_tui.dicom.commands import Message
 from mw_tui.dicom.link import ArchiveError, Link, Problem
 from mw_tui.dicom.messages import Peer
+from mw_tui.dicom.refusal import status_of
+from mw_tui.standard import status
 from mw_tui.store import Incoming, Refused, Store, StoredInstance
 
 __all__ = ["ArchiveError", "Association", "Problem", "Proposal", "Response"]
@@ -272,7 +274,7 @@ class Association:
                         try:
                             sink.write(fragment)  # kept as a view: each PDU is new
                         except Refused as exc:
-                            refused, sink = (exc.status, exc.reason), None
+                            refused, sink = (status_of(exc), exc.reason), None
                     if not control & 2:
                         continue
                 else:
@@ -311,7 +313,7 @@ class Association:
             return store.begin(message.sop_class or abstract, message.sop_instance, ts,
                                self.peer.ae_title, deferred=True), None
         except Refused as exc:
-            return None, (exc.status, exc.reason)
+            return None, (status_of(exc), exc.reason)
 
     def _store_done(self, message: Message, context_id: int, sink: Incoming | None,
                     refused: tuple[int, str] | None, on_stored: StoredCallback | None) -> None:
@@ -325,7 +327,7 @@ class Association:
             try:
                 stored = sink.commit()
             except Refused as exc:
-                code, comment = exc.status, exc.reason
+                code, comment = status_of(exc), exc.reason
             except Exception as exc:  # one bad instance never ends the retrieve
                 log.exception("storing %s from %s failed", message.sop_instance, self.peer)
                 code, comment = status.CANNOT_STORE, f"internal error: {exc}"

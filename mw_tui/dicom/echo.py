@@ -15,9 +15,10 @@ from enum import StrEnum
 
 from mw_tui.config import Archive, Config
 from mw_tui.dicom import archives as arch
-from mw_tui.dicom import commands, messages, sop, status
+from mw_tui.dicom import commands, messages
 from mw_tui.dicom.client import ArchiveError, Association, Problem, Proposal
 from mw_tui.dicom.messages import Peer
+from mw_tui.standard import sop, status
 
 ECHO_CONTEXT = Proposal(sop.VERIFICATION, (sop.IMPLICIT_VR_LE, sop.EXPLICIT_VR_LE))
 

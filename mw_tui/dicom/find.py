@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from mw_tui.config import Archive, Config
 from mw_tui.dicom import archives as arch
-from mw_tui.dicom import commands, identifier, messages, sop, status
+from mw_tui.dicom import commands, identifier, messages
 from mw_tui.dicom.client import ArchiveError, Association, Problem, Proposal
 from mw_tui.dicom.query import (
     SERIES_RETURN_KEYS,
@@ -31,6 +31,7 @@ from mw_tui.dicom.query import (
     StudyResult,
     newest_first,
 )
+from mw_tui.standard import sop, status
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.valuerep import PersonName
 
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 
 # The keys the station asks for or reads, at study and series level.
 TAGS: dict[int, str] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mw_tui.dicom import status
+from mw_tui.standard import status
 
 
 @dataclass(frozen=True, slots=True)

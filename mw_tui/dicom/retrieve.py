@@ -24,10 +24,11 @@ from enum import StrEnum
 
 from mw_tui.config import Archive, Config
 from mw_tui.dicom import archives as arch
-from mw_tui.dicom import commands, identifier, messages, sop, status
+from mw_tui.dicom import commands, identifier, messages
 from mw_tui.dicom.client import ArchiveError, Association, Problem, Proposal
 from mw_tui.dicom.find import FIND_CONTEXT, FIND_SERVICE
 from mw_tui.dicom.messages import Peer
+from mw_tui.standard import sop, status
 from mw_tui.store import Store, sync
 
 log = logging.getLogger(__name__)

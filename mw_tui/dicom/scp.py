@@ -1,12 +1,13 @@
 """The receiver service: Storage and Verification SCP in worker processes sharing one port.
 
-`Receiver.start()` binds the port (and the DICOM TLS port when configured), makes index
-and files agree (crash recovery), and starts worker processes that accept associations
+`Receiver.start()` binds the port (and the DICOM TLS port when configured) and starts
+worker processes that accept associations
 on the shared listening sockets (`worker.py`); each association runs on its own thread
 in a worker (`acceptor.AssociationHandler`). The workers report through a queue; a
 thread here turns that into callbacks, so the process that owns the receiver (the kiosk
 UI, or `mw-tui serve`) never does the receiving work itself and stays responsive at full
-speed. It also runs the retention service when `[retention] days` is set. No Textual here.
+speed. The store's recovery and retention are the station's (`station.housekeeping`).
+No Textual here.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mw_tui.coalesce import Coalescer
 from mw_tui.config import Config
 from mw_tui.dicom import tls
 from mw_tui.dicom.events import (
@@ -37,8 +37,7 @@ from mw_tui.dicom.events import (
 )
 from mw_tui.dicom.worker import SharedCounts, WorkerArgs, worker_main
 from mw_tui.store import Store
-from mw_tui.store.check import recover
-from mw_tui.store.retention import RetentionService
+from mw_tui.util.coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +106,9 @@ class Receiver:
 
     def __init__(self, config: Config, on_event: Callable[[ReceiverEvent], None] | None = None,
                  on_study_changed: Callable[[StudyChanged], None] | None = None,
-                 processes: int | None = None,
-                 in_use: Callable[[], Iterable[str]] | None = None, nice: int = 0) -> None:
-        """`in_use`: study UIDs unfinished jobs need (retention keeps them), e.g.
-        `JobQueue.studies_in_use`. `nice`: lower the workers' CPU priority by this much
-        (the kiosk: its screens stay quick while a study arrives at full speed)."""
+                 processes: int | None = None, nice: int = 0) -> None:
+        """`nice`: lower the workers' CPU priority by this much (the kiosk: its screens
+        stay quick while a study arrives at full speed)."""
         self.nice = nice
         self.config = config
         self.on_event = on_event
@@ -127,7 +124,6 @@ class Receiver:
         self._ready: Any = None  # Array("b", processes): worker i accepts connections
         self._pump: threading.Thread | None = None
         self._coalescer: Coalescer | None = None
-        self._retention = RetentionService(config, in_use=in_use)
         self._running = False
         self.port = config.station.port
         self.tls_port = config.tls.port
@@ -138,16 +134,11 @@ class Receiver:
         if self._running:
             return
         s = self.config.station
-        try:
-            store = Store(self.config.storage, s.min_free_mb)
+        try:  # made here, so the workers never race to create the index
+            Store(self.config.storage, s.min_free_mb).close()
         except OSError as exc:
             raise ReceiverError(f"cannot use the storage folder {s.storage}: "
                                 f"{exc.strerror or exc}") from exc
-        try:
-            recover(store)
-            store.empty_trash()
-        finally:
-            store.close()
         self._check_tls()
         self._sock = bind_socket(s.bind, s.port)
         self.port = self._sock.getsockname()[1]
@@ -172,7 +163,6 @@ class Receiver:
         self._pump = threading.Thread(target=self._pump_events, name="receiver-events",
                                       daemon=True)
         self._pump.start()
-        self._retention.start()
         tls_note = f", DICOM TLS on port {self.tls_port}" if self._tls_sock else ""
         log.info("receiver %s listening on %s:%d%s (%d worker processes)", s.ae_title, s.bind,
                  self.port, tls_note, self.processes)
@@ -219,7 +209,6 @@ class Receiver:
             return
         self._running = False
         assert self._stop is not None and self._sock is not None
-        self._retention.stop()
         self._stop.set()
         for listener in (self._sock, self._tls_sock):
             if listener is not None:  # wakes every worker's accept loop at once

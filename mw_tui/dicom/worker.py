@@ -32,7 +32,8 @@ from typing import Any
 
 from mw_tui.config import Config
 from mw_tui.dicom import tls
-from mw_tui.dicom.acceptor import AcceptorSettings, AssociationHandler
+from mw_tui.dicom.acceptor import AssociationHandler
+from mw_tui.dicom.admission import AcceptorSettings
 from mw_tui.dicom.events import ReceiverEvent
 from mw_tui.store import Store
 

@@ -6,22 +6,27 @@ import shutil
 import time
 from pathlib import Path
 
-from mw_tui.devices.models import OpticalDrive
-from mw_tui.devices.writers import writer_for
-from mw_tui.devices.writers.base import WriterError
-from mw_tui.devices.writers.isofile import IsoFileWriter
+from mw_tui.devices.writers import WriterError, writer_for
 from mw_tui.jobs import manifest
-from mw_tui.jobs.core import RunnerCore, StepCancel, Stopped, log, written
-from mw_tui.jobs.models import Job, JobState, TargetKind, VolumeRecord
+from mw_tui.jobs.control import JobControl, StepCancel, Stopped, log
+from mw_tui.jobs.media import prompt, written
+from mw_tui.jobs.models import Job, JobState, VolumeRecord
 from mw_tui.media.builder import BuildCancelled, BuildError, BuildProgress, build_volumes
 from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
-from mw_tui.media.profiles import MEDIA, Profile
+from mw_tui.media.profiles import Profile
 from mw_tui.media.volume import Volume
 
 
-class BuildSteps(RunnerCore):
-    def _build_step(self, job: Job, cancel: StepCancel) -> None:
-        workdir = self._workdir(job)
+class BuildStep:
+    """BUILDING -> WAITING_FOR_MEDIA (a disc, a stick) or WRITING, with the volumes laid
+    out (and their images made) in the job's work folder; a saved manifest is reused."""
+
+    def __init__(self, control: JobControl) -> None:
+        self.c = control
+
+    def run(self, job: Job, cancel: StepCancel) -> None:
+        c = self.c
+        workdir = c.workdir(job)
         volumes = manifest.load(workdir)
         if volumes is None:
             if self._images_lost(job):
@@ -31,94 +36,85 @@ class BuildSteps(RunnerCore):
         records = tuple(VolumeRecord(v.label, v.number, v.count, str(v.iso or ""),
                                      v.iso_md5 or "", v.iso_size or v.size,
                                      written(job, v.label)) for v in volumes)
-        job = self.queue.update(job.id, volumes=records)
-        if self._needs_media(job):
-            self._transition(job.id, JobState.WAITING_FOR_MEDIA, self._prompt(job, volumes))
+        job = c.queue.update(job.id, volumes=records)
+        writer = c.writer_class(job)
+        if writer.needs_media:
+            c.transition(job.id, JobState.WAITING_FOR_MEDIA, prompt(job, volumes, writer))
         else:
-            self._transition(job.id, JobState.WRITING, "ready to write")
+            c.transition(job.id, JobState.WRITING, "ready to write")
 
     def _images_lost(self, job: Job) -> bool:
         """A power loss cut the sync of the images the job retrieved (`store.sync`): they
         are gone from the store, so the job goes back to retrieving them."""
-        self.store.drop_lost()
+        store = self.c.store
+        store.drop_lost()
         short = [ref for ref in job.studies if ref.archive and ref.expected_instances and (
-            (row := self.store.index.study(ref.study_uid)) is None
+            (row := store.index.study(ref.study_uid)) is None
             or row.instances < ref.expected_instances)]
         if not short:
             return False
-        self._transition(job.id, JobState.RETRIEVING,
-                         f"{len(short)} study(ies) lost images a power cut caught before they "
-                         "were on disk: retrieving them again")
+        self.c.transition(job.id, JobState.RETRIEVING,
+                          f"{len(short)} study(ies) lost images a power cut caught before "
+                          "they were on disk: retrieving them again")
         return True
 
     def _build(self, job: Job, workdir: Path, cancel: StepCancel) -> list[Volume]:
+        c = self.c
         profile = Profile(job.profile)
-        capacity = self._capacity(job, profile)
+        writer = c.writer_class(job)
+        capacity = writer.medium(profile, c.device(job)).capacity
         started = time.monotonic()
 
         def progress(p: BuildProgress) -> None:
-            self._progress(job.id, p.done, p.total, f"{p.stage.value}: {p.detail}".rstrip(": "),
-                           started)
+            c.progress(job.id, p.done, p.total, f"{p.stage.value}: {p.detail}".rstrip(": "),
+                       started)
 
         try:
             volumes = build_volumes(
-                self.store, [s.study_uid for s in job.studies], profile, capacity,
+                c.store, [s.study_uid for s in job.studies], profile, capacity,
                 workdir / "files", progress=progress, cancel=cancel.event,
-                settings=self.config.media,
+                settings=c.config.media,
                 without_reports=[s.study_uid for s in job.studies if not s.include_reports])
             log.info("job %d: %d volume(s) laid out in %.2f s", job.id, len(volumes),
                      time.monotonic() - started)
-            if self._writer_needs_iso(job):
-                read_back = self._read_back_while_building(job, workdir)
-                made = []
-                for v in volumes:
-                    self._check(job, cancel)
-                    iso_started = time.monotonic()
-
-                    def iso_progress(done: int, total: int, v: Volume = v,
-                                     t0: float = iso_started) -> None:
-                        self._progress(job.id, done, total,
-                                       f"making the image of disc {v.number} of {v.count}", t0)
-
-                    made.append(write_iso(v, workdir / f"volume{v.number}.iso", iso_progress,
-                                          cancel.event, read_back=read_back))
-                    log.info("job %d: image of disc %d of %d made in %.2f s%s", job.id,
-                             v.number, v.count, time.monotonic() - iso_started,
-                             " (read back from the disk while written)" if read_back else "")
-                volumes = made
+            if writer.needs_iso:
+                volumes = self._images(job, volumes, workdir, cancel)
         except (BuildCancelled, IsoCancelled):
-            self._check(job, cancel)
+            c.check(job, cancel)
             raise
         except (BuildError, IsoError) as exc:
-            self._fail(job.id, str(exc))
+            c.fail(job.id, str(exc))
             raise Stopped() from exc
         return manifest.save(volumes, workdir)
 
-    def _read_back_while_building(self, job: Job, workdir: Path) -> bool:
-        """Whether to read the images back from the disk while they are written: for an
-        ISO file in a folder on the work folder's file system, the image is the medium
-        (the writer links it, and need not read it again). A disc is read back once it
-        is burned, a copy to another file system (a network share) once it is copied:
+    def _images(self, job: Job, volumes: list[Volume], workdir: Path, cancel: StepCancel
+                ) -> list[Volume]:
+        c = self.c
+        read_back = self._image_is_medium(job, workdir)
+        made = []
+        for v in volumes:
+            c.check(job, cancel)
+            iso_started = time.monotonic()
+
+            def iso_progress(done: int, total: int, v: Volume = v,
+                             t0: float = iso_started) -> None:
+                c.progress(job.id, done, total,
+                           f"making the image of disc {v.number} of {v.count}", t0)
+
+            made.append(write_iso(v, workdir / f"volume{v.number}.iso", iso_progress,
+                                  cancel.event, read_back=read_back))
+            log.info("job %d: image of disc %d of %d made in %.2f s%s", job.id, v.number,
+                     v.count, time.monotonic() - iso_started,
+                     " (read back from the disk while written)" if read_back else "")
+        return made
+
+    def _image_is_medium(self, job: Job, workdir: Path) -> bool:
+        """Whether to read the images back from the disk while they are written: when the
+        writer says the image is the medium (an ISO file next to the work folder). A disc
+        is read back once it is burned, a copy to another file system once it is copied:
         reading their images back would be wasted."""
-        if job.target.kind is not TargetKind.ISO:
-            return False
         try:
-            writer = writer_for(self.config, str(job.target), [])
-            return isinstance(writer, IsoFileWriter) and (
-                writer.folder.stat().st_dev == workdir.stat().st_dev)
+            workdir.mkdir(parents=True, exist_ok=True)
+            return writer_for(self.c.config, job.target, []).image_is_medium(workdir)
         except (WriterError, OSError):
             return False  # the writer says what is wrong when it gets there
-
-    def _capacity(self, job: Job, profile: Profile) -> int | None:
-        if job.target.kind is TargetKind.CLOUD:
-            return None
-        if job.target.kind is TargetKind.DISC:
-            for d in self.devices():
-                if isinstance(d, OpticalDrive) and d.media.capacity and (
-                        not job.target.where or d.devname == job.target.where):
-                    return int(d.media.capacity)
-        if job.target.kind is TargetKind.USB:
-            return None  # the stick's free space is checked by the writer
-        medium = profile.default_medium
-        return medium.capacity if medium.capacity else MEDIA["DVD"].capacity
-

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from mw_tui.config.targets import Target, TargetKind
+
+__all__ = ["STEPS", "Job", "JobState", "Progress", "StudyRef", "Target", "TargetKind",
+           "VolumeRecord"]
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -27,37 +32,6 @@ class JobState(StrEnum):
 # The order of the steps; a job resumes at the step it was in.
 STEPS = (JobState.QUEUED, JobState.RETRIEVING, JobState.BUILDING, JobState.WAITING_FOR_MEDIA,
          JobState.WRITING, JobState.VERIFYING, JobState.DONE)
-
-
-class TargetKind(StrEnum):
-    DISC = "disc"
-    USB = "usb"
-    ISO = "iso"
-    CLOUD = "cloud"
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where the medium goes: `disc[:DEVICE]`, `usb[:DEVICE]`, `iso:PATH`, `cloud:NAME`."""
-
-    kind: TargetKind
-    where: str = ""  # device, folder or file path, or cloud endpoint name
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        kind, _, where = text.partition(":")
-        try:
-            k = TargetKind(kind.strip().lower())
-        except ValueError:
-            raise ValueError(f"unknown target {text!r}: use iso:PATH, disc[:DEVICE], "
-                             "usb[:DEVICE] or cloud:NAME") from None
-        if k in (TargetKind.ISO, TargetKind.CLOUD) and not where:
-            raise ValueError(f"target {k.value} needs a "
-                             f"{'path' if k is TargetKind.ISO else 'name'}: {k.value}:...")
-        return cls(k, where.strip())
-
-    def __str__(self) -> str:
-        return f"{self.kind.value}:{self.where}" if self.where else self.kind.value
 
 
 @dataclass(frozen=True, slots=True)

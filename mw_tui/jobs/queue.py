@@ -22,7 +22,8 @@ from mw_tui.jobs.models import (
     load_studies,
     load_volumes,
 )
-from mw_tui.sqlite import Database
+from mw_tui.util.listeners import Listeners
+from mw_tui.util.sqlite import Database
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class JobQueue(Database):
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[Job] = Listeners("job queue")
         self._progress_written: dict[int, float] = {}
         self._progress_told: dict[int, float] = {}
         # a job's state must survive a power cut: every commit is synced
@@ -109,18 +110,13 @@ class JobQueue(Database):
     # -- listeners (in this process) ---------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+        self._listeners.add(listener)
 
     def unsubscribe(self, listener: Listener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self._listeners.remove(listener)
 
     def _notify(self, job: Job) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(job)
-            except Exception:
-                log.exception("job listener failed")
+        self._listeners.tell(job)
 
     # -- creating and reading -----------------------------------------------------------
 

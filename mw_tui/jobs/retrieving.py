@@ -2,7 +2,7 @@
 
 The retrieved images are acknowledged before they are fsync'ed (the archives still hold
 them, see `store.sync`); they reach the disk with one `Store.make_durable()` once the job
-is over (`core.StoreSync`), its media made from the page cache meanwhile. A power loss
+is over (`control.StoreSync`), its media made from the page cache meanwhile. A power loss
 before that leaves the studies short of images: the rows of that boot are dropped at the
 next start, and the build step sends the job back here to retrieve them again.
 """
@@ -10,25 +10,37 @@ next start, and the build step sends the job back here to retrieve them again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from mw_tui.jobs.core import RunnerCore, StepCancel, log
+from mw_tui.jobs.control import JobControl, StepCancel
 from mw_tui.jobs.models import Job, JobState, Progress, StudyRef
 
 
-class RetrieveSteps(RunnerCore):
-    def _retrieve_step(self, job: Job, cancel: StepCancel) -> None:
+class RetrieveStep:
+    """QUEUED/RETRIEVING -> BUILDING once every study (and its reports) is in the store."""
+
+    def __init__(self, control: JobControl, retrieve: Callable[..., Any] | None = None) -> None:
+        self.c = control
+        if retrieve is None:
+            from mw_tui.dicom.retrieve import retrieve as default_retrieve
+
+            retrieve = default_retrieve
+        self._retrieve = retrieve
+
+    def run(self, job: Job, cancel: StepCancel) -> None:
+        c = self.c
         if job.state is JobState.QUEUED:
-            job = self._transition(job.id, JobState.RETRIEVING, "checking the store")
-        self.store.drop_lost()  # a power loss cut an earlier retrieve: count without them
+            job = c.transition(job.id, JobState.RETRIEVING, "checking the store")
+        c.store.drop_lost()  # a power loss cut an earlier retrieve: count without them
         studies = list(job.studies)
         for i, ref in enumerate(studies):
-            self._check(job, cancel)
-            row = self.store.index.study(ref.study_uid)
+            c.check(job, cancel)
+            row = c.store.index.study(ref.study_uid)
             have = row.instances if row else 0
             if not ref.archive:
                 if row is None:
-                    self._fail(job.id, f"study {ref.study_uid} is not in the station's store "
+                    c.fail(job.id, f"study {ref.study_uid} is not in the station's store "
                                        "and no archive was named to retrieve it from")
                     return
                 continue
@@ -39,67 +51,54 @@ class RetrieveSteps(RunnerCore):
             def progress(p: Any, i: int = i, started: float = started, job_id: int = job.id,
                          archive: str = ref.archive) -> None:
                 total = p.total or 0
-                self._progress(job_id, p.done, total,
+                c.progress(job_id, p.done, total,
                                f"retrieving study {i + 1} of {len(studies)} from {archive}: "
                                f"{p.done}{f' of {total}' if total else ''} images", started)
 
             try:
-                result = self._retrieve(self.config, ref.archive, [ref.study_uid],
-                                        progress=progress, cancel=cancel.event, store=self.store,
+                result = self._retrieve(c.config, ref.archive, [ref.study_uid],
+                                        progress=progress, cancel=cancel.event, store=c.store,
                                         durable=False)
                 ok, reason = result.ok, result.message
             except Exception as exc:  # a dead archive, a refused association, ...
                 ok, reason = False, str(exc)
-            self._check(job, cancel)
+            c.check(job, cancel)
             if not ok:
-                self._retry_or_fail(job, f"retrieve from {ref.archive} failed: {reason}")
+                c.retry_or_fail(job, f"retrieve from {ref.archive} failed: {reason}")
                 return
-            row = self.store.index.study(ref.study_uid)
+            row = c.store.index.study(ref.study_uid)
             studies[i] = StudyRef(ref.study_uid, ref.archive, row.instances if row else 0,
                                   ref.include_reports)
-            job = self.queue.update(job.id, studies=tuple(studies), attempts=0, error="")
+            job = c.queue.update(job.id, studies=tuple(studies), attempts=0, error="")
         for i, ref in enumerate(studies):
             if ref.include_reports:
-                self._check(job, cancel)
+                c.check(job, cancel)
                 self._fetch_reports(job, ref, i, len(studies), cancel)
-        first = self.store.index.study(job.studies[0].study_uid)
+        first = c.store.index.study(job.studies[0].study_uid)
         if first is not None and not job.patient_name:
-            job = self.queue.update(job.id, patient_name=first.patient_name,
+            job = c.queue.update(job.id, patient_name=first.patient_name,
                                     patient_id=first.patient_id)
-        self._transition(job.id, JobState.BUILDING, "every study is in the store")
+        c.transition(job.id, JobState.BUILDING, "every study is in the store")
 
     def _fetch_reports(self, job: Job, ref: StudyRef, i: int, total: int,
                        cancel: StepCancel) -> None:
         """The study's reports into the store (report brokers, SR and PDF objects of its
         archives). A report source that fails is noted; it does not fail the job."""
-        if not (self.config.report_sources or self.config.archives):
+        c = self.c
+        if not (c.config.report_sources or c.config.archives):
             return
         from mw_tui.reports import fetch_reports
 
         def progress(text: str) -> None:
-            self.queue.progress(job.id, Progress(0, 0, f"reports of study {i + 1} of {total}: "
-                                                       f"{text}"))
+            c.queue.progress(job.id, Progress(0, 0, f"reports of study {i + 1} of {total}: "
+                                                    f"{text}"))
 
         try:
-            result = fetch_reports(self.config, self.store, ref.study_uid, cancel=cancel.event,
+            result = fetch_reports(c.config, c.store, ref.study_uid, cancel=cancel.event,
                                    progress=progress,
                                    archives=[ref.archive] if ref.archive else None)
         except Exception as exc:  # an unknown archive name, ...
-            self.queue.note(job.id, f"reports of study {ref.study_uid} not fetched: {exc}")
+            c.queue.note(job.id, f"reports of study {ref.study_uid} not fetched: {exc}")
             return
         if result.count or result.errors:
-            self.queue.note(job.id, result.message)
-
-    def _retry_or_fail(self, job: Job, reason: str) -> None:
-        delays = self.config.jobs.retry_delays
-        attempt = job.attempts + 1
-        if attempt > len(delays):
-            self._fail(job.id, f"{reason} (after {attempt} tries)")
-            return
-        delay = delays[attempt - 1]
-        self.queue.update(job.id, attempts=attempt, next_try_at=self.clock() + delay,
-                          error=reason)
-        self.queue.note(job.id, f"{reason}; trying again in {delay:g} s "
-                                f"(try {attempt + 1} of {len(delays) + 1})")
-        log.warning("job %d: %s; retry in %g s", job.id, reason, delay)
-
+            c.queue.note(job.id, result.message)

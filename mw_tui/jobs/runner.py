@@ -1,57 +1,98 @@
 """The job runner: retrieve, build, wait for media, write, verify — each job to the end.
 
-Stages run on their own threads, so one job retrieves while another writes; there is one
-writer per device. Every state change is in the database before the work it starts, so
-after a crash (kill -9, power cut) each job resumes at the step it was in: a retrieve
-asks again only for what the store lacks, a build reuses its saved manifest or starts
-clean, an interrupted write starts over (on a new disc when it was a disc). Archive
-failures are retried with the configured back-off, then the job fails with the reason.
-Only one runner works on a jobs database at a time (a lock file).
+The scheduler only schedules: it hands each job to the step its state calls for
+(`RetrieveStep`, `BuildStep`, `WriteStep`), each on a thread of its own, so one job
+retrieves while another writes; there is one writer per device. The steps share one
+`JobControl` (the station's parts and the state helpers). Every state change is in the
+database before the work it starts, so after a crash (kill -9, power cut) each job resumes
+at the step it was in: a retrieve asks again only for what the store lacks, a build reuses
+its saved manifest or starts clean, an interrupted write starts over (on a new disc when
+it was a disc). Archive failures are retried with the configured back-off, then the job
+fails with the reason. Only one runner works on a jobs database at a time (a lock file).
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
-from mw_tui.config import Config
+from mw_tui.config import Config, StoragePaths
+from mw_tui.devices.models import Device
 from mw_tui.jobs.audit import AuditLog
-from mw_tui.jobs.building import BuildSteps
-from mw_tui.jobs.core import (
-    LOCK_NAME,
+from mw_tui.jobs.building import BuildStep
+from mw_tui.jobs.control import (
     MEDIA_RECHECK,
+    JobControl,
     RunnerBusy,
     StepCancel,
     Stopped,
+    StoreSync,
     log,
-    work_root,
 )
 from mw_tui.jobs.models import Job, JobState
 from mw_tui.jobs.queue import InvalidTransition, JobQueue
-from mw_tui.jobs.retrieving import RetrieveSteps
-from mw_tui.jobs.writing import WriteSteps
+from mw_tui.jobs.retrieving import RetrieveStep
+from mw_tui.jobs.writing import WriteStep
+from mw_tui.store import Store
 
 __all__ = ["Runner", "RunnerBusy", "cancel_now"]
 
 
-class Runner(RetrieveSteps, BuildSteps, WriteSteps):
+class Step(Protocol):
+    def run(self, job: Job, cancel: StepCancel) -> None: ...
+
+
+class Runner:
     """Runs the jobs of `queue` until `stop()`."""
+
+    def __init__(self, config: Config, store: Store, queue: JobQueue, audit: AuditLog,
+                 devices: Callable[[], Sequence[Device]] = tuple,
+                 retrieve: Callable[..., Any] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.control = JobControl(config, store, queue, audit, devices, clock)
+        self.steps: dict[str, Step] = {"retrieve": RetrieveStep(self.control, retrieve),
+                                       "build": BuildStep(self.control),
+                                       "write": WriteStep(self.control)}
+        self.limits = {"retrieve": 2, "build": 1}  # at most at once; writes: one per device
+        self._lock_fd: int | None = None
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running: dict[int, tuple[str, StepCancel, threading.Thread]] = {}
+        self._guard = threading.Lock()
+        self._backoff: dict[int, float] = {}
+
+    @property
+    def config(self) -> Config:
+        return self.control.config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        self.control.config = config
+
+    @property
+    def queue(self) -> JobQueue:
+        return self.control.queue
+
+    @property
+    def store_sync(self) -> StoreSync:
+        return self.control.store_sync
 
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
         """Take the jobs database (RunnerBusy if another runner has it) and start."""
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _open_lock(self._lock_path)
+        lock = StoragePaths.of(self.config).jobs_lock
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = _open_lock(lock)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            import os
-
             os.close(fd)
             raise RunnerBusy("another mw-tui (the kiosk or a burn command) is running the "
                              "jobs; this one only queues them") from None
@@ -63,7 +104,7 @@ class Runner(RetrieveSteps, BuildSteps, WriteSteps):
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop working; running steps are interrupted and resume at the next start."""
-        self._stopping.set()
+        self.control.stopping.set()
         self._wake.set()
         with self._guard:
             running = list(self._running.values())
@@ -76,8 +117,6 @@ class Runner(RetrieveSteps, BuildSteps, WriteSteps):
             self._thread.join(5)
         self.queue.unsubscribe(self._on_change)
         if self._lock_fd is not None:
-            import os
-
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -92,25 +131,27 @@ class Runner(RetrieveSteps, BuildSteps, WriteSteps):
 
     def _recover(self) -> None:
         """Jobs caught mid-step by a crash continue from the start of that step."""
+        c = self.control
         for job in self.queue.list(active_only=True):
             if job.state in (JobState.WRITING, JobState.VERIFYING):
-                if self._needs_media(job):
-                    self._transition(job.id, JobState.WAITING_FOR_MEDIA,
-                                     "the station stopped while writing: that medium may be "
-                                     "incomplete; insert a new blank one")
+                if c.writer_class(job).needs_media:
+                    c.transition(job.id, JobState.WAITING_FOR_MEDIA,
+                                 "the station stopped while writing: that medium may be "
+                                 "incomplete; insert a new blank one")
                 else:
                     self.queue.note(job.id, "the station stopped while writing: writing again")
         # work folders of jobs that are over are not needed any more
-        if self.work.exists():
+        work = c.paths.jobs_work
+        if work.exists():
             active = {str(j.id) for j in self.queue.list(active_only=True)}
-            for d in self.work.iterdir():
+            for d in work.iterdir():
                 if d.name not in active:
                     shutil.rmtree(d, ignore_errors=True)
 
     # -- scheduling ---------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        while not self._stopping.is_set():
+        while not self.control.stopping.is_set():
             try:
                 self._tick()
             except Exception:
@@ -119,7 +160,8 @@ class Runner(RetrieveSteps, BuildSteps, WriteSteps):
             self._wake.clear()
 
     def _tick(self) -> None:
-        now = self.clock()
+        c = self.control
+        now = c.clock()
         for job in sorted(self.queue.list(active_only=True), key=lambda j: j.id):
             with self._guard:
                 current = self._running.get(job.id)
@@ -129,25 +171,16 @@ class Runner(RetrieveSteps, BuildSteps, WriteSteps):
                     current[1].event.set()
                 continue
             if job.cancel_requested:
-                self._finish_cancel(job)
+                c.finish_cancel(job)
                 continue
             if job.next_try_at > now:
                 continue
-            stage = self._stage(job)
+            stage = _stage(job)
             if stage is None or not self._has_room(stage):
                 continue
-            if self._media_check_at.get(job.id, 0) > time.monotonic():
+            if c.media_check_at.get(job.id, 0) > time.monotonic():
                 continue  # waiting for a disc, or resting after a step that failed
             self._launch(job, stage)
-
-    def _stage(self, job: Job) -> str | None:
-        if job.state in (JobState.QUEUED, JobState.RETRIEVING):
-            return "retrieve"
-        if job.state is JobState.BUILDING:
-            return "build"
-        if job.state in (JobState.WAITING_FOR_MEDIA, JobState.WRITING, JobState.VERIFYING):
-            return f"write:{job.target.kind.value}:{job.target.where}"
-        return None
 
     def _has_room(self, stage: str) -> bool:
         with self._guard:
@@ -156,22 +189,20 @@ class Runner(RetrieveSteps, BuildSteps, WriteSteps):
 
     def _launch(self, job: Job, stage: str) -> None:
         cancel = StepCancel()
-        step = {"retrieve": self._retrieve_step, "build": self._build_step}.get(
-            stage, self._write_step)
+        step = self.steps[stage.split(":")[0]]
         t = threading.Thread(target=self._run_step, args=(job.id, step, cancel),
                              name=f"job-{job.id}-{stage}", daemon=True)
         with self._guard:
             self._running[job.id] = (stage, cancel, t)
         t.start()
 
-    def _run_step(self, job_id: int, step: Callable[[Job, StepCancel], None],
-                  cancel: StepCancel) -> None:
+    def _run_step(self, job_id: int, step: Step, cancel: StepCancel) -> None:
         try:
             job = self.queue.get(job_id)
             if job.cancel_requested:
                 cancel.by_user = True
                 cancel.event.set()
-            step(job, cancel)
+            step.run(job, cancel)
         except Stopped:
             log.info("job %d: paused by shutdown; it resumes at the next start", job_id)
         except InvalidTransition as exc:
@@ -179,7 +210,7 @@ class Runner(RetrieveSteps, BuildSteps, WriteSteps):
         except Exception as exc:
             log.exception("job %d failed", job_id)
             try:
-                self._fail(job_id, f"internal error: {exc}")
+                self.control.fail(job_id, f"internal error: {exc}")
             except Exception:  # the jobs database itself is unusable (disk gone, ...)
                 log.exception("job %d: cannot even record the failure", job_id)
                 self._pause(job_id)
@@ -193,15 +224,26 @@ class Runner(RetrieveSteps, BuildSteps, WriteSteps):
         broken disk or database never turns the runner into a busy loop."""
         delay = min(60.0, 2 * self._backoff.get(job_id, 0.5))
         self._backoff[job_id] = delay
-        self._media_check_at[job_id] = time.monotonic() + delay
+        self.control.media_check_at[job_id] = time.monotonic() + delay
+
+
+def _stage(job: Job) -> str | None:
+    """The step a job's state calls for (a write is per target: one per device)."""
+    if job.state in (JobState.QUEUED, JobState.RETRIEVING):
+        return "retrieve"
+    if job.state is JobState.BUILDING:
+        return "build"
+    if job.state in (JobState.WAITING_FOR_MEDIA, JobState.WRITING, JobState.VERIFYING):
+        return f"write:{job.target}"
+    return None
 
 
 def cancel_now(config: Config, queue: JobQueue, audit: AuditLog, job_id: int,
                user: str) -> Job:
     """Cancel a job from outside the runner: at once when no runner is working (the
     job's files are removed), else by asking the runner, which stops at a safe point."""
-    work = work_root(config)
-    fd = _open_lock(work / LOCK_NAME)
+    paths = StoragePaths.of(config)
+    fd = _open_lock(paths.jobs_lock)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -218,15 +260,11 @@ def cancel_now(config: Config, queue: JobQueue, audit: AuditLog, job_id: int,
         if not job.state.finished:
             job = queue.transition(job_id, JobState.CANCELLED, "cancelled by the technician")
         audit.record_job(job, "job cancelled", user=user, result="cancelled")
-        shutil.rmtree(work / "jobs" / str(job_id), ignore_errors=True)
+        shutil.rmtree(paths.job_work(job_id), ignore_errors=True)
         return job
     finally:
-        import os
-
         os.close(fd)
 
 
 def _open_lock(path: Path) -> int:
-    import os
-
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -22,7 +22,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from mw_tui import config as cfg
-from mw_tui.dicom import sop
 from mw_tui.media import span as spanning
 from mw_tui.media.compose import REPORTS_DIR, compose_volume
 from mw_tui.media.content import Item, PatientContent, SeriesContent, StudyContent
@@ -30,6 +29,7 @@ from mw_tui.media.iso import image_size
 from mw_tui.media.profiles import SECTOR, Profile
 from mw_tui.media.transcode import TranscodeError, dataset_is_explicit, to_explicit_le
 from mw_tui.media.volume import Volume, VolumeFile
+from mw_tui.standard import sop
 from mw_tui.store import Store
 from mw_tui.store.check import read_part10
 from mw_tui.store.header import MalformedDataset

@@ -16,7 +16,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import generate_uid
 
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 from mw_tui.store.ingest import file_meta
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"

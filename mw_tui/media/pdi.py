@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mw_tui import __version__
-from mw_tui.dicom.sop import sop_class_name
 from mw_tui.media.content import PatientContent, Placed
 from mw_tui.media.reports import Report
+from mw_tui.standard.sop import sop_class_name
 
 WEB_DIR = "IHE_PDI"
 STYLE = """body { font-family: sans-serif; margin: 2em; color: #222; }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 
 JPEG_LOSSLESS_14: Final = "1.2.840.10008.1.2.4.57"
 JPEG_LS_LOSSLESS: Final = "1.2.840.10008.1.2.4.80"
@@ -40,6 +40,11 @@ class Profile(StrEnum):
             return MEDIA["CD"]
         return MEDIA["USB"] if self.is_usb else MEDIA["DVD"]
 
+
+# The profiles each kind of medium takes (a disc or an ISO image; a USB stick).
+DISC_PROFILES: Final = (Profile.STD_GEN_CD, Profile.STD_GEN_DVD, Profile.STD_GEN_DVD_JPEG,
+                        Profile.STD_GEN_DVD_J2K)
+USB_PROFILES: Final = (Profile.STD_GEN_USB_JPEG, Profile.STD_GEN_USB_J2K)
 
 _JPEG = frozenset({sop.JPEG_BASELINE, sop.JPEG_EXTENDED, sop.JPEG_LOSSLESS_SV1})
 _J2K = frozenset({sop.JPEG_2000_LOSSLESS, sop.JPEG_2000})

@@ -45,7 +45,7 @@ from pydicom.fileset import DIRECTORY_RECORDERS, _four_level_record_type
 from pydicom.uid import UID
 from pydicom.valuerep import PersonName
 
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 
 ENCAPSULATED_MIME = {
     "1.2.840.10008.5.1.4.1.1.104.1": "application/pdf",

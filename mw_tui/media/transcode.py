@@ -24,8 +24,8 @@ from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset
 from pydicom.uid import UID
 
-from mw_tui.dicom import sop
 from mw_tui.media.profiles import LOSSY_METHODS
+from mw_tui.standard import sop
 from mw_tui.store.ingest import file_meta
 
 

@@ -19,8 +19,9 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 
-from mw_tui.dicom import commands, sop, status
+from mw_tui.dicom import commands
 from mw_tui.dicom.client import Association
+from mw_tui.standard import sop, status
 
 log = logging.getLogger(__name__)
 

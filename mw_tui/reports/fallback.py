@@ -20,11 +20,12 @@ from pydicom.dataset import Dataset
 
 from mw_tui.config import Archive, Config
 from mw_tui.dicom import archives as arch
-from mw_tui.dicom import messages, sop
+from mw_tui.dicom import messages
 from mw_tui.dicom.client import ArchiveError, Association, Problem
 from mw_tui.dicom.find import FIND_CONTEXT, FIND_SERVICE
 from mw_tui.dicom.retrieve import SeriesRef, retrieve
 from mw_tui.reports import cfind
+from mw_tui.standard import sop
 from mw_tui.store import Store
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,6 @@ from pydicom.dataset import Dataset
 
 from mw_tui.config import Archive, Config, ReportSource
 from mw_tui.dicom import archives as arch
-from mw_tui.dicom import sop
 from mw_tui.dicom.client import Problem
 from mw_tui.dicom.find import find
 from mw_tui.dicom.query import STUDY_RETURN_KEYS
@@ -38,6 +37,7 @@ from mw_tui.reports.models import (
     SourceError,
     StudyKeys,
 )
+from mw_tui.standard import sop
 from mw_tui.store import Refused, Store
 
 log = logging.getLogger(__name__)

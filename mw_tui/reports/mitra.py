@@ -23,11 +23,12 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag
 
 from mw_tui.config import Config, ReportSource
-from mw_tui.dicom import messages, sop
+from mw_tui.dicom import messages
 from mw_tui.dicom.client import ArchiveError, Association, Problem, Proposal
 from mw_tui.dicom.messages import Peer
 from mw_tui.reports import cfind
 from mw_tui.reports.models import Approval, Interpretation, StudyKeys
+from mw_tui.standard import sop
 
 log = logging.getLogger(__name__)
 

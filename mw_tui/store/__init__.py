@@ -1,6 +1,7 @@
 """The study store: received instances on disk and their SQLite index."""
 
 from mw_tui.store.index import Index, StudyRow
-from mw_tui.store.ingest import Incoming, OutOfSpace, Refused, Store, StoredInstance
+from mw_tui.store.ingest import Incoming, OutOfSpace, Refusal, Refused, Store, StoredInstance
 
-__all__ = ["Incoming", "Index", "OutOfSpace", "Refused", "Store", "StoredInstance", "StudyRow"]
+__all__ = ["Incoming", "Index", "OutOfSpace", "Refusal", "Refused", "Store", "StoredInstance",
+           "StudyRow"]

@@ -19,7 +19,7 @@ from pydicom.charset import decode_bytes
 from pydicom.datadict import DicomDictionary
 from pydicom.valuerep import PersonName
 
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",
                        b"UT", b"SV", b"UV"})

@@ -13,7 +13,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 
-from mw_tui.sqlite import Database
+from mw_tui.util.sqlite import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS patients (

@@ -30,146 +30,39 @@ import os
 import secrets
 import shutil
 import sqlite3
-import stat
-import struct
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from mw_tui import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from mw_tui.dicom import status
 from mw_tui.store import layout, sync
 from mw_tui.store.header import Header, MalformedDataset, NeedMore, scan
 from mw_tui.store.index import Index, InstanceRecord
+from mw_tui.store.part10 import (
+    PREAMBLE,
+    Chunk,
+    crc32_of,
+    file_crc32,
+    file_meta,
+    is_space_error,
+    make_private,
+    temp_name,
+    write_all,
+)
+from mw_tui.store.refused import OutOfSpace, Refusal, Refused, StoredInstance
+
+__all__ = ["PREAMBLE", "Chunk", "Incoming", "OutOfSpace", "Refusal", "Refused", "Store",
+           "StoredInstance", "file_crc32", "file_meta", "temp_name", "write_all"]
 
 log = logging.getLogger(__name__)
 
 SPOOL_THRESHOLD = 16 * 1024 * 1024  # bytes kept in memory before spooling to disk
-PREAMBLE = b"\0" * 128 + b"DICM"
 TRASH = "trash"  # studies being deleted are renamed here first (same file system)
 PRIVATE_DIR = 0o700  # the store holds patient data: only its owner may read it
 PRIVATE_FILE = 0o600
 FREE_RECHECK_SECONDS = 1.0  # the free space is measured again after this long ...
 FREE_RECHECK_BYTES = 64 * 1024 * 1024  # ... or after this much was written
-IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024
-
-Chunk = bytes | bytearray | memoryview
-
-
-def temp_name(suffix: str = layout.PART_SUFFIX) -> str:
-    """A temp file name that says nothing about the patient or the study."""
-    return f".{secrets.token_hex(8)}{suffix}"
-
-
-def _make_private(path: Path) -> None:
-    """Make an existing folder or file of the store readable by its owner only."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        os.chmod(path, mode & ~0o077)
-        log.info("store: %s was readable by others (mode %o); now %o", path, mode,
-                 stat.S_IMODE(path.stat().st_mode))
-
-
-class Refused(Exception):
-    """The instance was not stored; `status` is the DIMSE status to answer with."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class OutOfSpace(Refused):
-    def __init__(self, reason: str) -> None:
-        super().__init__(status.OUT_OF_RESOURCES, reason)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredInstance:
-    sop_uid: str
-    sop_class: str
-    study_uid: str
-    series_uid: str
-    path: Path
-    size: int
-    replaced: bool
-    patient_name: str
-    patient_id: str
-    calling_ae: str
-
-
-def _element(tag: int, vr: bytes, value: bytes) -> bytes:
-    if vr in (b"OB",):
-        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
-
-
-def _ui(value: str) -> bytes:
-    b = value.encode("ascii")
-    return b + b"\0" if len(b) % 2 else b
-
-
-def _text(value: str) -> bytes:
-    b = value.encode("ascii", "replace")
-    return b + b" " if len(b) % 2 else b
-
-
-def file_meta(sop_class: str, sop_uid: str, transfer_syntax: str, source_ae: str = "") -> bytes:
-    """Preamble, prefix and a complete group 0002 (Explicit VR Little Endian)."""
-    body = b"".join(
-        (
-            _element(0x00020001, b"OB", b"\x00\x01"),
-            _element(0x00020002, b"UI", _ui(sop_class)),
-            _element(0x00020003, b"UI", _ui(sop_uid)),
-            _element(0x00020010, b"UI", _ui(transfer_syntax)),
-            _element(0x00020012, b"UI", _ui(IMPLEMENTATION_CLASS_UID)),
-            _element(0x00020013, b"SH", _text(IMPLEMENTATION_VERSION_NAME)),
-            _element(0x00020016, b"AE", _text(source_ae.strip())) if source_ae.strip() else b"",
-        )
-    )
-    return PREAMBLE + _element(0x00020000, b"UL", struct.pack("<I", len(body))) + body
-
-
-def _is_space_error(exc: OSError) -> bool:
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-def _crc32(chunks: list[Chunk]) -> int:
-    crc = 0
-    for c in chunks:
-        crc = zlib.crc32(c, crc)
-    return crc
-
-
-def file_crc32(path: Path) -> int | None:
-    """CRC-32 of a file's content, None when it cannot be read."""
-    crc = 0
-    try:
-        with open(path, "rb", buffering=0) as f:
-            while chunk := f.read(1 << 20):
-                crc = zlib.crc32(chunk, crc)
-    except OSError:
-        return None
-    return crc
-
-
-def write_all(fd: int, chunks: list[Chunk]) -> None:
-    """Write the chunks in order with as few writev calls as they allow."""
-    views = [memoryview(c) for c in chunks if len(c)]
-    i = 0
-    while i < len(views):
-        n = os.writev(fd, views[i : i + IOV_MAX])
-        while n and i < len(views):
-            k = views[i].nbytes
-            if n >= k:
-                n -= k
-                i += 1
-            else:
-                views[i] = views[i][n:]
-                n = 0
 
 
 class Store:
@@ -179,17 +72,17 @@ class Store:
         self.root = Path(root)
         self.min_free_mb = min_free_mb
         self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        _make_private(self.root)
+        make_private(self.root)
         for sub in (layout.STUDIES, layout.INCOMING, TRASH):
             (self.root / sub).mkdir(exist_ok=True, mode=PRIVATE_DIR)
-            _make_private(self.root / sub)
+            make_private(self.root / sub)
         index = self.root / layout.INDEX_NAME
         # SQLite gives the -wal and -shm files the mode of the database file
         os.close(os.open(index, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
         for p in (index, index.with_name(index.name + "-wal"),
                   index.with_name(index.name + "-shm")):
             if p.exists():
-                _make_private(p)
+                make_private(p)
         self.index = Index(index)
         self._free = (0, -FREE_RECHECK_SECONDS)  # (bytes, time.monotonic() measured)
         self._written = 0  # bytes written since
@@ -339,7 +232,7 @@ class Incoming:
         self._refusal: Refused | None = None
         self._checked: _Checked | None = None
         if not layout.is_valid_uid(sop_uid):
-            self._refusal = Refused(status.CANNOT_UNDERSTAND_UID,
+            self._refusal = Refused(Refusal.BAD_UID,
                                     f"Affected SOP Instance UID {sop_uid[:80]!r} is not valid")
         elif not store.has_room():
             self._refusal = OutOfSpace(
@@ -383,10 +276,10 @@ class Incoming:
 
     def _fail_spool(self, exc: OSError) -> None:
         self.abort()
-        if _is_space_error(exc):
+        if is_space_error(exc):
             self._refusal = OutOfSpace(f"the disk holding {self.store.root} is full")
         else:
-            self._refusal = Refused(status.CANNOT_STORE, f"cannot write the instance: {exc}")
+            self._refusal = Refused(Refusal.WRITE_FAILED, f"cannot write the instance: {exc}")
 
     def abort(self) -> None:
         """Drop everything received so far (association aborted, or refused)."""
@@ -431,9 +324,9 @@ class Incoming:
             raise self._os_refusal(exc) from exc
 
     def _os_refusal(self, exc: OSError) -> Refused:
-        if _is_space_error(exc):
+        if is_space_error(exc):
             return OutOfSpace(f"the disk holding {self.store.root} is full")
-        return Refused(status.CANNOT_STORE, f"cannot write the instance: {exc}")
+        return Refused(Refusal.WRITE_FAILED, f"cannot write the instance: {exc}")
 
     def _scan_chunks(self) -> Header:
         """The header from the first fragment(s): they hold it, and the bulk data after it
@@ -465,25 +358,25 @@ class Incoming:
                 finally:
                     view.release()
         except MalformedDataset as exc:
-            raise Refused(status.CANNOT_UNDERSTAND, f"malformed dataset: {exc}") from exc
+            raise Refused(Refusal.MALFORMED, f"malformed dataset: {exc}") from exc
 
     def _check(self) -> _Checked:
         meta = file_meta(self.sop_class, self.sop_uid, self.transfer_syntax, self.calling_ae)
         head = self._scan(len(meta))
         a = head.attrs
         if a.get("SOPInstanceUID") != self.sop_uid:
-            raise Refused(status.CANNOT_UNDERSTAND_UID,
+            raise Refused(Refusal.BAD_UID,
                           f"the dataset's SOP Instance UID {a.get('SOPInstanceUID', '')!r} "
                           f"differs from the request's {self.sop_uid!r}")
         if a.get("SOPClassUID", self.sop_class) != self.sop_class:
-            raise Refused(status.DATASET_MISMATCH,
+            raise Refused(Refusal.CLASS_MISMATCH,
                           f"the dataset's SOP Class UID {a.get('SOPClassUID')!r} differs from "
                           f"the request's {self.sop_class!r}")
         study, series = a.get("StudyInstanceUID", ""), a.get("SeriesInstanceUID", "")
         try:
             final = layout.instance_path(self.store.root, study, series, self.sop_uid)
         except layout.InvalidUID as exc:
-            raise Refused(status.CANNOT_UNDERSTAND_UID, str(exc)) from exc
+            raise Refused(Refusal.BAD_UID, str(exc)) from exc
         if self._spool is None and not self.store.has_room(self.size):
             raise OutOfSpace(f"less than {self.store.min_free_mb} MiB would stay free in "
                              f"{self.store.root}")
@@ -507,7 +400,7 @@ class Incoming:
                 try:
                     write_all(fd, [meta, *self._chunks])
                     if boot:  # what lets the next boot tell a file that reached the disk
-                        crc = _crc32([meta, *self._chunks])
+                        crc = crc32_of([meta, *self._chunks])
                     else:
                         os.fsync(fd)
                 finally:
@@ -544,7 +437,7 @@ class Incoming:
             (self.store.root / old).unlink(missing_ok=True)
         if not final.exists():  # its study was deleted (retention) while it arrived
             self.store.index.remove_instances([self.sop_uid])
-            raise Refused(status.CANNOT_STORE, "the study was being deleted while this "
+            raise Refused(Refusal.WRITE_FAILED, "the study was being deleted while this "
                                                "instance arrived; send it again")
         return StoredInstance(
             sop_uid=self.sop_uid, sop_class=self.sop_class, study_uid=study, series_uid=series,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mw_tui.config import is_valid_uid
+from mw_tui.config import is_valid_uid, paths
 
-INDEX_NAME = "index.sqlite"
+INDEX_NAME = paths.INDEX_NAME
 STUDIES = "studies"
 INCOMING = "incoming"  # large instances are spooled here while they arrive
 PART_SUFFIX = ".part"

@@ -9,7 +9,7 @@ it retrieves it again. Such instances are acknowledged once checked, written and
 into place without fsync (`dicom.behind`), and indexed with the kernel's boot id in
 `instances.unsynced` and the file's CRC-32 in `instances.crc`; `Store.make_durable()` syncs
 the store's file system once (syncfs) and clears the marks: at the end of `mw-tui
-retrieve`, a moment after a job is over (`jobs.core.StoreSync`), at the next start.
+retrieve`, a moment after a job is over (`jobs.control.StoreSync`), at the next start.
 
 After a crash, `check.recover()` (every receiver start) looks at the marks: those of the
 current boot belong to a process that stopped while the kernel still held the data, so

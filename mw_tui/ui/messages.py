@@ -12,12 +12,17 @@ from typing import Any
 from textual.message import Message
 from textual.notifications import SeverityLevel
 
-from mw_tui.devices.models import Device
-from mw_tui.dicom.echo import EchoResult
-from mw_tui.dicom.query import ArchiveOutcome, SearchResult, SeriesResult
-from mw_tui.jobs.models import Job
 from mw_tui.station import StationStatus
-from mw_tui.store.index import SeriesRow, StudyRow
+from mw_tui.station.models import (
+    ArchiveOutcome,
+    Device,
+    EchoResult,
+    Job,
+    SearchResult,
+    SeriesResult,
+    SeriesRow,
+    StudyRow,
+)
 
 
 class StationReady(Message):

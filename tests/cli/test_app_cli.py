@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mw_tui import config as cfg
-from mw_tui.ui.pin import verify_pin
+from mw_tui.station.pin import verify_pin
 from tests.peers import free_port, http_ok, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

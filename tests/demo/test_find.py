@@ -16,7 +16,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from mw_tui.demo.archive import DemoArchive, QueryReceived
-from mw_tui.dicom import status
+from mw_tui.standard import status
 from tests.demo.conftest import OracleStudy
 from tests.peers import wait_until
 

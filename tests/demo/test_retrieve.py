@@ -24,8 +24,8 @@ from mw_tui.demo.archive import (
     with_demo_archive,
 )
 from mw_tui.demo.samples import Profile
-from mw_tui.dicom import sop, status
 from mw_tui.dicom.scp import Receiver
+from mw_tui.standard import sop, status
 from mw_tui.store import Store
 from tests.demo.conftest import OracleStudy, dataset_bytes
 from tests.peers import dcmtk, wait_until

@@ -12,7 +12,7 @@ import pytest
 
 from mw_tui.demo import samples
 from mw_tui.demo.samples import Profile, ensure_samples
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 from tests.demo.conftest import read_oracle
 
 

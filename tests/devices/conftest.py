@@ -8,6 +8,7 @@ created, every mount under the test's folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -17,10 +18,12 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mw_tui.demo import synth
+from mw_tui.devices.writers.base import ProblemCode, WriterError
 from mw_tui.media.volume import Volume, VolumeFile
 from tests.peers import need, wait_until
 
@@ -275,3 +278,11 @@ def make_volume(folder: Path, instances: int = 4, label: str = "MWTUI_TEST",
     subprocess.run(args, check=True, capture_output=True, timeout=60)
     return Volume(label=label, profile="STD-GEN-CD", number=1, count=1, files=tuple(files),
                   iso=image, iso_md5=md5_of(image), iso_size=image.stat().st_size)
+
+
+@contextlib.contextmanager
+def raises_problem(code: ProblemCode, match: str | None = None) -> Iterator[Any]:
+    """Like pytest.raises(WriterError), and the error carries `code`."""
+    with pytest.raises(WriterError, match=match) as err:
+        yield err
+    assert err.value.code is code, f"{err.value.code} raised, {code} expected"

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from mw_tui.devices.models import MediaState
-from mw_tui.devices.writers import base
 from mw_tui.devices.writers.base import Phase, ProblemCode, Progress, Remedy
 from mw_tui.devices.writers.disc import DiscWriter
-from tests.devices.conftest import Loops, make_volume
+from tests.devices.conftest import Loops, make_volume, raises_problem
 from tests.peers import need
 
 pytestmark = pytest.mark.root
@@ -72,7 +71,7 @@ def test_one_flipped_byte_fails_verification(loops: Loops, tmp_path: Path) -> No
             flip_byte(image, size - 5000)  # near the end of the burnt image
 
     damaged: list[bool] = []
-    with pytest.raises(base.VerifyFailed) as err:
+    with raises_problem(ProblemCode.VERIFY_FAILED) as err:
         DiscWriter(drive).write(volume, damage_when_verifying)
     assert damaged
     assert "does not read back what was written" in err.value.message
@@ -91,9 +90,9 @@ def test_xorriso_md5_check_finds_the_damage_too(loops: Loops, tmp_path: Path) ->
     readme = volume.iso.read_bytes().find(b"Test medium written")
     assert readme > 0
     flip_byte(image, readme + 3)  # inside README.TXT
-    with pytest.raises(base.VerifyFailed, match="xorriso finds the disc damaged"):
+    with raises_problem(ProblemCode.VERIFY_FAILED, match="xorriso finds the disc damaged"):
         writer.xorriso_check()
-    with pytest.raises(base.VerifyFailed):
+    with raises_problem(ProblemCode.VERIFY_FAILED):
         writer.verify(volume)
 
 
@@ -120,10 +119,10 @@ def test_a_written_disc_is_blanked_only_after_confirmation(loops: Loops,
     volume = make_volume(tmp_path, instances=1)
     writer = DiscWriter(loops.attach(loops.file("drive", 4 << 20)))
     writer.write(volume)
-    with pytest.raises(base.MediaNotBlank) as err:
+    with raises_problem(ProblemCode.MEDIA_NOT_BLANK) as err:
         writer.write(volume)
     assert "blank it (this erases it) or insert a blank disc" in err.value.message
-    with pytest.raises(base.NeedsConfirmation):
+    with raises_problem(ProblemCode.NEEDS_CONFIRMATION):
         writer.blank()
     assert writer.status().state is not MediaState.BLANK  # untouched
     writer.blank(confirm=True)
@@ -137,7 +136,7 @@ def test_a_disc_too_small(loops: Loops, tmp_path: Path) -> None:
     problems = writer.check(volume)
     assert [p.code for p in problems] == [ProblemCode.MEDIA_TOO_SMALL]
     assert "insert a bigger disc" in problems[0].message
-    with pytest.raises(base.MediaTooSmall):
+    with raises_problem(ProblemCode.MEDIA_TOO_SMALL):
         writer.write(volume)
 
 
@@ -147,7 +146,7 @@ def test_no_disc_and_no_drive(loops: Loops, tmp_path: Path) -> None:
     problems = DiscWriter(empty).check(volume)
     assert [p.code for p in problems] == [ProblemCode.NO_MEDIA]
     assert problems[0].remedy is Remedy.INSERT_MEDIA
-    with pytest.raises(base.NoMedia, match="insert a blank disc"):
+    with raises_problem(ProblemCode.NO_MEDIA, match="insert a blank disc"):
         DiscWriter(empty).write(volume)
     missing = tmp_path / "no-such-drive"
     problems = DiscWriter(str(missing)).check(volume)
@@ -164,7 +163,7 @@ def test_cancelling_a_burn(loops: Loops, tmp_path: Path) -> None:
         if p.phase is Phase.WRITING:
             cancel.set()  # xorriso is being started: it gets SIGINT while burning
 
-    with pytest.raises(base.Cancelled, match="the disc is probably unusable"):
+    with raises_problem(ProblemCode.CANCELLED, match="the disc is probably unusable"):
         writer.write(volume, cancel_once_writing, cancel)
 
 

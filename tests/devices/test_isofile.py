@@ -18,7 +18,7 @@ from mw_tui.devices.writers.isofile import IsoFileWriter, iso_name
 from mw_tui.media.iso import write_iso
 from mw_tui.media.readback import open_direct
 from mw_tui.media.volume import Volume
-from tests.devices.conftest import make_volume, md5_of
+from tests.devices.conftest import make_volume, md5_of, raises_problem
 from tests.media.test_readback import ramfs
 
 
@@ -45,7 +45,7 @@ def test_a_wrong_md5_fails_verification(tmp_path: Path) -> None:
     wrong = dataclasses.replace(volume, iso_md5="0" * 32)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(base.VerifyFailed, match="does not read back as the image"):
+    with raises_problem(ProblemCode.VERIFY_FAILED, match="does not read back as the image"):
         IsoFileWriter(out).write(wrong)
 
 
@@ -56,7 +56,7 @@ def test_problems_are_named(tmp_path: Path) -> None:
     assert "network share is not mounted" in problems[0].message
     no_image = dataclasses.replace(volume, iso=None)
     assert [p.code for p in IsoFileWriter(tmp_path).check(no_image)] == [ProblemCode.NO_IMAGE]
-    with pytest.raises(base.NoImage):
+    with raises_problem(ProblemCode.NO_IMAGE):
         IsoFileWriter(tmp_path).write(no_image)
 
 
@@ -66,7 +66,7 @@ def test_cancelling_leaves_nothing_behind(tmp_path: Path) -> None:
     out.mkdir()
     cancel = threading.Event()
     cancel.set()
-    with pytest.raises(base.Cancelled):
+    with raises_problem(ProblemCode.CANCELLED):
         IsoFileWriter(out).write(volume, cancel=cancel)
     assert os.listdir(out) == []
 
@@ -156,7 +156,7 @@ def test_file_md5_reads_where_o_direct_is_refused(tmp_path: Path) -> None:
         assert open_direct(path) is None
         assert base.file_md5(path) == hashlib.md5(data).hexdigest()
         assert base.file_md5(path, 4097) == hashlib.md5(data[:4097]).hexdigest()
-        with pytest.raises(base.VerifyFailed, match="Only"):
+        with raises_problem(ProblemCode.VERIFY_FAILED, match="Only"):
             base.file_md5(path, len(data) + 1)
 
 
@@ -169,5 +169,5 @@ def test_file_md5_reads_directly_the_last_partial_block_and_limits(tmp_path: Pat
     os.close(fd)
     for limit in (None, 1, 4096, 4097, 4 << 20, (4 << 20) + 1, len(data)):
         assert base.file_md5(path, limit) == hashlib.md5(data[:limit]).hexdigest(), limit
-    with pytest.raises(base.VerifyFailed, match=f"Only {len(data)} of {len(data) + 1}"):
+    with raises_problem(ProblemCode.VERIFY_FAILED, match=f"Only {len(data)} of {len(data) + 1}"):
         base.file_md5(path, len(data) + 1)

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from mw_tui.config import Target
-from mw_tui.devices.writers import base
+from mw_tui.config import CloudTarget
 from mw_tui.devices.writers.base import ProblemCode, Progress
 from mw_tui.devices.writers.stow import StowWriter
-from tests.devices.conftest import make_volume
+from tests.devices.conftest import make_volume, raises_problem
 from tests.peers import Orthanc
 
 
@@ -114,7 +113,7 @@ def study_instance_uids(orthanc: Orthanc, study_uid: str) -> set[str]:
 def test_stow_rs_then_qido_rs_confirms_every_instance(orthanc: Orthanc,
                                                       tmp_path: Path) -> None:
     volume = make_volume(tmp_path, instances=5, iso=False)
-    writer = StowWriter(Target(name="cloud", url=f"{orthanc.url}/dicom-web"))
+    writer = StowWriter(CloudTarget(name="cloud", url=f"{orthanc.url}/dicom-web"))
     assert writer.check(volume) == []
     seen: list[Progress] = []
     result = writer.write(volume, seen.append)
@@ -134,21 +133,21 @@ def test_basic_and_bearer_authentication(orthanc: Orthanc, tmp_path: Path) -> No
     basic = "Basic " + base64.b64encode(b"station:s3cret").decode()
     relay = Relay(orthanc.http_port, basic)
     try:
-        good = Target(name="c", url=relay.url, auth="basic", username="station",
+        good = CloudTarget(name="c", url=relay.url, auth="basic", username="station",
                       password="s3cret")
         assert StowWriter(good).write(volume).verified
-        bad = Target(name="c", url=relay.url, auth="basic", username="station",
+        bad = CloudTarget(name="c", url=relay.url, auth="basic", username="station",
                      password="wrong")
         problems = StowWriter(bad).check(volume)
         assert [p.code for p in problems] == [ProblemCode.REFUSED]
         assert "refused the credentials (HTTP 401)" in problems[0].message
-        with pytest.raises(base.Refused, match="check the target's username and password"):
+        with raises_problem(ProblemCode.REFUSED, match="check the target's username and password"):
             StowWriter(bad).write(volume)
     finally:
         relay.close()
     relay = Relay(orthanc.http_port, "Bearer tok-123")
     try:
-        target = Target(name="c", url=relay.url, auth="bearer", token="tok-123")
+        target = CloudTarget(name="c", url=relay.url, auth="bearer", token="tok-123")
         assert StowWriter(target).write(volume).verified
         assert relay.requests >= 3
     finally:
@@ -165,10 +164,11 @@ def test_tls_certificates_are_verified(orthanc: Orthanc, tmp_path: Path) -> None
     volume = make_volume(tmp_path, instances=1, iso=False)
     relay = Relay(orthanc.http_port, "Bearer t", tls=(cert, key))
     try:
-        untrusted = Target(name="c", url=relay.url, auth="bearer", token="t")
-        with pytest.raises(base.Refused, match=r"TLS certificate of localhost:\d+ is not trusted"):
+        untrusted = CloudTarget(name="c", url=relay.url, auth="bearer", token="t")
+        with raises_problem(ProblemCode.REFUSED,
+                            match=r"TLS certificate of localhost:\d+ is not trusted"):
             StowWriter(untrusted).write(volume)
-        trusted = Target(name="c", url=relay.url, auth="bearer", token="t",
+        trusted = CloudTarget(name="c", url=relay.url, auth="bearer", token="t",
                          ca_bundle=str(cert))
         assert StowWriter(trusted).write(volume).verified
     finally:
@@ -179,10 +179,10 @@ def test_an_unreachable_archive_and_a_wrong_url(orthanc: Orthanc, tmp_path: Path
     from tests.peers import free_port
 
     volume = make_volume(tmp_path, instances=1, iso=False)
-    down = Target(name="c", url=f"http://127.0.0.1:{free_port()}/dicom-web", timeout=5)
+    down = CloudTarget(name="c", url=f"http://127.0.0.1:{free_port()}/dicom-web", timeout=5)
     problems = StowWriter(down).check(volume)
     assert [p.code for p in problems] == [ProblemCode.UNREACHABLE]
     assert "check the network" in problems[0].message
-    wrong = Target(name="c", url=f"{orthanc.url}/not-dicom-web")
-    with pytest.raises(base.Refused, match="no DICOMweb service"):
+    wrong = CloudTarget(name="c", url=f"{orthanc.url}/not-dicom-web")
+    with raises_problem(ProblemCode.REFUSED, match="no DICOMweb service"):
         StowWriter(wrong).write(volume)

@@ -8,16 +8,26 @@ from pathlib import Path
 import pytest
 
 from mw_tui import config as cfg
-from mw_tui.devices.models import OpticalDrive, Partition, UsbStick
+from mw_tui.devices.models import (
+    MediaState,
+    MediaType,
+    OpticalDrive,
+    OpticalMedia,
+    Partition,
+    UsbStick,
+)
 from mw_tui.devices.writers import (
     DiscWriter,
     IsoFileWriter,
+    ProblemCode,
     StowWriter,
     UsbWriter,
     Writer,
+    WriterError,
+    writer_class,
     writer_for,
 )
-from mw_tui.devices.writers.base import NoDevice, NotConfigured
+from mw_tui.media.profiles import MEDIA, USB_PROFILES, Profile
 
 EXAMPLE = """
 [devices]
@@ -80,45 +90,75 @@ STICK = UsbStick(devpath="/devices/x/sdb", devname="/dev/sdb", size=1 << 30,
                                        "vfat"),))
 
 
+def T(text: str) -> cfg.Target:
+    kind, _, where = text.partition(":")
+    return cfg.Target(cfg.TargetKind(kind), where)
+
+
 def test_a_writer_for_each_target() -> None:
     config = cfg.loads(EXAMPLE)
-    disc = writer_for(config, "disc", [DRIVE])
+    disc = writer_for(config, T("disc"), [DRIVE])
     assert isinstance(disc, DiscWriter) and disc.device == "/dev/sr1" and disc.speed == "8"
-    assert writer_for(config, "disc:/dev/sr0").device == "/dev/sr0"  # type: ignore[attr-defined]
-    auto = writer_for(cfg.Config(), "disc", [STICK, DRIVE])
+    assert writer_for(config, T("disc:/dev/sr0")).device == "/dev/sr0"  # type: ignore[attr-defined]
+    auto = writer_for(cfg.Config(), T("disc"), [STICK, DRIVE])
     assert isinstance(auto, DiscWriter) and auto.device == "/dev/sr0"
-    usb = writer_for(config, "usb", [DRIVE, STICK])
+    usb = writer_for(config, T("usb"), [DRIVE, STICK])
     assert isinstance(usb, UsbWriter) and usb.commands.mount.startswith("fusefat")
-    assert isinstance(writer_for(config, "usb:/dev/sdb1", [STICK]), UsbWriter)
-    iso = writer_for(config, "iso")
+    assert isinstance(writer_for(config, T("usb:/dev/sdb1"), [STICK]), UsbWriter)
+    iso = writer_for(config, T("iso"))
     assert isinstance(iso, IsoFileWriter) and iso.folder == Path("/srv/iso")
-    assert writer_for(config, "iso:/mnt/share").folder == Path("/mnt/share")  # type: ignore[attr-defined]
-    assert isinstance(writer_for(config, "cloud:cloud"), StowWriter)
+    assert writer_for(config, T("iso:/mnt/share")).folder == Path("/mnt/share")  # type: ignore[attr-defined]
+    assert isinstance(writer_for(config, T("cloud:cloud")), StowWriter)
 
 
 def test_missing_targets_say_what_to_do() -> None:
     config = cfg.Config()
-    with pytest.raises(NoDevice, match="No disc drive found"):
-        writer_for(config, "disc", [STICK])
-    with pytest.raises(NoDevice, match="plug one in"):
-        writer_for(config, "usb", [DRIVE])
-    with pytest.raises(NotConfigured, match="iso_folder"):
-        writer_for(config, "iso")
-    with pytest.raises(NotConfigured, match="No cloud target named 'x'"):
-        writer_for(config, "cloud:x")
-    with pytest.raises(NotConfigured, match="Unknown target"):
-        writer_for(config, "tape")
+    for target, devices, code, match in (
+            ("disc", [STICK], ProblemCode.NO_DEVICE, "No disc drive found"),
+            ("usb", [DRIVE], ProblemCode.NO_DEVICE, "plug one in"),
+            ("iso", [], ProblemCode.NOT_CONFIGURED, "iso_folder"),
+            ("cloud:x", [], ProblemCode.NOT_CONFIGURED, "No cloud target named 'x'")):
+        with pytest.raises(WriterError, match=match) as err:
+            writer_for(config, T(target), devices)
+        assert err.value.code is code and err.value.problem.code is code
+
+
+def test_targets_are_parsed_once_with_what_is_allowed() -> None:
+    assert cfg.Target.parse("disc") == cfg.Target(cfg.TargetKind.DISC)
+    assert cfg.Target.parse(" ISO:/srv/x.iso") == cfg.Target(cfg.TargetKind.ISO, "/srv/x.iso")
+    assert str(cfg.Target.parse("usb:/dev/sdb")) == "usb:/dev/sdb"
+    for bad, said in (("tape", "use iso:PATH, disc[:DEVICE]"), ("iso", "needs a path"),
+                      ("cloud:", "needs a name")):
+        with pytest.raises(ValueError, match=said.replace("[", r"\[")):
+            cfg.Target.parse(bad)
+    assert cfg.check_target("tape") is not None and cfg.check_target("iso:/x") is None
 
 
 def test_capabilities_tell_the_targets_apart() -> None:
     flags = {cls.__name__: (cls.needs_media, cls.needs_iso, cls.can_eject, cls.can_blank,
-                            cls.can_format, cls.removable, cls.can_verify)
+                            cls.can_format, cls.removable, cls.can_verify, cls.makes_copies)
              for cls in (DiscWriter, UsbWriter, IsoFileWriter, StowWriter)}
     assert flags == {
-        "DiscWriter": (True, True, True, True, False, True, True),
-        "UsbWriter": (True, False, False, False, True, True, True),
-        "IsoFileWriter": (False, True, False, False, False, False, True),
-        "StowWriter": (False, False, False, False, False, False, True),
+        "DiscWriter": (True, True, True, True, False, True, True, True),
+        "UsbWriter": (True, False, False, False, True, True, True, True),
+        "IsoFileWriter": (False, True, False, False, False, False, True, False),
+        "StowWriter": (False, False, False, False, False, False, True, False),
     }
     assert all(issubclass(c, Writer) for c in (DiscWriter, UsbWriter, IsoFileWriter,
                                                 StowWriter))
+    assert {k: writer_class(k) for k in cfg.TargetKind} == {
+        cfg.TargetKind.DISC: DiscWriter, cfg.TargetKind.USB: UsbWriter,
+        cfg.TargetKind.ISO: IsoFileWriter, cfg.TargetKind.CLOUD: StowWriter}
+
+
+def test_the_medium_each_target_cuts_volumes_to() -> None:
+    blank = OpticalDrive(devpath="/devices/x/sr0", devname="/dev/sr0",
+                         media=OpticalMedia(state=MediaState.BLANK, type=MediaType.CD,
+                                            capacity=700_000_000))
+    assert DiscWriter.medium(Profile.STD_GEN_DVD, blank).capacity == 700_000_000
+    assert DiscWriter.medium(Profile.STD_GEN_DVD, DRIVE) == MEDIA["DVD"]
+    assert DiscWriter.ask_for(MEDIA["CD"].capacity) == "a blank CD"
+    assert UsbWriter.medium(Profile.STD_GEN_USB_JPEG, STICK).capacity == 1 << 30
+    assert IsoFileWriter.medium(Profile.STD_GEN_USB_JPEG) == MEDIA["DVD"]
+    assert StowWriter.medium(None).capacity is None and StowWriter.profiles == ()
+    assert UsbWriter.profiles == USB_PROFILES and UsbWriter.ask_for(None) == "a USB stick"

@@ -10,10 +10,9 @@ import pytest
 
 from mw_tui.devices.models import UsbStick
 from mw_tui.devices.watcher import convert
-from mw_tui.devices.writers import base
 from mw_tui.devices.writers.base import Phase, ProblemCode, Progress, Remedy
 from mw_tui.devices.writers.usb import MountCommands, UsbWriter
-from tests.devices.conftest import Loops, make_volume, settle
+from tests.devices.conftest import Loops, make_volume, raises_problem, settle
 from tests.peers import need, wait_until
 
 pytestmark = pytest.mark.root
@@ -96,7 +95,7 @@ def test_a_second_file_set_is_refused_and_the_stick_stays_intact(udev: None, loo
     stick, part = plug(loops)
     writer = UsbWriter(stick, commands(loops))
     writer.write(volume)
-    with pytest.raises(base.NotEmpty) as err:
+    with raises_problem(ProblemCode.NOT_EMPTY) as err:
         writer.write(volume)
     assert "already holds" in err.value.message and "DICOM" in err.value.message
     assert err.value.problem.remedy is Remedy.FORMAT
@@ -113,9 +112,9 @@ def test_a_write_protected_stick_is_refused(udev: None, loops: Loops, tmp_path: 
     problems = writer.check(volume)
     assert [p.code for p in problems] == [ProblemCode.READ_ONLY]
     assert "write-protected" in problems[0].message
-    with pytest.raises(base.ReadOnly):
+    with raises_problem(ProblemCode.READ_ONLY):
         writer.write(volume)
-    with pytest.raises(base.ReadOnly):
+    with raises_problem(ProblemCode.READ_ONLY):
         writer.format(confirm=True)
 
 
@@ -135,9 +134,9 @@ def test_an_unformatted_stick_is_formatted_only_after_confirmation(
     problems = writer.check(volume)
     assert [p.code for p in problems] == [ProblemCode.NO_FILE_SYSTEM]
     assert problems[0].remedy is Remedy.FORMAT
-    with pytest.raises(base.NoFileSystem):
+    with raises_problem(ProblemCode.NO_FILE_SYSTEM):
         writer.write(volume)
-    with pytest.raises(base.NeedsConfirmation):
+    with raises_problem(ProblemCode.NEEDS_CONFIRMATION):
         writer.format()
     assert writer.check(volume) == problems  # nothing was done
     writer.format(confirm=True, label="Patient CD 1")
@@ -160,7 +159,7 @@ def test_cancelling_leaves_the_stick_unmounted(udev: None, loops: Loops,
         if p.phase is Phase.WRITING:
             cancel.set()
 
-    with pytest.raises(base.Cancelled, match="incomplete copy; format it"):
+    with raises_problem(ProblemCode.CANCELLED, match="incomplete copy; format it"):
         UsbWriter(stick, commands(loops)).write(volume, cancel_while_writing, cancel)
     assert mounted_under(loops.folder) == []
     fsck_ok(part)
@@ -170,11 +169,11 @@ def test_a_mount_command_that_fails_says_so(udev: None, loops: Loops, tmp_path: 
     volume = make_volume(tmp_path, instances=1, iso=False)
     stick, _ = plug(loops)
     bad = MountCommands("false {device} {mountpoint}", "true", str(loops.folder / "mnt"))
-    with pytest.raises(base.WriteFailed, match="could not be mounted"):
+    with raises_problem(ProblemCode.WRITE_FAILED, match="could not be mounted"):
         UsbWriter(stick, bad).write(volume)
     missing = MountCommands("no-such-mounter {device} {mountpoint}", "true",
                             str(loops.folder / "mnt"))
-    with pytest.raises(base.ToolMissing, match="no-such-mounter"):
+    with raises_problem(ProblemCode.TOOL_MISSING, match="no-such-mounter"):
         UsbWriter(stick, missing).write(volume)
     assert list((loops.folder / "mnt").iterdir()) == []
 

@@ -98,5 +98,6 @@ def test_every_problem_becomes_a_typed_error() -> None:
         error = base.error_for(problem)
         assert isinstance(error, base.WriterError)
         assert error.problem == problem and str(error) == problem.message
-    assert isinstance(base.error_for(base.Problem(base.ProblemCode.MEDIA_NOT_BLANK, "x")),
-                      base.MediaNotBlank)
+    error = base.error_for(base.Problem(base.ProblemCode.MEDIA_NOT_BLANK, "x"))
+    assert error.code is base.ProblemCode.MEDIA_NOT_BLANK
+    assert error.problem.remedy is base.Remedy.NEW_MEDIA  # the code's remedy by default

@@ -11,10 +11,10 @@ from pydicom.filereader import _read_file_meta_info, read_preamble
 
 from mw_tui import config as cfg
 from mw_tui.demo import synth
-from mw_tui.dicom import sop, status
-from mw_tui.dicom.acceptor import AcceptorSettings
+from mw_tui.dicom.admission import AcceptorSettings
 from mw_tui.dicom.scp import Receiver
 from mw_tui.dicom.wire import decode_command
+from mw_tui.standard import sop, status
 from mw_tui.store import Store, sync
 from tests import rawscu
 from tests.conftest import make_config

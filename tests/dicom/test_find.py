@@ -20,7 +20,6 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 
 from mw_tui import config as cfg
-from mw_tui.dicom import sop
 from mw_tui.dicom.archives import UnknownArchive
 from mw_tui.dicom.client import Problem
 from mw_tui.dicom.find import Searcher, find_series, search
@@ -32,6 +31,7 @@ from mw_tui.dicom.query import (
     StudyQuery,
     StudyResult,
 )
+from mw_tui.standard import sop
 from tests.dicom import qr_data
 from tests.peers import Orthanc, free_port, need, wait_until
 

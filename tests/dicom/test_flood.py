@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from mw_tui.dicom import sop, wire
+from mw_tui.dicom import wire
 from mw_tui.dicom.events import AssociationClosed
 from mw_tui.dicom.scp import Receiver
+from mw_tui.standard import sop
 from tests import rawfuzz, rawscu
 from tests.conftest import make_config, with_dicom
 from tests.peers import dcmtk, wait_until

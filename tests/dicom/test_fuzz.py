@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mw_tui.demo import synth
-from mw_tui.dicom import sop, wire
+from mw_tui.dicom import wire
+from mw_tui.standard import sop
 from mw_tui.store import Store
 from mw_tui.store.header import MalformedDataset, scan
 from tests import rawfuzz

@@ -13,9 +13,9 @@ import pytest
 from pydicom.filereader import _read_file_meta_info, read_preamble
 
 from mw_tui.demo import synth
-from mw_tui.dicom import sop, status
 from mw_tui.dicom.events import AssociationRejected, InstanceRefused, InstanceStored, StudyChanged
 from mw_tui.dicom.scp import Receiver
+from mw_tui.standard import sop, status
 from mw_tui.store import Store
 from tests import rawscu
 from tests.conftest import EXTRA_TS, make_config, with_dicom

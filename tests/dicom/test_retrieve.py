@@ -14,7 +14,6 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import _read_file_meta_info, read_preamble
 
 from mw_tui import config as cfg
-from mw_tui.dicom import sop
 from mw_tui.dicom.retrieve import (
     MAX_CONTEXTS,
     RetrieveProgress,
@@ -24,6 +23,7 @@ from mw_tui.dicom.retrieve import (
     storage_proposals,
 )
 from mw_tui.dicom.scp import Receiver
+from mw_tui.standard import sop
 from mw_tui.store import Store, sync
 from mw_tui.store.check import check
 from tests.dicom import qr_data

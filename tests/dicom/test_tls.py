@@ -17,8 +17,9 @@ from pynetdicom import AE
 
 from mw_tui import config as cfg
 from mw_tui.demo import synth
-from mw_tui.dicom import sop, status, tls
+from mw_tui.dicom import tls
 from mw_tui.dicom.scp import Receiver, ReceiverError
+from mw_tui.standard import sop, status
 from mw_tui.store import Store
 from tests.conftest import make_config
 from tests.peers import dcmtk, free_port, need

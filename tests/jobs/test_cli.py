@@ -65,3 +65,15 @@ def test_jobs_cancel(tmp_path: Path, archive: Archive) -> None:
     assert "cancelled" in listing.stdout.splitlines()[1]
     assert cli(config, "jobs", "cancel", "1").returncode == 1  # already over
     assert cli(config, "jobs", "cancel", "99").returncode == 1
+
+
+def test_burn_of_a_study_nowhere_says_so_before_starting_anything(
+        tmp_path: Path, archive: Archive) -> None:
+    """Nothing is started for work that cannot proceed: no receiver, no job."""
+    config = write_config(station_config(tmp_path, archive), tmp_path / "config.toml")
+    proc = cli(config, "--log-level", "INFO", "burn", "--study", "1.2.3.999", "--to",
+               f"iso:{tmp_path}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "study 1.2.3.999 was found on no archive" in proc.stderr
+    assert "listening" not in proc.stderr and "running jobs" not in proc.stderr
+    assert json.loads(cli(config, "jobs", "--json").stdout) == []

@@ -276,20 +276,21 @@ def test_images_a_power_cut_caught_before_the_sync_are_retrieved_again(
     from mw_tui.store import Store
 
     monkeypatch.setattr(Store, "make_durable", lambda self: 0)  # the cut comes first
-    build_step = building.BuildSteps._build_step
+    build_step = building.BuildStep.run
     cut: list[int] = []
 
     def power_cut_then_build(self: Any, job: Any, cancel: Any) -> None:
         if not cut:
-            marked = self.store.index.unsynced()
+            store = self.c.store
+            marked = store.index.unsynced()
             cut.append(len(marked))
-            with self.store.index.transaction() as db:
+            with store.index.transaction() as db:
                 db.execute("UPDATE instances SET unsynced = 'another-boot' "
                            "WHERE unsynced IS NOT NULL")
-            (self.store.root / marked[0][1]).write_bytes(b"")
+            (store.root / marked[0][1]).write_bytes(b"")
         build_step(self, job, cancel)
 
-    monkeypatch.setattr(building.BuildSteps, "_build_step", power_cut_then_build)
+    monkeypatch.setattr(building.BuildStep, "run", power_cut_then_build)
     with _one_study_to_iso(tmp_path, archive) as (station, job, out):
         uid, n = job.studies[0].study_uid, job.studies[0].expected_instances
         assert job.state is JobState.DONE, job.error

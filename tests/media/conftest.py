@@ -19,8 +19,8 @@ from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.uid import generate_uid
 
 from mw_tui.demo import synth
-from mw_tui.dicom import sop
 from mw_tui.dicom.scp import Receiver
+from mw_tui.standard import sop
 from mw_tui.store import Store
 from tests.conftest import EXTRA_TS, make_config, with_dicom
 from tests.peers import PYDICOM_TEST_FILES, STORESCU_PROPOSE, dcmtk

@@ -12,7 +12,6 @@ from pydicom.filewriter import write_dataset
 
 from mw_tui import config as cfg
 from mw_tui.demo import synth
-from mw_tui.dicom import sop
 from mw_tui.media import (
     BuildCancelled,
     BuildError,
@@ -24,6 +23,7 @@ from mw_tui.media import (
     stage_tree,
     write_iso,
 )
+from mw_tui.standard import sop
 from mw_tui.store import Store
 from tests.peers import need
 

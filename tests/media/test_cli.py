@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mw_tui.cli import main
-from mw_tui.cli.media import numbered
+from mw_tui.station.media import numbered
 from tests.media.conftest import Corpus
 
 

@@ -14,9 +14,9 @@ import pydicom
 import pytest
 from pydicom.fileset import FileSet
 
-from mw_tui.dicom import sop
 from mw_tui.media import BuildError, Profile, Volume, build_volumes, stage_tree, write_iso
 from mw_tui.media.transcode import is_lossy
+from mw_tui.standard import sop
 from tests.media.conftest import LATIN1_NAME, UTF8_NAME, Corpus
 from tests.peers import need
 

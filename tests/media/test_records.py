@@ -8,9 +8,9 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
-from mw_tui.dicom import sop
 from mw_tui.media import dicomdir, records
 from mw_tui.media.records import Fallbacks, leaf_type, make_record
+from mw_tui.standard import sop
 
 FB = Fallbacks("20260102", 7)
 

@@ -13,7 +13,7 @@ from pydicom.filewriter import write_dataset
 
 from mw_tui import config as cfg
 from mw_tui.demo import synth
-from mw_tui.dicom import sop
+from mw_tui.standard import sop
 from mw_tui.store import Store
 from tests.conftest import make_config
 from tests.reports.broker import Broker

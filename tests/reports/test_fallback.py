@@ -11,11 +11,11 @@ import pytest
 
 from mw_tui import config as cfg
 from mw_tui.demo import synth
-from mw_tui.dicom import sop
 from mw_tui.dicom.archives import UnknownArchive
 from mw_tui.dicom.scp import Receiver
 from mw_tui.reports import ReportKind, ReportStatus, count_reports, fetch_reports
 from mw_tui.reports.fallback import locate
+from mw_tui.standard import sop
 from mw_tui.store import Store
 from tests.dicom import qr_data
 from tests.dicom.test_retrieve import Dcmqrscp

@@ -10,9 +10,9 @@ import pytest
 from pydicom import dcmread
 
 from mw_tui import config as cfg
-from mw_tui.dicom import sop
 from mw_tui.reports import textsr
 from mw_tui.reports.models import Approval, Interpretation, StudyKeys
+from mw_tui.standard import sop
 from mw_tui.store.ingest import file_meta
 from tests.peers import need
 

@@ -13,8 +13,8 @@ from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.uid import generate_uid
 
 from mw_tui.demo import synth
-from mw_tui.dicom import sop, status
-from mw_tui.store import Refused, Store, StoredInstance, sync
+from mw_tui.standard import sop
+from mw_tui.store import Refusal, Refused, Store, StoredInstance, sync
 from mw_tui.store import ingest as ingest_module
 from mw_tui.store.check import check, recover
 from mw_tui.store.header import NeedMore, scan
@@ -283,9 +283,9 @@ def test_malformed_data_is_refused_the_same_in_fragments(tmp_path: Path, damage:
             inc.write(memoryview(bytearray(data[i : i + step])))
         with pytest.raises(Refused) as exc:
             inc.commit()
-        codes.add((exc.value.status, exc.value.reason))
+        codes.add((exc.value.why, exc.value.reason))
     assert len(codes) == 1
-    assert next(iter(codes))[0] == status.CANNOT_UNDERSTAND
+    assert next(iter(codes))[0] is Refusal.MALFORMED
     assert store.index.counts()[2] == 0 and check(store).ok
 
 

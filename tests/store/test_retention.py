@@ -13,10 +13,10 @@ from pydicom.filewriter import dcmwrite
 
 from mw_tui import config as cfg
 from mw_tui.demo import synth
-from mw_tui.dicom import sop
-from mw_tui.dicom.scp import Receiver
 from mw_tui.jobs.models import JobState, StudyRef, Target
 from mw_tui.jobs.queue import JobQueue
+from mw_tui.standard import sop
+from mw_tui.station import Station
 from mw_tui.store import Refused, Store, layout
 from mw_tui.store.check import check
 from mw_tui.store.retention import DAY, Retention
@@ -189,15 +189,21 @@ def test_a_study_an_unfinished_job_needs_is_kept_until_the_job_ends(tmp_path: Pa
     assert store.index.study(needed) is None and check(store).ok
 
 
-def test_the_receiver_purges_at_start(tmp_path: Path) -> None:
+def test_the_station_purges_at_start(tmp_path: Path) -> None:
+    """Retention is the station's housekeeping: started with the receiver, not by it."""
     base = make_config(tmp_path)
     store = Store(base.storage)
     old, kept = add_study(store), add_study(store)
     age(store, old, 10)
     store.close()
     config = cfg.Config(station=base.station, retention=cfg.RetentionConfig(days=7))
-    with Receiver(config):
+    station = Station(config, watch_devices=False, run_jobs=False)
+    station.start()
+    try:
+        assert station.receiver.status().listening
         store = Store(config.storage)
         wait_until(lambda: store.index.study(old) is None, what="the expired study purged")
         assert store.index.study(kept) is not None
         assert check(store).ok
+    finally:
+        station.stop()

@@ -86,3 +86,32 @@ def test_after_the_idle_time_the_screens_forget_the_patient(station: Station) ->
             assert app.screen.query_one("#name").value == ""
 
     asyncio.run(scenario())
+
+
+def test_a_search_typed_while_the_station_starts_runs_once_it_is_ready(
+        demo_station: Station, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first search of a fresh `mw-tui --demo` is kept, never refused: the technician
+    presses Enter once (the demo archive joins the sources as the station starts)."""
+    import threading
+
+    release = threading.Event()
+    start = demo_station.start
+
+    def slow_start() -> None:
+        assert release.wait(30), "the test never let the station start"
+        start()
+
+    monkeypatch.setattr(demo_station, "start", slow_start)
+
+    async def scenario() -> None:
+        app = MwApp(demo_station)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press(*"dubois", "enter")
+            text = await wait_for_text(pilot, "The station is starting")
+            assert "runs as soon as it is ready" in " ".join(text.split())
+            assert not app.ready
+            release.set()
+            await wait_for_text(pilot, "Dubois, Amélie", 60)  # no second Enter
+            assert "demo:" in " ".join((await wait_for_text(pilot, "found in")).split())
+
+    asyncio.run(scenario())

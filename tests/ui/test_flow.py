@@ -36,7 +36,7 @@ def test_search_select_burn_to_iso_verified(demo_station: Station, demo_env: Pat
             await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen), 5, "review")
             text = await wait_for_text(pilot, "ISO file in")
             assert "Write 1 study of Dubois, Amélie" in text
-            assert "1 × ISO" in text and app.screen.fit.media == 1
+            assert "1 × ISO" in text and app.screen.plan.media == 1
             # the series, asked of the archive (the study is not in the station yet)
             await pilot.press("s")
             study_node = app.screen.query_one("#studies").root.children[0]

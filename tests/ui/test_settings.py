@@ -16,8 +16,8 @@ from mw_tui.app import MwApp
 from mw_tui.demo.archive import DemoArchive
 from mw_tui.demo.samples import Profile
 from mw_tui.station import Station
-from mw_tui.ui.screens.pin import PinScreen
-from mw_tui.ui.screens.record_form import RecordForm
+from mw_tui.ui.dialogs.pin import PinScreen
+from mw_tui.ui.dialogs.record_form import RecordForm
 from mw_tui.ui.screens.settings import ArchiveTable, SettingsScreen
 from tests.peers import free_port
 from tests.ui.conftest import started, wait_for, wait_for_text
@@ -138,7 +138,7 @@ def test_no_pin_set_keeps_settings_locked_and_says_how(tmp_path: Path) -> None:
 
 
 def test_wrong_pins_lock_for_a_while() -> None:
-    from mw_tui.ui.pin import LOCKOUT_SECONDS, MAX_TRIES, PinGate, hash_pin
+    from mw_tui.station.pin import LOCKOUT_SECONDS, MAX_TRIES, PinGate, hash_pin
 
     now = [1000.0]
     gate = PinGate(hash_pin("2468", iterations=1000), clock=lambda: now[0])

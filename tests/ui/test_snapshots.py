@@ -30,8 +30,8 @@ from mw_tui.dicom.scp import ReceiverStatus
 from mw_tui.jobs.models import Job, JobState, Progress, StudyRef, Target, VolumeRecord
 from mw_tui.station import Station, StationStatus
 from mw_tui.store.index import StudyRow
+from mw_tui.ui.dialogs.pin import PinScreen
 from mw_tui.ui.screens.burn import BurnScreen
-from mw_tui.ui.screens.pin import PinScreen
 from mw_tui.ui.screens.review import ReviewScreen
 from mw_tui.ui.screens.search import SearchScreen
 from mw_tui.ui.screens.settings import SettingsScreen

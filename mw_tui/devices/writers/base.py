@@ -24,15 +24,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol
 
+from mw_tui.config.targets import TargetKind
+from mw_tui.devices.models import Device
+from mw_tui.media.profiles import DISC_PROFILES, MEDIA, Medium, Profile
 from mw_tui.media.readback import ALIGN, aligned, open_direct
 from mw_tui.media.volume import Volume
-
-
-class WriterKind(StrEnum):
-    DISC = "disc"
-    USB = "usb"
-    ISO_FILE = "iso_file"
-    DICOMWEB = "dicomweb"
 
 
 class ProblemCode(StrEnum):
@@ -121,121 +117,74 @@ class WriteResult:
 
 # -- errors: each carries the Problem a screen shows ------------------------------------
 
+# What a screen may offer for each problem, unless the writer says otherwise.
+REMEDIES: dict[ProblemCode, Remedy] = {
+    ProblemCode.NOT_CONFIGURED: Remedy.SETTINGS, ProblemCode.NO_PERMISSION: Remedy.SETTINGS,
+    ProblemCode.NO_MEDIA: Remedy.INSERT_MEDIA, ProblemCode.MEDIA_NOT_BLANK: Remedy.NEW_MEDIA,
+    ProblemCode.MEDIA_TOO_SMALL: Remedy.NEW_MEDIA, ProblemCode.READ_ONLY: Remedy.NEW_MEDIA,
+    ProblemCode.NO_FILE_SYSTEM: Remedy.FORMAT, ProblemCode.NOT_EMPTY: Remedy.NEW_MEDIA,
+    ProblemCode.UNREACHABLE: Remedy.RETRY, ProblemCode.REFUSED: Remedy.SETTINGS,
+    ProblemCode.WRITE_FAILED: Remedy.NEW_MEDIA, ProblemCode.VERIFY_FAILED: Remedy.NEW_MEDIA,
+}
+
+# Problems a new medium solves: a job waits for one instead of failing.
+MEDIUM_PROBLEMS = frozenset({ProblemCode.NO_MEDIA, ProblemCode.MEDIA_NOT_BLANK,
+                             ProblemCode.MEDIA_TOO_SMALL})
+
 
 class WriterError(Exception):
-    code: ClassVar[ProblemCode] = ProblemCode.WRITE_FAILED
-    remedy: ClassVar[Remedy | None] = None
+    """What went wrong, as the `Problem` a screen shows (`code`, `message`, `remedy`)."""
 
-    def __init__(self, message: str, remedy: Remedy | None = None) -> None:
+    def __init__(self, code: ProblemCode, message: str, remedy: Remedy | None = None) -> None:
         super().__init__(message)
+        self.code = code
         self.message = message
-        self.problem = Problem(self.code, message, remedy or self.remedy)
-
-
-class NotConfigured(WriterError):
-    code, remedy = ProblemCode.NOT_CONFIGURED, Remedy.SETTINGS
-
-
-class NoDevice(WriterError):
-    code = ProblemCode.NO_DEVICE
-
-
-class NoPermission(WriterError):
-    code, remedy = ProblemCode.NO_PERMISSION, Remedy.SETTINGS
-
-
-class NoMedia(WriterError):
-    code, remedy = ProblemCode.NO_MEDIA, Remedy.INSERT_MEDIA
-
-
-class MediaNotBlank(WriterError):
-    code, remedy = ProblemCode.MEDIA_NOT_BLANK, Remedy.NEW_MEDIA
-
-
-class MediaTooSmall(WriterError):
-    code, remedy = ProblemCode.MEDIA_TOO_SMALL, Remedy.NEW_MEDIA
-
-
-class ReadOnly(WriterError):
-    code, remedy = ProblemCode.READ_ONLY, Remedy.NEW_MEDIA
-
-
-class NoFileSystem(WriterError):
-    code, remedy = ProblemCode.NO_FILE_SYSTEM, Remedy.FORMAT
-
-
-class NotEmpty(WriterError):
-    code, remedy = ProblemCode.NOT_EMPTY, Remedy.NEW_MEDIA
-
-
-class NoImage(WriterError):
-    code = ProblemCode.NO_IMAGE
-
-
-class Unreachable(WriterError):
-    code, remedy = ProblemCode.UNREACHABLE, Remedy.RETRY
-
-
-class Refused(WriterError):
-    code, remedy = ProblemCode.REFUSED, Remedy.SETTINGS
-
-
-class ToolMissing(WriterError):
-    code = ProblemCode.TOOL_MISSING
-
-
-class WriteFailed(WriterError):
-    code, remedy = ProblemCode.WRITE_FAILED, Remedy.NEW_MEDIA
-
-
-class VerifyFailed(WriterError):
-    code, remedy = ProblemCode.VERIFY_FAILED, Remedy.NEW_MEDIA
-
-
-class Cancelled(WriterError):
-    code = ProblemCode.CANCELLED
-
-
-class NeedsConfirmation(WriterError):
-    code = ProblemCode.NEEDS_CONFIRMATION
-
-
-class NotSupported(WriterError):
-    code = ProblemCode.NOT_SUPPORTED
-
-
-_ERRORS: dict[ProblemCode, type[WriterError]] = {
-    cls.code: cls for cls in (NotConfigured, NoDevice, NoPermission, NoMedia, MediaNotBlank,
-                              MediaTooSmall, ReadOnly, NoFileSystem, NotEmpty, NoImage,
-                              Unreachable, Refused, ToolMissing, WriteFailed, VerifyFailed,
-                              Cancelled, NeedsConfirmation, NotSupported)
-}
+        self.problem = Problem(code, message, remedy or REMEDIES.get(code))
 
 
 def error_for(problem: Problem) -> WriterError:
-    """The typed error for a problem found by `check` (raised by `write`)."""
-    cls = _ERRORS.get(problem.code)
-    if cls is None:
-        error = WriterError(problem.message, problem.remedy)
-        error.problem = problem
-        return error
-    return cls(problem.message, problem.remedy)
+    """The error for a problem found by `check` (raised by `write`)."""
+    return WriterError(problem.code, problem.message, problem.remedy)
 
 
 # -- the base class ---------------------------------------------------------------------
 
 
 class Writer(ABC):
-    """A target the station writes a `Volume` to. Capabilities are class flags."""
+    """A target the station writes a `Volume` to. Its capabilities are class flags, so the
+    jobs and the screens ask the writer's class instead of testing the target's kind."""
 
-    kind: ClassVar[WriterKind]
-    needs_media: ClassVar[bool] = False  # a disc or stick must be inserted
+    kind: ClassVar[TargetKind]
+    needs_media: ClassVar[bool] = False  # a disc or stick must be inserted (a job waits)
     needs_iso: ClassVar[bool] = False  # writes volume.iso (else volume.files)
+    makes_copies: ClassVar[bool] = False  # copies > 1 mean more media
     can_verify: ClassVar[bool] = True  # write() reads back what it wrote
     can_eject: ClassVar[bool] = False  # may push the medium out (where the drive can)
     can_blank: ClassVar[bool] = False  # blank(confirm=True) erases rewritable media
     can_format: ClassVar[bool] = False  # format(confirm=True) erases the medium
     removable: ClassVar[bool] = False  # the result says when the medium is safe to remove
+    profiles: ClassVar[tuple[Profile, ...]] = DISC_PROFILES  # () = written as received
+    medium_noun: ClassVar[str] = ""  # what to insert: "a USB stick" (see `ask_for`)
+    place_noun: ClassVar[str] = ""  # where to insert it: "a USB port"
+    device_type: ClassVar[type | None] = None  # the devices it writes to (drives, sticks)
+    device_noun: ClassVar[str] = ""  # "disc drive", "USB stick"
+
+    @classmethod
+    def medium(cls, profile: Profile | None, device: Device | None = None) -> Medium:
+        """The medium a job's volumes are cut to (its capacity and allocation unit): by
+        default the profile's own, an image is cut to the size of a DVD."""
+        medium = profile.default_medium if profile is not None else MEDIA["DVD"]
+        return medium if medium.capacity else MEDIA["DVD"]
+
+    @classmethod
+    def ask_for(cls, capacity: int | None) -> str:
+        """What a technician is asked to insert for a volume of this capacity."""
+        return cls.medium_noun
+
+    def image_is_medium(self, workdir: Path) -> bool:
+        """Whether the image a job builds in `workdir` is itself the medium (so it is read
+        back while it is written, and not again)."""
+        return False
 
     @abstractmethod
     def describe(self) -> str:
@@ -252,11 +201,11 @@ class Writer(ABC):
 
     def blank(self, confirm: bool = False, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None) -> None:
-        raise NotSupported(f"{self.describe()} cannot be blanked.")
+        raise WriterError(ProblemCode.NOT_SUPPORTED, f"{self.describe()} cannot be blanked.")
 
     def format(self, confirm: bool = False, label: str = "",
                progress: ProgressCallback | None = None) -> None:
-        raise NotSupported(f"{self.describe()} cannot be formatted.")
+        raise WriterError(ProblemCode.NOT_SUPPORTED, f"{self.describe()} cannot be formatted.")
 
     def eject(self) -> bool:
         """Push the medium out; False when this target cannot."""
@@ -271,13 +220,14 @@ class Writer(ABC):
 
 def require_confirmation(confirm: bool, what: str) -> None:
     if not confirm:
-        raise NeedsConfirmation(f"{what} erases everything on it: ask the technician to "
-                                "confirm first.")
+        raise WriterError(ProblemCode.NEEDS_CONFIRMATION,
+                          f"{what} erases everything on it: ask the technician to "
+                          "confirm first.")
 
 
 def check_cancel(cancel: CancelToken | None, message: str) -> None:
     if cancel is not None and cancel.is_set():
-        raise Cancelled(message)
+        raise WriterError(ProblemCode.CANCELLED, message)
 
 
 class Meter:
@@ -398,7 +348,8 @@ def _direct_md5(fd: int, path: Path, limit: int | None, cancel: CancelToken | No
             if isinstance(item, tuple):
                 free.put(item[0])
     if limit is not None and done < limit:
-        raise VerifyFailed(f"Only {done} of {limit} bytes could be read back from {path}.")
+        raise WriterError(ProblemCode.VERIFY_FAILED,
+                          f"Only {done} of {limit} bytes could be read back from {path}.")
     return h.hexdigest()
 
 
@@ -449,7 +400,8 @@ def _buffered_md5(path: Path, limit: int | None, cancel: CancelToken | None,
                 except queue.Empty:
                     pass
     if limit is not None and done < limit:
-        raise VerifyFailed(f"Only {done} of {limit} bytes could be read back from {path}.")
+        raise WriterError(ProblemCode.VERIFY_FAILED,
+                          f"Only {done} of {limit} bytes could be read back from {path}.")
     return h.hexdigest()
 
 

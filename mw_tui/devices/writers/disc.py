@@ -16,36 +16,30 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from mw_tui.devices.models import SECTOR, MediaState, OpticalDrive, human_size
+from mw_tui.config.targets import TargetKind
+from mw_tui.devices.models import SECTOR, Device, MediaState, OpticalDrive
 from mw_tui.devices.writers import xorriso as xo
 from mw_tui.devices.writers.base import (
-    Cancelled,
     CancelToken,
-    MediaNotBlank,
-    MediaTooSmall,
     Meter,
-    NoDevice,
-    NoMedia,
-    NoPermission,
     Phase,
     Problem,
     ProblemCode,
     Progress,
     ProgressCallback,
     Remedy,
-    ToolMissing,
-    VerifyFailed,
-    WriteFailed,
     Writer,
+    WriterError,
     WriteResult,
-    WriterKind,
     announce,
     check_cancel,
     drop_cache,
     file_md5,
     require_confirmation,
 )
+from mw_tui.media.profiles import MEDIA, Medium, Profile
 from mw_tui.media.volume import Volume
+from mw_tui.util.text import human_size
 
 PAD_SECTORS = 150 + 16  # xorriso's 300 KiB pad after the image, and its write granularity
 TREE_OVERHEAD_SECTORS = 400  # system area, descriptors, path tables of a tree burn
@@ -54,12 +48,35 @@ TREE_OVERHEAD_SECTORS = 400  # system area, descriptors, path tables of a tree b
 class DiscWriter(Writer):
     """A CD/DVD/BD drive (`device`: /dev/sr0; in tests a loop device via stdio:)."""
 
-    kind = WriterKind.DISC
+    kind = TargetKind.DISC
     needs_media = True
     needs_iso = True
+    makes_copies = True
     can_eject = True
     can_blank = True
     removable = True
+    medium_noun = "a blank disc"
+    place_noun = "the drive"
+    device_type = OpticalDrive
+    device_noun = "disc drive"
+
+    @classmethod
+    def medium(cls, profile: Profile | None, device: Device | None = None) -> Medium:
+        """The blank disc in the drive, else the profile's own disc."""
+        if isinstance(device, OpticalDrive):
+            m = device.media
+            if m.state is MediaState.BLANK and m.capacity:
+                name = m.type.value if m.type.value != "unknown" else "disc"
+                return Medium(name, m.capacity)
+        return super().medium(profile, device)
+
+    @classmethod
+    def ask_for(cls, capacity: int | None) -> str:
+        """"a blank CD" or "a blank DVD" when the volume was cut to their size."""
+        for name in ("CD", "DVD"):
+            if capacity and capacity <= (MEDIA[name].capacity or 0):
+                return f"a blank {name}"
+        return cls.medium_noun
 
     def __init__(self, device: str, speed: str = "max", eject: bool = True,
                  timeout: float = 3600.0) -> None:
@@ -85,30 +102,39 @@ class DiscWriter(Writer):
     def status(self) -> xo.DiscStatus:
         """The medium in the drive; raises NoDevice/NoPermission/NoMedia/ToolMissing."""
         if not xo.have_xorriso():
-            raise ToolMissing("xorriso is not installed: install the 'xorriso' package.")
+            raise WriterError(ProblemCode.TOOL_MISSING,
+                              "xorriso is not installed: install the 'xorriso' package.")
         path = xo.resolve(self.device)
         size = xo.block_size(self.device)
         if size is None:
-            raise NoDevice(f"There is no disc drive at {path}: check [devices] drive in the "
-                           "configuration, or connect the drive.")
+            raise WriterError(ProblemCode.NO_DEVICE,
+                              f"There is no disc drive at {path}: check [devices] drive in the "
+                              "configuration, or connect the drive.")
         if not os.access(path, os.R_OK | os.W_OK):
-            raise NoPermission(f"The station may not use the drive {path}: add its user to "
-                               "the 'cdrom' group, then restart the station.")
+            raise WriterError(ProblemCode.NO_PERMISSION,
+                              f"The station may not use the drive {path}: add its user to "
+                              "the 'cdrom' group, then restart the station.")
         if size == 0 and not xo.is_mmc(self.device):
-            raise NoMedia(f"No disc in {self.describe()}: insert a blank disc.")
+            raise WriterError(ProblemCode.NO_MEDIA,
+                              f"No disc in {self.describe()}: insert a blank disc.")
         result = xo.run(["-outdev", self.address, "-toc", "-tell_media_space"], timeout=300)
         if result.timed_out:
-            raise NoDevice(f"The drive {path} does not answer: open and close its tray, or "
-                           "switch it off and on.")
+            raise WriterError(ProblemCode.NO_DEVICE,
+                              f"The drive {path} does not answer: open and close its tray, or "
+                              "switch it off and on.")
         status = xo.parse_status(result.output)
         if status.state is MediaState.NONE:
-            raise NoMedia(f"No disc in {self.describe()}: insert a blank disc.")
+            raise WriterError(ProblemCode.NO_MEDIA,
+                              f"No disc in {self.describe()}: insert a blank disc.")
         return status
 
     def check(self, volume: Volume) -> list[Problem]:
         try:
             status = self.status()
-        except (NoDevice, NoPermission, NoMedia, ToolMissing) as exc:
+        except WriterError as exc:
+            if exc.code not in (ProblemCode.NO_DEVICE, ProblemCode.NO_PERMISSION,
+                                ProblemCode.NO_MEDIA, ProblemCode.TOOL_MISSING):
+                raise
             return [exc.problem]
         problems: list[Problem] = []
         if volume.iso is None and not volume.files:
@@ -221,22 +247,27 @@ class DiscWriter(Writer):
 
     def _finish(self, run: xo.Run) -> None:
         if run.timed_out:
-            raise WriteFailed(f"The drive did not finish within {self.timeout:.0f} s: the disc "
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              f"The drive did not finish within {self.timeout:.0f} s: the disc "
                               "is probably unusable; try a new disc or another drive.")
         if run.cancelled:
-            raise Cancelled("The burn was cancelled: the disc is probably unusable now; "
-                            "insert a new one (a rewritable disc can be blanked).",
-                            Remedy.NEW_MEDIA)
+            raise WriterError(ProblemCode.CANCELLED,
+                              "The burn was cancelled: the disc is probably unusable now; "
+                              "insert a new one (a rewritable disc can be blanked).",
+                              Remedy.NEW_MEDIA)
         if run.returncode == 0:
             return
         said = xo.problems(run.output)
         text = "; ".join(said[-3:]) or run.output[-300:]
         if any("exceeds free space" in s for s in said):
-            raise MediaTooSmall(f"The disc is too small for this volume ({text}): insert a "
-                                "bigger disc.")
+            raise WriterError(ProblemCode.MEDIA_TOO_SMALL,
+                              f"The disc is too small for this volume ({text}): insert a "
+                              "bigger disc.")
         if any("not blank" in s.lower() or "not appendable" in s.lower() for s in said):
-            raise MediaNotBlank(f"The disc is not blank ({text}): insert a blank disc.")
-        raise WriteFailed(f"Burning failed ({text}): insert a new disc and try again; if it "
+            raise WriterError(ProblemCode.MEDIA_NOT_BLANK,
+                              f"The disc is not blank ({text}): insert a blank disc.")
+        raise WriterError(ProblemCode.WRITE_FAILED,
+                          f"Burning failed ({text}): insert a new disc and try again; if it "
                           "fails again, try a slower speed or another brand of discs.")
 
     # -- verification ---------------------------------------------------------------------
@@ -254,8 +285,9 @@ class DiscWriter(Writer):
             meter.update(0, force=True, message="Reading the disc back")
             md5 = self.read_back_md5(size, cancel, meter, volume.iso.parent)
             if md5 != expected:
-                raise VerifyFailed(f"The disc does not read back what was written (md5 {md5}, "
-                                   f"expected {expected}): burn a new disc.")
+                raise WriterError(ProblemCode.VERIFY_FAILED,
+                                  f"The disc does not read back what was written (md5 {md5}, "
+                                  f"expected {expected}): burn a new disc.")
             written = size
             details.append(f"read back {human_size(size)}: md5 {md5} matches the image")
         announce(progress, Phase.VERIFYING, "xorriso is checking the disc")
@@ -273,11 +305,14 @@ class DiscWriter(Writer):
         read by xorriso instead, through a temp file in `spool`."""
         try:
             return file_md5(Path(xo.resolve(self.device)), size, cancel, meter)
-        except (OSError, VerifyFailed) as exc:
+        except (OSError, WriterError) as exc:
+            if isinstance(exc, WriterError) and exc.code is not ProblemCode.VERIFY_FAILED:
+                raise
             if not xo.is_mmc(self.device):
-                reason = exc.message if isinstance(exc, VerifyFailed) else exc.strerror
-                raise VerifyFailed(f"The disc could not be read back ({reason}): burn a new "
-                                   "disc.") from exc
+                reason = exc.message if isinstance(exc, WriterError) else exc.strerror
+                raise WriterError(ProblemCode.VERIFY_FAILED,
+                                  f"The disc could not be read back ({reason}): burn a new "
+                                  "disc.") from exc
         return self.md5_via_xorriso(size, cancel, spool)
 
     def md5_via_xorriso(self, size: int, cancel: CancelToken | None = None,
@@ -291,12 +326,14 @@ class DiscWriter(Writer):
                           "what=disc", "min_lba=0", f"max_lba={last}", f"data_to={copy}", "--"],
                          cancel=cancel, timeout=self.timeout)
             if run.cancelled:
-                raise Cancelled("Verification was cancelled: the disc is written but "
-                                "unverified.")
+                raise WriterError(ProblemCode.CANCELLED,
+                                  "Verification was cancelled: the disc is written but "
+                                  "unverified.")
             if not copy.exists() or copy.stat().st_size < size:
                 said = "; ".join(xo.problems(run.output)[-2:]) or "short read"
-                raise VerifyFailed(f"The disc could not be read back ({said}): burn a new "
-                                   "disc.")
+                raise WriterError(ProblemCode.VERIFY_FAILED,
+                                  f"The disc could not be read back ({said}): burn a new "
+                                  "disc.")
             return file_md5(copy, size, cancel, uncached=False)
 
     def xorriso_check(self, tree: bool = False, cancel: CancelToken | None = None) -> str:
@@ -309,7 +346,8 @@ class DiscWriter(Writer):
             args += ["-check_md5_r", "FAILURE", "/", "--"]
         run = xo.run(args, cancel=cancel, timeout=self.timeout)
         if run.cancelled:
-            raise Cancelled("Verification was cancelled: the disc is written but unverified.")
+            raise WriterError(ProblemCode.CANCELLED,
+                              "Verification was cancelled: the disc is written but unverified.")
         out = run.output
         if "No session MD5 is recorded" not in out:
             for line in out.splitlines():
@@ -319,20 +357,24 @@ class DiscWriter(Writer):
                 return (f"xorriso -check_md5: the session matches its MD5 tag "
                         f"({self._session_md5})" + (", every file matches" if tree else ""))
             said = "; ".join(xo.problems(out)[-2:]) or "MD5 mismatch"
-            raise VerifyFailed(f"xorriso finds the disc damaged ({said}): burn a new disc.")
+            raise WriterError(ProblemCode.VERIFY_FAILED,
+                              f"xorriso finds the disc damaged ({said}): burn a new disc.")
         if tree:
-            raise VerifyFailed("The disc carries no MD5 tags to check: burn a new disc.")
+            raise WriterError(ProblemCode.VERIFY_FAILED,
+                              "The disc carries no MD5 tags to check: burn a new disc.")
         run = xo.run(["-abort_on", "NEVER", "-indev", self.address, "-check_media", "--"],
                      cancel=cancel, timeout=self.timeout)
         if run.cancelled:
-            raise Cancelled("Verification was cancelled: the disc is written but unverified.")
+            raise WriterError(ProblemCode.CANCELLED,
+                              "Verification was cancelled: the disc is written but unverified.")
         bad = [line for line in run.output.splitlines()
                if line.startswith("Media region :") and line.rsplit(",", 1)[-1].strip()
                .startswith("-")]
         if bad or run.returncode != 0:
             said = "; ".join(bad[:3] or xo.problems(run.output)[-2:])
-            raise VerifyFailed(f"xorriso finds unreadable parts on the disc ({said}): burn a "
-                               "new disc.")
+            raise WriterError(ProblemCode.VERIFY_FAILED,
+                              f"xorriso finds unreadable parts on the disc ({said}): burn a "
+                              "new disc.")
         return "xorriso -check_media: every block of the disc reads (the image has no MD5 tags)"
 
     def _forget_cached(self) -> None:
@@ -355,8 +397,9 @@ class DiscWriter(Writer):
         if status.state is MediaState.BLANK:
             return
         if not status.rewritable:
-            raise MediaNotBlank(f"The {status.name} has already been written and cannot be "
-                                "erased (write-once): insert a blank disc.")
+            raise WriterError(ProblemCode.MEDIA_NOT_BLANK,
+                              f"The {status.name} has already been written and cannot be "
+                              "erased (write-once): insert a blank disc.")
         announce(progress, Phase.BLANKING, "Blanking the disc", total=100)
 
         def on_line(line: str) -> None:
@@ -367,10 +410,12 @@ class DiscWriter(Writer):
         run = xo.run(["-abort_on", "FAILURE", "-outdev", self.address, "-blank", "as_needed"],
                      on_line, cancel, self.timeout)
         if run.cancelled:
-            raise Cancelled("Blanking was cancelled: blank the disc again before using it.")
+            raise WriterError(ProblemCode.CANCELLED,
+                              "Blanking was cancelled: blank the disc again before using it.")
         if run.returncode != 0:
             said = "; ".join(xo.problems(run.output)[-2:])
-            raise WriteFailed(f"The disc could not be blanked ({said}): insert another disc.")
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              f"The disc could not be blanked ({said}): insert another disc.")
 
     def eject(self) -> bool:
         if not xo.is_mmc(self.device):

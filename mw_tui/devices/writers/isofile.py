@@ -16,27 +16,24 @@ import re
 import shutil
 from pathlib import Path
 
-from mw_tui.devices.models import human_size
+from mw_tui.config.targets import TargetKind
 from mw_tui.devices.writers.base import (
-    Cancelled,
     CancelToken,
-    MediaTooSmall,
     Meter,
     Phase,
     Problem,
     ProblemCode,
     ProgressCallback,
     Remedy,
-    VerifyFailed,
-    WriteFailed,
     Writer,
+    WriterError,
     WriteResult,
-    WriterKind,
     announce,
     file_md5,
     fsync_dir,
 )
 from mw_tui.media.volume import Volume
+from mw_tui.util.text import human_size
 
 TEMP_PREFIX = ".mw-tui-"
 
@@ -51,7 +48,7 @@ def iso_name(volume: Volume, name: str = "") -> str:
 
 
 class IsoFileWriter(Writer):
-    kind = WriterKind.ISO_FILE
+    kind = TargetKind.ISO
     needs_iso = True
 
     def __init__(self, folder: str | Path, name: str = "") -> None:
@@ -60,6 +57,15 @@ class IsoFileWriter(Writer):
 
     def describe(self) -> str:
         return f"ISO files in {self.folder}" + (f" ({self.name})" if self.name else "")
+
+    def image_is_medium(self, workdir: Path) -> bool:
+        """In a folder on the work folder's file system the image is linked there: it is
+        read back while it is built. Copied to another file system (a network share), it
+        is read back once copied."""
+        try:
+            return self.folder.stat().st_dev == workdir.stat().st_dev
+        except OSError:
+            return False  # check() says what is wrong when it gets there
 
     def check(self, volume: Volume) -> list[Problem]:
         problems: list[Problem] = []
@@ -98,7 +104,8 @@ class IsoFileWriter(Writer):
         temp = self.folder / f"{TEMP_PREFIX}{os.getpid()}-{iso_name(volume, self.name)}.partial"
         h = hashlib.md5()
         if cancel is not None and cancel.is_set():
-            raise Cancelled("Writing the image was cancelled; nothing was left behind.")
+            raise WriterError(ProblemCode.CANCELLED,
+                              "Writing the image was cancelled; nothing was left behind.")
         if self._link(volume, temp):
             # the image is on the same file system: no copy, just a durable second name
             meter.update(size, force=True, message=f"Linked {volume.iso.name}")
@@ -108,8 +115,9 @@ class IsoFileWriter(Writer):
                 done = 0
                 while chunk := src.read(1 << 20):
                     if cancel is not None and cancel.is_set():
-                        raise Cancelled("Copying the image was cancelled; nothing was left "
-                                        "behind.")
+                        raise WriterError(ProblemCode.CANCELLED,
+                                          "Copying the image was cancelled; nothing was left "
+                                          "behind.")
                     dst.write(chunk)
                     h.update(chunk)
                     done += len(chunk)
@@ -121,9 +129,11 @@ class IsoFileWriter(Writer):
             temp.unlink(missing_ok=True)
             if isinstance(exc, OSError):
                 if exc.errno == errno.ENOSPC:
-                    raise MediaTooSmall(f"{self.folder} is full: make room there.",
-                                        Remedy.RETRY) from exc
-                raise WriteFailed(f"Writing into {self.folder} failed ({exc.strerror or exc}): "
+                    raise WriterError(ProblemCode.MEDIA_TOO_SMALL,
+                                      f"{self.folder} is full: make room there.",
+                                      Remedy.RETRY) from exc
+                raise WriterError(ProblemCode.WRITE_FAILED,
+                                  f"Writing into {self.folder} failed ({exc.strerror or exc}): "
                                   "check the folder or network share.", Remedy.RETRY) from exc
             raise
         return self._finish(volume, final, size, volume.iso_md5 or h.hexdigest(), progress,
@@ -182,12 +192,14 @@ class IsoFileWriter(Writer):
         vmeter = Meter(Phase.VERIFYING, size, progress)
         try:
             md5 = file_md5(final, cancel=cancel, meter=vmeter)
-        except Cancelled:
-            final.unlink(missing_ok=True)  # an image not verified is not left behind
+        except WriterError as exc:
+            if exc.code is ProblemCode.CANCELLED:
+                final.unlink(missing_ok=True)  # an image not verified is not left behind
             raise
         if md5 != expected or h_copied != expected:
-            raise VerifyFailed(f"{final} does not read back as the image (md5 {md5}, expected "
-                               f"{expected}): delete it and write it again.", Remedy.RETRY)
+            raise WriterError(ProblemCode.VERIFY_FAILED,
+                              f"{final} does not read back as the image (md5 {md5}, expected "
+                              f"{expected}): delete it and write it again.", Remedy.RETRY)
         announce(progress, Phase.DONE, f"{final.name} is written and verified.")
         return WriteResult(verified=True, md5=md5, safe_to_remove=True, location=str(final),
                            bytes_written=size,
@@ -231,5 +243,6 @@ class IsoFileWriter(Writer):
             temp.unlink()
             fsync_dir(self.folder)
             return final
-        raise WriteFailed(f"{self.folder} already holds 999 images named {name}: clean it up.")
+        raise WriterError(ProblemCode.WRITE_FAILED,
+                          f"{self.folder} already holds 999 images named {name}: clean it up.")
 

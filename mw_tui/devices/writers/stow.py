@@ -14,36 +14,37 @@ from urllib.parse import urlparse
 
 import requests
 
-from mw_tui.config import Target, check_url
+from mw_tui.config import CloudTarget, check_url
+from mw_tui.config.targets import TargetKind
+from mw_tui.devices.models import Device
 from mw_tui.devices.writers.base import (
-    Cancelled,
     CancelToken,
     Meter,
-    NotConfigured,
     Phase,
     Problem,
     ProblemCode,
     ProgressCallback,
-    Refused,
     Remedy,
-    Unreachable,
-    VerifyFailed,
-    WriteFailed,
     Writer,
     WriterError,
     WriteResult,
-    WriterKind,
     announce,
 )
+from mw_tui.media.profiles import Medium, Profile
 from mw_tui.media.volume import Volume, VolumeFile
 
 SOP_INSTANCE_UID = "00080018"
 
 
 class StowWriter(Writer):
-    kind = WriterKind.DICOMWEB
+    kind = TargetKind.CLOUD
+    profiles = ()
 
-    def __init__(self, target: Target) -> None:
+    @classmethod
+    def medium(cls, profile: Profile | None, device: Device | None = None) -> Medium:
+        return Medium("cloud", None)
+
+    def __init__(self, target: CloudTarget) -> None:
         self.endpoint = target
 
     def _config_problems(self) -> list[str]:
@@ -89,11 +90,13 @@ class StowWriter(Writer):
         announce(progress, Phase.PREPARING, f"Contacting {self.describe()}")
         config = self._config_problems()
         if config:
-            raise NotConfigured(f"The DICOMweb target is not set up right "
-                                f"({'; '.join(config)}): fix it in the configuration.")
+            raise WriterError(ProblemCode.NOT_CONFIGURED,
+                              f"The DICOMweb target is not set up right "
+                              f"({'; '.join(config)}): fix it in the configuration.")
         files = volume.dicom_files()
         if not files:
-            raise WriteFailed("The volume holds no DICOM instances to send.", Remedy.RETRY)
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              "The volume holds no DICOM instances to send.", Remedy.RETRY)
         client = self._client()
         meter = Meter(Phase.WRITING, len(files), progress, unit="instances", interval=0)
         meter.update(0, force=True, message=f"Sending {len(files)} instances")
@@ -101,8 +104,9 @@ class StowWriter(Writer):
         size = 0
         for i, f in enumerate(files):
             if cancel is not None and cancel.is_set():
-                raise Cancelled(f"Sending was cancelled after {i} of {len(files)} instances; "
-                                "the archive keeps those (sending again is harmless).")
+                raise WriterError(ProblemCode.CANCELLED,
+                                  f"Sending was cancelled after {i} of {len(files)} instances; "
+                                  "the archive keeps those (sending again is harmless).")
             ds = _read(f)
             try:
                 reply = client.store_instances([ds])
@@ -111,7 +115,8 @@ class StowWriter(Writer):
             failed = reply.get("FailedSOPSequence") if reply is not None else None
             if failed:
                 reason = failed[0].get("FailureReason", "")
-                raise WriteFailed(f"The archive refused {f.dest} (failure reason {reason}): "
+                raise WriterError(ProblemCode.WRITE_FAILED,
+                                  f"The archive refused {f.dest} (failure reason {reason}): "
                                   "ask its administrator why; the other instances were "
                                   f"sent{'' if i == 0 else ' up to here'}.", Remedy.RETRY)
             sent[str(ds.StudyInstanceUID)].add(str(ds.SOPInstanceUID))
@@ -120,9 +125,10 @@ class StowWriter(Writer):
         announce(progress, Phase.VERIFYING, "Asking the archive (QIDO-RS) for every instance")
         missing = self._missing(client, sent)
         if missing:
-            raise VerifyFailed(f"The archive does not list {len(missing)} of the "
-                               f"{len(files)} instances sent (e.g. {sorted(missing)[0]}): send "
-                               "again, or ask the archive's administrator.", Remedy.RETRY)
+            raise WriterError(ProblemCode.VERIFY_FAILED,
+                              f"The archive does not list {len(missing)} of the "
+                              f"{len(files)} instances sent (e.g. {sorted(missing)[0]}): send "
+                              "again, or ask the archive's administrator.", Remedy.RETRY)
         announce(progress, Phase.DONE, "Every instance is in the archive.")
         return WriteResult(
             verified=True, md5=None, safe_to_remove=True, location=self.endpoint.url,
@@ -148,27 +154,35 @@ class StowWriter(Writer):
         host = urlparse(url).netloc
         when = f" {when}" if when else ""
         if isinstance(exc, requests.exceptions.SSLError):
-            return Refused(f"The TLS certificate of {host} is not trusted{when} ({_short(exc)}): "
-                           "put the archive's CA certificate in this target's ca_bundle.")
+            return WriterError(ProblemCode.REFUSED,
+                               f"The TLS certificate of {host} is not trusted{when} "
+                               f"({_short(exc)}): put the archive's CA certificate in this "
+                               "target's ca_bundle.")
         if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-            return Unreachable(f"Cannot reach {url}{when} ({_short(exc)}): check the network "
+            return WriterError(ProblemCode.UNREACHABLE,
+                               f"Cannot reach {url}{when} ({_short(exc)}): check the network "
                                "and the target's url.")
         if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
             status = exc.response.status_code
             if status in (401, 403):
-                return Refused(f"{host} refused the credentials{when} (HTTP {status}): check "
-                               "the target's username and password or token.")
+                return WriterError(ProblemCode.REFUSED,
+                                   f"{host} refused the credentials{when} (HTTP {status}): check "
+                                   "the target's username and password or token.")
             if status == 404:
-                return Refused(f"There is no DICOMweb service at {url} (HTTP 404): check the "
-                               "url (it often ends in /dicom-web).")
+                return WriterError(ProblemCode.REFUSED,
+                                   f"There is no DICOMweb service at {url} (HTTP 404): check the "
+                                   "url (it often ends in /dicom-web).")
             if status == 413:
-                return WriteFailed(f"{host} refuses instances this large{when} (HTTP 413): ask "
+                return WriterError(ProblemCode.WRITE_FAILED,
+                                   f"{host} refuses instances this large{when} (HTTP 413): ask "
                                    "its administrator to raise the limit.", Remedy.SETTINGS)
-            return WriteFailed(f"{host} answered HTTP {status}{when}: try again later or ask its "
+            return WriterError(ProblemCode.WRITE_FAILED,
+                               f"{host} answered HTTP {status}{when}: try again later or ask its "
                                "administrator.", Remedy.RETRY)
         if isinstance(exc, WriterError):
             return exc
-        return WriteFailed(f"Talking to {url} failed{when} ({_short(exc)}).", Remedy.RETRY)
+        return WriterError(ProblemCode.WRITE_FAILED,
+                           f"Talking to {url} failed{when} ({_short(exc)}).", Remedy.RETRY)
 
 
 class _Session(requests.Session):

@@ -16,110 +16,58 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from mw_tui.devices.models import FILE_SYSTEMS_FOR_STICKS, Partition, UsbStick, human_size
+from mw_tui.config.targets import TargetKind
+from mw_tui.devices.models import FILE_SYSTEMS_FOR_STICKS, Device, Partition, UsbStick
+from mw_tui.devices.mounting import (
+    MountCommands,
+    Probe,
+    free_bytes,
+    mounted_devices,
+    probe,
+    wait_released,
+)
 from mw_tui.devices.writers.base import (
-    Cancelled,
     CancelToken,
-    MediaTooSmall,
     Meter,
-    NoDevice,
-    NotEmpty,
     Phase,
     Problem,
     ProblemCode,
     ProgressCallback,
-    ReadOnly,
     Remedy,
-    ToolMissing,
-    VerifyFailed,
-    WriteFailed,
     Writer,
     WriterError,
     WriteResult,
-    WriterKind,
     announce,
     drop_cache,
     fsync_dir,
     require_confirmation,
 )
+from mw_tui.media.profiles import MEDIA, USB_PROFILES, Medium, Profile
 from mw_tui.media.volume import Volume
+from mw_tui.util.text import human_size
 
 SLACK_PER_FILE = 32 * 1024  # worst-case cluster rounding per file and directory
 SLACK = 1 << 20
 
-PRESETS = {
-    "mount": ("mount -o nosuid,nodev,noexec {device} {mountpoint}", "umount {mountpoint}"),
-    "udisks2": ("udisksctl mount --no-user-interaction -b {device}",
-                "udisksctl unmount --no-user-interaction -b {device}"),
-    "fusefat": ("fusefat -o rw+ {device} {mountpoint}", "fusermount -u {mountpoint}"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class MountCommands:
-    """How sticks are mounted: `{device}` and `{mountpoint}` are filled in. A mount
-    command without `{mountpoint}` (udisks2) prints where it mounted ("... at PATH")."""
-
-    mount: str = PRESETS["mount"][0]
-    unmount: str = PRESETS["mount"][1]
-    folder: str = "/run/mw-tui/media"  # where mount points are created
-
-    @classmethod
-    def preset(cls, name: str, folder: str = "/run/mw-tui/media") -> MountCommands:
-        mount, unmount = PRESETS[name]
-        return cls(mount, unmount, folder)
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    fs_type: str
-    fs_version: str
-    label: str
-    size: int
-    read_only: bool
-
-
-def probe(devname: str) -> Probe | None:
-    """The file system on a block device as it is now (blkid -p), its size and ro flag."""
-    name = Path(os.path.realpath(devname)).name
-    sysfs = Path("/sys/class/block") / name
-    try:
-        size = int((sysfs / "size").read_text()) * 512
-        ro = (sysfs / "ro").read_text().strip() == "1"
-    except (OSError, ValueError):
-        return None
-    values: dict[str, str] = {}
-    if shutil.which("blkid"):
-        out = subprocess.run(["blkid", "-p", "-o", "export", devname], capture_output=True,
-                             text=True, timeout=30)
-        for line in out.stdout.splitlines():
-            key, _, value = line.partition("=")
-            values[key] = value
-    return Probe(values.get("TYPE", ""), values.get("VERSION", ""), values.get("LABEL", ""),
-                 size, ro)
-
-
-def mounted_devices() -> set[str]:
-    out = set()
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            dev = line.split()[0]
-            if dev.startswith("/dev/"):
-                out.add(os.path.realpath(dev))
-    except OSError:
-        pass
-    return out
-
-
 class UsbWriter(Writer):
-    kind = WriterKind.USB
+    kind = TargetKind.USB
     needs_media = True
+    makes_copies = True
     can_format = True
     removable = True
+    profiles = USB_PROFILES
+    medium_noun = "a USB stick"
+    place_noun = "a USB port"
+    device_type = UsbStick
+    device_noun = "USB stick"
+
+    @classmethod
+    def medium(cls, profile: Profile | None, device: Device | None = None) -> Medium:
+        """The stick plugged in (its size), else as big as the stick will be."""
+        size = device.size if isinstance(device, UsbStick) else None
+        return Medium("USB", size, MEDIA["USB"].block)
 
     def __init__(self, stick: UsbStick, commands: MountCommands | None = None) -> None:
         self.stick = stick
@@ -209,14 +157,16 @@ class UsbWriter(Writer):
         tops = sorted({f.dest.split("/")[0] for f in volume.files})
         clash = [t for t in tops if t.upper() in existing]
         if clash:
-            raise NotEmpty(f"The stick already holds {', '.join(clash)} (another File-set): "
-                           "use an empty stick, or format this one (this erases it).",
-                           Remedy.FORMAT)
+            raise WriterError(ProblemCode.NOT_EMPTY,
+                              f"The stick already holds {', '.join(clash)} (another File-set): "
+                              "use an empty stick, or format this one (this erases it).",
+                              Remedy.FORMAT)
         free = free_bytes(mountpoint, device)
         needed = self.bytes_needed(volume)
         if free is not None and free < needed:
-            raise MediaTooSmall(f"This volume needs {human_size(needed)} but the stick has "
-                                f"{human_size(free)} free: use an empty or bigger stick.")
+            raise WriterError(ProblemCode.MEDIA_TOO_SMALL,
+                              f"This volume needs {human_size(needed)} but the stick has "
+                              f"{human_size(free)} free: use an empty or bigger stick.")
 
     def _write_files(self, mountpoint: Path, volume: Volume, digests: dict[str, str],
                      progress: ProgressCallback | None, cancel: CancelToken | None) -> None:
@@ -241,8 +191,9 @@ class UsbWriter(Writer):
             try:
                 for chunk in f.chunks():
                     if cancel is not None and cancel.is_set():
-                        raise Cancelled("Writing was cancelled: the stick holds an incomplete "
-                                        "copy; format it before using it again.", Remedy.FORMAT)
+                        raise WriterError(ProblemCode.CANCELLED,
+                                          "Writing was cancelled: the stick holds an incomplete "
+                                          "copy; format it before using it again.", Remedy.FORMAT)
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view):]
@@ -267,8 +218,9 @@ class UsbWriter(Writer):
         bad: list[str] = []
         for f in volume.files:
             if cancel is not None and cancel.is_set():
-                raise Cancelled("Verification was cancelled: the stick is written but "
-                                "unverified.")
+                raise WriterError(ProblemCode.CANCELLED,
+                                  "Verification was cancelled: the stick is written but "
+                                  "unverified.")
             h = hashlib.md5()
             try:
                 with open(mountpoint / f.dest, "rb", buffering=0) as fh:
@@ -283,9 +235,10 @@ class UsbWriter(Writer):
             if h.hexdigest() != digests[f.dest]:
                 bad.append(f.dest)
         if bad:
-            raise VerifyFailed(f"{len(bad)} file(s) read back differently from what was "
-                               f"written ({', '.join(bad[:3])}): the stick may be faulty, "
-                               "use another one.")
+            raise WriterError(ProblemCode.VERIFY_FAILED,
+                              f"{len(bad)} file(s) read back differently from what was "
+                              f"written ({', '.join(bad[:3])}): the stick may be faulty, "
+                              "use another one.")
 
     # -- mounting ----------------------------------------------------------------------------
 
@@ -300,23 +253,27 @@ class UsbWriter(Writer):
         cmd = self._command(self.commands.mount, device, mountpoint)
         if shutil.which(cmd[0]) is None:
             mountpoint.rmdir()
-            raise ToolMissing(f"The mount command {cmd[0]!r} is not installed: fix "
+            raise WriterError(ProblemCode.TOOL_MISSING,
+                              f"The mount command {cmd[0]!r} is not installed: fix "
                               "[devices] usb_mount_command.")
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             mountpoint.rmdir()
             said = (proc.stderr or proc.stdout).strip()[-300:]
-            raise WriteFailed(f"The stick could not be mounted ({said}): plug it in again, or "
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              f"The stick could not be mounted ({said}): plug it in again, or "
                               "format it (this erases it).", Remedy.FORMAT)
         if "{mountpoint}" not in self.commands.mount:
             m = re.search(r" at (/\S+?)\.?$", proc.stdout.strip())
             mountpoint.rmdir()
             if m is None:
-                raise WriteFailed(f"The mount command did not say where it mounted the stick "
+                raise WriterError(ProblemCode.WRITE_FAILED,
+                                  f"The mount command did not say where it mounted the stick "
                                   f"({proc.stdout.strip()[-200:]}).")
             mountpoint = Path(m.group(1))
         if not os.path.ismount(mountpoint):
-            raise WriteFailed(f"The stick is not mounted at {mountpoint} after "
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              f"The stick is not mounted at {mountpoint} after "
                               f"{' '.join(cmd)}: check [devices] usb_mount_command.")
         return mountpoint
 
@@ -327,11 +284,13 @@ class UsbWriter(Writer):
             if quiet:
                 return
             said = (proc.stderr or proc.stdout).strip()[-300:]
-            raise WriteFailed(f"The stick could not be unmounted ({said}): do not pull it out "
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              f"The stick could not be unmounted ({said}): do not pull it out "
                               "yet; close anything using it and try again.", Remedy.RETRY)
         os.sync()
         if not wait_released(device) and not quiet:
-            raise WriteFailed(f"{device} is still in use after unmounting: do not pull the "
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              f"{device} is still in use after unmounting: do not pull the "
                               "stick out yet; close anything using it and try again.",
                               Remedy.RETRY)
         if mountpoint.parent == Path(self.commands.folder):
@@ -350,15 +309,19 @@ class UsbWriter(Writer):
         devices = {os.path.realpath(self.stick.devname)} | {
             os.path.realpath(p.devname) for p in self.stick.partitions}
         if devices & mounted_devices():
-            raise WriteFailed("The stick is in use (mounted): unmount it before formatting.",
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              "The stick is in use (mounted): unmount it before formatting.",
                               Remedy.RETRY)
         if shutil.which("mkfs.vfat") is None:
-            raise ToolMissing("mkfs.vfat is not installed: install the 'dosfstools' package.")
+            raise WriterError(ProblemCode.TOOL_MISSING,
+                              "mkfs.vfat is not installed: install the 'dosfstools' package.")
         now = probe(device)
         if now is None:
-            raise NoDevice(f"The stick {device} is gone: plug it in again.")
+            raise WriterError(ProblemCode.NO_DEVICE,
+                              f"The stick {device} is gone: plug it in again.")
         if now.read_only:
-            raise ReadOnly("The stick is write-protected: slide its lock switch to unlock it.")
+            raise WriterError(ProblemCode.READ_ONLY,
+                              "The stick is write-protected: slide its lock switch to unlock it.")
         announce(progress, Phase.FORMATTING, f"Formatting {device} as FAT32")
         name = re.sub(r"[^A-Z0-9_]", "", (label or "DICOM").upper())[:11] or "DICOM"
         args = ["mkfs.vfat", "-n", name]
@@ -368,62 +331,23 @@ class UsbWriter(Writer):
             args.append("-I")  # the whole stick, no partition table
         proc = subprocess.run([*args, device], capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
-            raise WriteFailed(f"Formatting failed ({proc.stderr.strip()[-300:]}): use another "
+            raise WriterError(ProblemCode.WRITE_FAILED,
+                              f"Formatting failed ({proc.stderr.strip()[-300:]}): use another "
                               "stick.")
-
-
-def holders(device: str) -> list[int]:
-    """PIDs of processes with `device` open (a FUSE file system's daemon, for one)."""
-    target = os.path.realpath(device)
-    pids = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            for fd in os.scandir(f"/proc/{entry.name}/fd"):
-                if os.path.realpath(fd.path) == target:
-                    pids.append(int(entry.name))
-                    break
-        except OSError:
-            continue
-    return pids
-
-
-def wait_released(device: str, timeout: float = 60.0) -> bool:
-    """Wait until no process holds `device` open: a FUSE daemon goes on writing after
-    `fusermount -u` returns, and only then is the stick complete."""
-    deadline = time.monotonic() + timeout
-    while holders(device):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def free_bytes(mountpoint: Path, device: str) -> int | None:
-    """Free bytes of the mounted file system (FUSE mounts may not say: then ask mtools)."""
-    try:
-        st = os.statvfs(mountpoint)
-        if st.f_blocks > 0:
-            return st.f_bavail * st.f_frsize
-    except OSError:
-        pass
-    if shutil.which("mdir") is None:
-        return None
-    proc = subprocess.run(["mdir", "-i", device, "::/"], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
-    m = re.search(r"([\d ]+) bytes free", proc.stdout)
-    return int(m.group(1).replace(" ", "")) if m else None
 
 
 def _translate(exc: OSError, what: str) -> WriterError:
     if exc.errno == errno.ENOSPC:
-        return MediaTooSmall(f"The stick is full (writing {what}): use a bigger or empty stick.")
+        return WriterError(ProblemCode.MEDIA_TOO_SMALL,
+                           f"The stick is full (writing {what}): use a bigger or empty stick.")
     if exc.errno == errno.EROFS:
-        return ReadOnly("The stick is write-protected: slide its lock switch to unlock it.")
+        return WriterError(ProblemCode.READ_ONLY,
+                           "The stick is write-protected: slide its lock switch to unlock it.")
     if exc.errno == errno.EEXIST:
-        return NotEmpty(f"{what} already exists on the stick: use an empty stick, or format "
-                        "this one (this erases it).", Remedy.FORMAT)
-    return WriteFailed(f"Writing {what} failed ({exc.strerror or exc}): the stick may be "
+        return WriterError(ProblemCode.NOT_EMPTY,
+                           f"{what} already exists on the stick: use an empty stick, or format "
+                           "this one (this erases it).", Remedy.FORMAT)
+    return WriterError(ProblemCode.WRITE_FAILED,
+                       f"Writing {what} failed ({exc.strerror or exc}): the stick may be "
                        "faulty, use another one.")
 

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from mw_tui.ui.navigation import StationApp
 from mw_tui.ui.widgets.key_bar import KeyBar
 from mw_tui.ui.widgets.status_bar import StatusBar
-
-if TYPE_CHECKING:
-    from mw_tui.app import MwApp
 
 
 class StationScreen(Screen[None]):
     """Subclasses yield their content from `body()`."""
 
     @property
-    def station_app(self) -> MwApp:
-        return cast("MwApp", self.app)
+    def station_app(self) -> StationApp:
+        return cast(StationApp, self.app)
 
     def compose(self) -> ComposeResult:
         yield StatusBar()

@@ -9,13 +9,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, Static
 
-from mw_tui.devices.models import OpticalDrive, UsbStick
-from mw_tui.jobs.models import STEPS, Job, JobState, StudyRef, TargetKind
-from mw_tui.ui import format as fmt
+from mw_tui.station.models import STEPS, Job, JobState, devices_for, writer_class
 from mw_tui.ui import messages as msg
+from mw_tui.ui.dialogs.confirm import ConfirmScreen
+from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.base import StationScreen
-from mw_tui.ui.screens.confirm import ConfirmScreen
 from mw_tui.ui.widgets.job_progress import JobProgress
+from mw_tui.util import text as fmt
 
 
 def reached_step(events: tuple[tuple[float, str, str], ...]) -> JobState | None:
@@ -79,7 +79,7 @@ class BurnScreen(StationScreen):
                         exit_on_error=False)
 
     def _read_events(self) -> None:  # worker thread
-        events = self.station_app.station.jobs.events(self.job_id)
+        events = self.station_app.station.job_history(self.job_id)
         self.post_message(msg.JobEventsLoaded(self.job_id, tuple(events)))
 
     def on_job_events_loaded(self, message: msg.JobEventsLoaded) -> None:
@@ -127,16 +127,12 @@ class BurnScreen(StationScreen):
 
     def _show_devices(self, job: Job) -> None:
         box = self.query_one("#devices", Static)
-        kind = job.target.kind
-        if kind not in (TargetKind.DISC, TargetKind.USB):
+        writer = writer_class(job.target.kind)
+        if writer.device_type is None:
             box.display = False
             return
-        want = OpticalDrive if kind is TargetKind.DISC else UsbStick
-        devices = [d for d in self.station_app.device_list if isinstance(d, want)]
-        if job.target.where:
-            devices = [d for d in devices if d.devname == job.target.where] or devices
-        lines = [d.describe() for d in devices] or [
-            "No disc drive found." if kind is TargetKind.DISC else "No USB stick plugged in."]
+        devices = devices_for(job.target, self.station_app.device_list)
+        lines = [d.describe() for d in devices] or [f"No {writer.device_noun} found."]
         box.update(Text("\n".join(lines)))
         box.display = True
 
@@ -152,7 +148,7 @@ class BurnScreen(StationScreen):
             for v in job.volumes:
                 verified = v.written >= job.copies
                 text.append(f"{v.label}", style="bold")
-                text.append(f" (medium {v.number} of {v.count}) {fmt.size(v.size)} · ")
+                text.append(f" (medium {v.number} of {v.count}) {fmt.human_size(v.size)} · ")
                 text.append(f"verified {v.written}/{job.copies}" if v.written else
                             "not written yet",
                             style="green" if verified else "")
@@ -162,7 +158,7 @@ class BurnScreen(StationScreen):
                     text.append(f"\n  {v.details}", style="dim")
                 text.append("\n")
             if job.state is JobState.DONE:
-                if job.target.kind in (TargetKind.DISC, TargetKind.USB):
+                if writer_class(job.target.kind).removable:
                     text.append("Verified: safe to remove.", style="bold green")
                 else:
                     text.append("Written and verified.", style="bold green")
@@ -189,13 +185,7 @@ class BurnScreen(StationScreen):
             self.app.pop_screen()
 
     def action_new_search(self) -> None:
-        from mw_tui.ui.screens.search import SearchScreen
-
-        self.app.switch_mode("search")
-        while len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-        if isinstance(self.app.screen, SearchScreen):
-            self.app.screen.action_clear()
+        self.station_app.go(Route.NEW_SEARCH)
 
     def action_cancel_job(self) -> None:
         job = self.job
@@ -205,8 +195,8 @@ class BurnScreen(StationScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_worker(lambda: self.station_app.cancel_job(self.job_id), thread=True,
-                                group="cancel", exit_on_error=False)
+                self.run_worker(lambda: self.station_app.station.cancel_job(self.job_id),
+                                thread=True, group="cancel", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"Cancel job {job.id} ({job.state.value})?"),
                              answered)
@@ -217,43 +207,31 @@ class BurnScreen(StationScreen):
         if job is None or not job.state.finished:
             self.notify("The job is still running.")
             return
-        refs = tuple(StudyRef(s.study_uid, s.archive, s.expected_instances, s.include_reports)
-                     for s in job.studies)
+        station = self.station_app.station
 
         def create() -> None:
-            new = self.station_app.create_job(job.target, job.profile, refs,
-                                              copies=job.copies,
-                                              patient_name=job.patient_name,
-                                              patient_id=job.patient_id)
-            self.post_message(msg.JobCreated(new))
+            self.post_message(msg.JobCreated(station.write_again(job.id)))
 
         self.run_worker(create, thread=True, group="again", exit_on_error=False)
 
     def on_job_created(self, message: msg.JobCreated) -> None:
         self.station_app.jobs[message.job.id] = message.job
-        self.app.switch_screen(BurnScreen(message.job.id))
+        self.station_app.go(Route.WRITING, replace=True, job_id=message.job.id)
 
     def action_eject(self) -> None:
         job = self.job
-        if job is None or job.target.kind is not TargetKind.DISC:
+        if job is None or not writer_class(job.target.kind).can_eject:
             self.notify("Only a disc can be ejected.")
             return
         if job.state in (JobState.WRITING, JobState.VERIFYING):
             self.notify("The disc is being written: wait until it is verified.",
                         severity="warning")
             return
-        drives = [d for d in self.station_app.device_list if isinstance(d, OpticalDrive)]
-        device = job.target.where or (drives[0].devname if drives else "")
-        if not device:
-            self.notify("No disc drive found.", severity="warning")
-            return
+        station, target = self.station_app.station, job.target
 
         def eject() -> None:
-            from mw_tui.devices.writers import DiscWriter
-
-            ok = DiscWriter(device, eject=True).eject()
-            self.post_message(msg.Notice(f"Ejected the disc from {device}." if ok else
-                                         f"{device} cannot eject: take the disc out by hand.",
-                                         "information" if ok else "warning"))
+            said = station.eject(target)
+            self.post_message(msg.Notice(said, "information" if said.startswith("Ejected")
+                                         else "warning"))
 
         self.run_worker(eject, thread=True, group="eject", exit_on_error=False)

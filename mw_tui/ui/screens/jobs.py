@@ -9,10 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label
 
-from mw_tui.jobs.models import Job, JobState, Target, TargetKind
-from mw_tui.ui import format as fmt
+from mw_tui.station.models import Job, JobState, Target, TargetKind
+from mw_tui.ui.dialogs.confirm import ConfirmScreen
+from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.base import StationScreen
 from mw_tui.ui.widgets.column_table import Column, ColumnTable
+from mw_tui.util import text as fmt
 
 STATE_STYLES = {JobState.DONE: "green", JobState.FAILED: "bold red",
                 JobState.CANCELLED: "yellow", JobState.WAITING_FOR_MEDIA: "bold reverse"}
@@ -97,15 +99,11 @@ class JobsScreen(StationScreen):
         self.action_open()
 
     def action_open(self) -> None:
-        from mw_tui.ui.screens.burn import BurnScreen
-
         job = self._current()
         if job is not None:
-            self.app.push_screen(BurnScreen(job.id))
+            self.station_app.go(Route.WRITING, job_id=job.id)
 
     def action_cancel_job(self) -> None:
-        from mw_tui.ui.screens.confirm import ConfirmScreen
-
         job = self._current()
         if job is None or job.state.finished:
             self.notify("Choose a running job.")
@@ -113,8 +111,8 @@ class JobsScreen(StationScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_worker(lambda: self.station_app.cancel_job(job.id), thread=True,
-                                group="cancel", exit_on_error=False)
+                self.run_worker(lambda: self.station_app.station.cancel_job(job.id),
+                                thread=True, group="cancel", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"Cancel job {job.id} ({job.state.value})?"),
                              answered)

@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label
 
-from mw_tui.store.index import StudyRow
-from mw_tui.ui import format as fmt
-from mw_tui.ui.local import as_result
+from mw_tui.station.local import as_result
+from mw_tui.station.models import StudyRow
+from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.base import StationScreen
 from mw_tui.ui.widgets.column_table import Column, ColumnTable
+from mw_tui.util import text as fmt
 
 
 class ReceivedTable(ColumnTable):
@@ -61,7 +62,7 @@ class ReceivedScreen(StationScreen):
         return (Text("✓", style="bold") if marked else "", fmt.clock_time(r.created_at, now),
                 ", ".join(r.sources) or "?", fmt.person_name(r.patient_name),
                 fmt.dicom_date(r.study_date), r.description, "/".join(r.modalities),
-                str(r.instances), fmt.size(r.size_bytes))
+                str(r.instances), fmt.human_size(r.size_bytes))
 
     def rows(self) -> list[StudyRow]:
         return sorted(self.station_app.store_rows.values(), key=lambda r: r.created_at,
@@ -100,8 +101,6 @@ class ReceivedScreen(StationScreen):
         self.action_review()
 
     def action_review(self) -> None:
-        from mw_tui.ui.screens.review import ReviewScreen
-
         table = self.query_one(ReceivedTable)
         rows = self.station_app.store_rows
         keys = table.marked or ([table.current_key] if table.current_key else [])
@@ -109,4 +108,4 @@ class ReceivedScreen(StationScreen):
         if not chosen:
             self.notify("No study here yet.")
             return
-        self.app.push_screen(ReviewScreen(chosen))
+        self.station_app.go(Route.REVIEW, studies=chosen)

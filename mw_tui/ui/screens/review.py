@@ -4,7 +4,6 @@ reports, the size against the medium, and the label."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -14,18 +13,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, OptionList, Static, Tree
 
-from mw_tui.dicom.find import find_series
-from mw_tui.dicom.query import StudyResult
-from mw_tui.jobs.models import StudyRef, Target, TargetKind
-from mw_tui.media.profiles import Profile
-from mw_tui.ui import estimate
-from mw_tui.ui import format as fmt
+from mw_tui.station.models import Profile, StudyResult
+from mw_tui.station.plan import MediumPlan, Severity
+from mw_tui.station.targets import default_profile
 from mw_tui.ui import messages as msg
-from mw_tui.ui.local import LOCAL
+from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.base import StationScreen
-from mw_tui.ui.targets import choices, default_choice, default_profile, profiles_for
 from mw_tui.ui.widgets.label_preview import LabelPreview
 from mw_tui.ui.widgets.target_list import TargetList
+from mw_tui.util import text as fmt
 
 
 class ReviewScreen(StationScreen):
@@ -43,12 +39,12 @@ class ReviewScreen(StationScreen):
     def __init__(self, studies: list[StudyResult]) -> None:
         super().__init__()
         self.studies = list(studies)
-        self.target: str | None = None
+        self.target: str | None = None  # the chosen target, as text
         self.profile: Profile | None = None
         self.copies = 1
         self.left_out: set[str] = set()  # studies whose reports stay off the medium
         self.report_counts: dict[str, int | None] = {}
-        self.fit: estimate.Fit | None = None
+        self.plan: MediumPlan | None = None
         self._series_asked: set[str] = set()
         self._creating = False
 
@@ -104,16 +100,7 @@ class ReviewScreen(StationScreen):
     # -- reports ----------------------------------------------------------------------------
 
     def _count_reports(self, study: StudyResult) -> None:  # worker thread
-        from mw_tui.reports import count_reports
-
-        app = self.station_app
-        archives = [a for a in study.archives if a != LOCAL] or None
-        try:
-            n = count_reports(app.config, study.study_uid, archives,
-                              accession=study.accession, patient_id=study.patient_id,
-                              store=app.station.store)
-        except Exception:  # an archive no longer configured, ...
-            n = None
+        n = self.station_app.station.count_reports(study)
         self.post_message(msg.ReportsCounted(study.study_uid, n))
 
     def on_reports_counted(self, message: msg.ReportsCounted) -> None:
@@ -141,21 +128,9 @@ class ReviewScreen(StationScreen):
                         exit_on_error=False)
 
     def _list_series(self, study: StudyResult) -> None:  # worker thread
-        app = self.station_app
-        if study.study_uid in app.store_rows or study.archives == (LOCAL,):
-            rows = app.station.store.index.series(study.study_uid)
-            if rows:
-                self.post_message(msg.SeriesListed(study.study_uid, local=tuple(rows)))
-                return
-        archive = next((a for a in study.archives if a != LOCAL), None)
-        if archive is None:
-            self.post_message(msg.SeriesListed(study.study_uid, problem="no series found"))
-            return
-        listing = find_series(app.config, archive, study.study_uid)
-        problem = "" if listing.outcome is None or listing.outcome.ok else (
-            listing.outcome.message)
-        self.post_message(msg.SeriesListed(study.study_uid, remote=listing.series,
-                                           problem=problem))
+        found = self.station_app.station.series_of(study)
+        self.post_message(msg.SeriesListed(study.study_uid, local=found.local,
+                                           remote=found.remote, problem=found.problem))
 
     def on_series_listed(self, message: msg.SeriesListed) -> None:
         tree = self.query_one(Tree)
@@ -165,7 +140,7 @@ class ReviewScreen(StationScreen):
         node.remove_children()
         for r in message.local:
             node.add_leaf(f"{r.modality} #{r.series_number} {r.description}  "
-                          f"{fmt.count(r.instances, 'image')}, {fmt.size(r.size_bytes)}")
+                          f"{fmt.count(r.instances, 'image')}, {fmt.human_size(r.size_bytes)}")
         for s in message.remote:
             node.add_leaf(f"{s.modality} #{s.number} {s.description}  "
                           f"{fmt.count(s.instances, 'image')}")
@@ -176,18 +151,18 @@ class ReviewScreen(StationScreen):
 
     def _devices_changed(self, _data: object) -> None:
         app = self.station_app
-        found = choices(app.config, app.device_list, app.station.demo)
-        if self.target is None or self.target not in {c.target for c in found}:
-            chosen = default_choice(found, app.station.demo)
-            self.target = chosen.target if chosen else None
+        found = app.station.targets(app.device_list)
+        if self.target is None or self.target not in {str(c.target) for c in found}:
+            chosen = app.station.default_target(found)
+            self.target = str(chosen.target) if chosen else None
         self.query_one(TargetList).show(found, self.target)
         self._update()
 
     @on(OptionList.OptionHighlighted, "#targets")
     def _target_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         chosen = self.query_one(TargetList).chosen
-        if chosen is not None and chosen.target != self.target:
-            self.target = chosen.target
+        if chosen is not None and str(chosen.target) != self.target:
+            self.target = str(chosen.target)
             self._update()
 
     @on(OptionList.OptionSelected, "#targets")
@@ -212,7 +187,7 @@ class ReviewScreen(StationScreen):
 
     def action_next_profile(self) -> None:
         choice = self._choice()
-        allowed = profiles_for(choice.kind) if choice else ()
+        allowed = choice.writer.profiles if choice else ()
         if not allowed:
             self.notify("This target takes the images as they are (no media profile).")
             return
@@ -222,7 +197,7 @@ class ReviewScreen(StationScreen):
 
     def action_copies(self, delta: int) -> None:
         choice = self._choice()
-        if choice is not None and choice.kind in ("iso", "cloud"):
+        if choice is not None and not choice.writer.makes_copies:
             self.copies = 1
             self.notify("An ISO file or an upload is made once; copies are for discs and "
                         "sticks.", timeout=4)
@@ -264,25 +239,13 @@ class ReviewScreen(StationScreen):
 
     # -- size and label -------------------------------------------------------------------
 
-    def sizes(self) -> list[estimate.StudySize]:
-        out = []
-        rows = self.station_app.store_rows
-        for s in self.studies:
-            row = rows.get(s.study_uid)
-            if row is not None and row.instances >= (s.instances or 0):
-                out.append(estimate.StudySize(s.study_uid, row.size_bytes, row.instances, True))
-            else:
-                n = s.instances or 0
-                out.append(estimate.StudySize(s.study_uid, estimate.typical(s.modalities, n),
-                                              n, False))
-        return out
-
     def _update(self) -> None:
+        app = self.station_app
         choice = self._choice()
-        kind = choice.kind if choice else ""
-        allowed = profiles_for(kind)
+        allowed = choice.writer.profiles if choice else ()
         if self.profile not in allowed:
-            self.profile = default_profile(kind, self.station_app.config.media.default_profile)
+            self.profile = (default_profile(choice.writer, app.config.media.default_profile)
+                            if choice else None)
         self.query_one("#profile", Button).label = (
             f"Profile: {self.profile.value if self.profile else 'as received'} (p)")
         self.query_one("#copies", Button).label = f"Copies: {self.copies} (+/-)"
@@ -291,46 +254,24 @@ class ReviewScreen(StationScreen):
             "Reports: included (r)" if not out else "Reports: left out (r)"
             if out == len(self.studies) else
             f"Reports: for {len(self.studies) - out} of {len(self.studies)} studies (r)")
-        problems: list[Text] = []
+        plan = app.station.plan(self.studies, app.store_rows, choice, self.profile)
+        self.plan = plan
         text = Text()
-        if choice is None:
-            self.fit = None
-            problems.append(Text("No target to write to: connect a drive or a USB stick, or "
-                                 "set an ISO folder in Settings (F10).", style="bold red"))
-        else:
-            fit = estimate.fit(self.sizes(), kind, self.profile or Profile.STD_GEN_DVD,
-                               choice.device)
-            self.fit = fit
-            text.append(f"Size {'' if fit.exact else '≈ '}{fmt.size(fit.total)}")
+        fit = plan.fit
+        if fit is not None:
+            text.append(f"Size {'' if fit.exact else '≈ '}{fmt.human_size(fit.total)}")
             if not fit.exact:
                 text.append(" (estimated: not all images are on this station yet)", style="dim")
-            if fit.media == 0:
-                problems.append(Text(f"This does not fit on a {fit.medium}: {fit.problem}",
-                                     style="bold red"))
-            elif fit.capacity is not None:
-                text.append(f" → {fit.media} × {fit.medium} ({fmt.size(fit.capacity)} each)")
-                if choice.kind == "disc" and fit.media > 1:
-                    problems.append(Text(
-                        f"The disc is too small for this job in one piece: it needs "
-                        f"{fit.media} discs of {fmt.size(fit.capacity)} (you will be asked "
-                        "for each one), or insert a bigger blank disc (DVD, BD).",
-                        style="yellow"))
-            if choice.kind == "disc" and not choice.ready:
-                problems.append(Text("Insert a blank disc: the job waits for it.",
-                                     style="yellow"))
-        patients = {(s.patient_name, s.patient_id) for s in self.studies}
-        if len(patients) > 1:
-            problems.append(Text(f"These studies belong to {len(patients)} different "
-                                 "patients: check that they may share one medium.",
-                                 style="yellow"))
-        for p in problems:
+            if fit.media and fit.capacity is not None:
+                text.append(f" → {fit.media} × {fit.medium} ({fmt.human_size(fit.capacity)} "
+                            "each)")
+        for p in plan.problems:
             text.append("\n")
-            text.append_text(p)
+            text.append(p.text, style="bold red" if p.severity is Severity.ERROR else "yellow")
         self.query_one("#fit", Static).update(text)
-        count = self.fit.media if self.fit and self.fit.media else 1
         self.query_one(LabelPreview).show(
-            self.studies, datetime.fromtimestamp(self.station_app.clock()), count,
-            self.station_app.config.media.institution)
+            self.studies, datetime.fromtimestamp(app.clock()), plan.media,
+            app.config.media.institution)
 
     # -- go -------------------------------------------------------------------------------
 
@@ -339,42 +280,35 @@ class ReviewScreen(StationScreen):
 
     def action_burn(self) -> None:
         choice = self._choice()
-        if choice is None:
-            self.notify("Choose where to write first.", severity="warning")
-            return
-        if self.fit is not None and self.fit.media == 0:
-            self.notify(f"This does not fit: {self.fit.problem}", severity="error")
+        plan = self.plan
+        blocked = plan.blocked if plan is not None else "Choose where to write first."
+        if choice is None or blocked:
+            self.notify(blocked, severity="warning" if choice is None else "error")
             return
         if self._creating:
             return
         self._creating = True
-        rows = self.station_app.store_rows
-        refs = []
-        for s in self.studies:
-            row = rows.get(s.study_uid)
-            local = row is not None and row.instances >= (s.instances or 0)
-            archive = "" if local else next((a for a in s.archives if a != LOCAL), "")
-            refs.append(StudyRef(s.study_uid, archive, s.instances or 0,
-                                 s.study_uid not in self.left_out))
-        first = self.studies[0]
+        station = self.station_app.station
+        studies = list(self.studies)
+        first = studies[0]
         profile = (self.profile or Profile(self.station_app.config.media.default_profile)).value
-        target = Target.parse(choice.target)
+        target, copies, left_out = choice.target, self.copies, set(self.left_out)
 
         def create() -> None:
-            if target.kind is TargetKind.ISO and self.station_app.station.demo:
-                Path(target.where).mkdir(parents=True, exist_ok=True)
-            job = self.station_app.create_job(
-                target, profile, tuple(refs), copies=self.copies,
-                patient_name=first.patient_name, patient_id=first.patient_id)
+            located = station.locate([s.study_uid for s in studies], known=studies,
+                                     without_reports=left_out)
+            if located.problems:
+                raise RuntimeError("; ".join(located.problems))
+            job = station.create_job(located.refs, target, profile=profile, copies=copies,
+                                     patient_name=first.patient_name,
+                                     patient_id=first.patient_id)
             self.post_message(msg.JobCreated(job))
 
         self.run_worker(create, thread=True, group="create-job", exit_on_error=False)
 
     def on_job_created(self, message: msg.JobCreated) -> None:
-        from mw_tui.ui.screens.burn import BurnScreen
-
         self.station_app.jobs[message.job.id] = message.job
-        self.app.switch_screen(BurnScreen(message.job.id))
+        self.station_app.go(Route.WRITING, replace=True, job_id=message.job.id)
 
     def on_worker_state_changed(self, event: Any) -> None:
         super().on_worker_state_changed(event)

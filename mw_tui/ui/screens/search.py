@@ -14,19 +14,19 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label
 
-from mw_tui.dicom.archives import UnknownArchive
-from mw_tui.dicom.find import Searcher
-from mw_tui.dicom.messages import no_archives
-from mw_tui.dicom.query import (
+from mw_tui.station.local import LOCAL, name_pattern
+from mw_tui.station.models import (
     ArchiveOutcome,
     QueryError,
     SearchResult,
-    SearchState,
     StudyQuery,
     StudyResult,
+    UnknownArchive,
+    no_archives,
 )
+from mw_tui.station.search import SearchSession
 from mw_tui.ui import messages as msg
-from mw_tui.ui.local import LOCAL, name_pattern, search_local
+from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.base import StationScreen
 from mw_tui.ui.widgets.archive_status import ArchiveStatus
 from mw_tui.ui.widgets.choice import Choice
@@ -52,7 +52,8 @@ class SearchScreen(StationScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.searcher: Searcher | None = None
+        self.searcher: SearchSession | None = None
+        self.pending = False  # a search was asked for before the station was ready
         self._buffer: list[tuple[int, StudyResult]] = []
         self._lock = threading.Lock()
         self._generation = 0
@@ -87,6 +88,7 @@ class SearchScreen(StationScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.station_app.config_signal.subscribe(self, self._config_changed)
+        self.station_app.ready_signal.subscribe(self, self._station_ready)
         self._config_changed(None)
         self.query_one("#name", Input).focus()
         self._update_selection(())
@@ -112,13 +114,13 @@ class SearchScreen(StationScreen):
             return [], True
         return [str(value)], False
 
-    def _searcher(self) -> Searcher:
+    def _searcher(self) -> SearchSession:
         config = self.station_app.config
         if self.searcher is None or self.searcher.config is not config:
             if self.searcher is not None:
                 self.searcher.cancel()
-            self.searcher = Searcher(config, on_result=self._result, on_outcome=self._outcome,
-                                     on_done=self._done)
+            self.searcher = self.station_app.station.searcher(
+                on_result=self._result, on_outcome=self._outcome, on_done=self._done)
         return self.searcher
 
     # -- searching ------------------------------------------------------------------------
@@ -137,17 +139,17 @@ class SearchScreen(StationScreen):
     @on(Input.Submitted)
     def action_search(self) -> None:
         status = self.query_one(ArchiveStatus)
-        table = self.query_one(StudyTable)
+        if not self.station_app.ready:  # kept, and run once the station is ready
+            self.pending = True
+            status.message("The station is starting… the search runs as soon as it is "
+                           "ready.", "running")
+            return
         try:
             query = self.build_query()
         except QueryError as exc:
             status.message(str(exc))
             return
         archives, local = self._targets()
-        if not self.station_app.ready:
-            status.message("The station is still starting: search again in a moment.",
-                           "running")
-            return
         if query.is_empty and archives:
             status.message("Type a name, an ID, an accession number or a date first (an "
                            "empty search would list the whole archive). `*` as the name "
@@ -156,33 +158,28 @@ class SearchScreen(StationScreen):
         if not archives and not local:
             status.message(no_archives())
             return
+        self._run(query, archives, local)
+
+    def _station_ready(self, _data: object) -> None:
+        """A search asked for while the station started runs now (with the archives it
+        knows by now: the demo archive is added as the station starts)."""
+        if self.pending:
+            self.pending = False
+            self.action_search()
+
+    def _run(self, query: StudyQuery, archives: list[str], local: bool) -> None:
+        status = self.query_one(ArchiveStatus)
+        table = self.query_one(StudyTable)
         self._generation += 1
-        generation = self._generation
         with self._lock:
             self._buffer.clear()
         table.clear_results()
         self._started = time.monotonic()
         status.start([*archives, *([LOCAL] if local else [])])
-        if archives:
-            try:
-                self._searcher().submit(query, archives)
-            except UnknownArchive as exc:
-                status.message(str(exc))
-                return
-        elif self.searcher is not None:
-            self.searcher.cancel()
-        if local:
-            self.run_worker(lambda: self._search_local(query, generation), thread=True,
-                            group="local-search", exit_on_error=False)
-
-    def _search_local(self, query: StudyQuery, generation: int) -> None:  # worker thread
-        started = time.monotonic()
-        found = search_local(self.station_app.station.store.index.studies(), query)
-        with self._lock:
-            self._buffer.extend((generation, s) for s in found)
-        self.post_message(msg.SearchResultsPending())
-        self.post_message(msg.SearchOutcome(ArchiveOutcome(
-            LOCAL, SearchState.DONE, len(found), time.monotonic() - started)))
+        try:
+            self._searcher().submit(query, archives, local)
+        except UnknownArchive as exc:
+            status.message(str(exc))
 
     def _result(self, study: StudyResult) -> None:  # search threads
         with self._lock:
@@ -233,6 +230,7 @@ class SearchScreen(StationScreen):
 
     def action_clear(self) -> None:
         """A new patient: empty form, no results."""
+        self.pending = False
         for field in self.query(Input):
             field.value = ""
         self.query_one("#sex", Choice).value = ""
@@ -266,10 +264,8 @@ class SearchScreen(StationScreen):
         self.action_review()
 
     def action_review(self) -> None:
-        from mw_tui.ui.screens.review import ReviewScreen
-
         chosen = self.query_one(StudyTable).chosen()
         if not chosen:
             self.notify("Search, then mark the studies to write with Space.", timeout=4)
             return
-        self.app.push_screen(ReviewScreen(chosen))
+        self.station_app.go(Route.REVIEW, studies=chosen)

@@ -13,13 +13,13 @@ from textual.binding import Binding
 from textual.widgets import Label, Static, TabbedContent, TabPane
 
 from mw_tui import config as cfg
-from mw_tui.dicom.echo import ArchiveState, EchoResult, echo
+from mw_tui.station.models import ArchiveState, EchoResult
+from mw_tui.station.pin import hash_pin
+from mw_tui.station.settings import Saved, SettingsFile, section_values
 from mw_tui.ui import messages as msg
-from mw_tui.ui.pin import hash_pin
+from mw_tui.ui.dialogs.confirm import ConfirmScreen
+from mw_tui.ui.dialogs.record_form import RecordForm, show_value
 from mw_tui.ui.screens.base import StationScreen
-from mw_tui.ui.screens.confirm import ConfirmScreen
-from mw_tui.ui.screens.record_form import RecordForm, show_value
-from mw_tui.ui.settings_file import Saved, SettingsFile, section_values
 from mw_tui.ui.widgets.column_table import Column, ColumnTable
 
 STATION_FIELDS = ("ae_title", "port", "bind", "max_associations", "min_free_mb")
@@ -87,12 +87,7 @@ class SettingsScreen(StationScreen):
     def on_mount(self) -> None:
         super().on_mount()
         app = self.station_app
-        keep = ()
-        if app.station.demo and app.station.demo_archive is not None:
-            da = app.station.demo_archive
-            keep = tuple(a for a in app.config.archives
-                         if a.host == da.host and a.port == da.port)
-        self.file = SettingsFile(app.config, app.station.demo, keep)
+        self.file = app.station.settings_file()
         app.config_signal.subscribe(self, lambda _d: self.show())
         self.show()
         self.query_one(ArchiveTable).focus()
@@ -168,7 +163,7 @@ class SettingsScreen(StationScreen):
 
     def action_add(self) -> None:
         kinds = {"archives": ("archives", cfg.Archive, "New archive"),
-                 "targets": ("targets", cfg.Target, "New cloud target"),
+                 "targets": ("targets", cfg.CloudTarget, "New cloud target"),
                  "rules": ("rules", cfg.Rule, "New auto-rule")}
         if self.tab not in kinds:
             self.notify("Add works on the Archives, Targets and Rules tabs.")
@@ -191,7 +186,8 @@ class SettingsScreen(StationScreen):
             return
         if self._built_in(key):
             return
-        records = {"archives": c.archives, "targets": c.targets, "rules": c.rules}
+        records: dict[str, tuple[Any, ...]] = {"archives": c.archives, "targets": c.targets,
+                                               "rules": c.rules}
         found = [r for r in records.get(self.tab, ()) if r.name == key]
         if not found:
             self.notify("Choose an entry first (or a to add one).")
@@ -253,9 +249,10 @@ class SettingsScreen(StationScreen):
             return
         key = self._table_key()
         names = [key] if key else [a.name for a in config.archives]
+        station = self.station_app.station
         for name in names:
             self.query_one("#echo-message", Static).update(Text(f"Testing {name}…"))
-            self.run_worker(lambda n=name: self.post_message(msg.EchoDone(echo(config, n))),
+            self.run_worker(lambda n=name: self.post_message(msg.EchoDone(station.echo(n))),
                             thread=True, group=f"echo-{name}", exit_on_error=False)
 
     def on_echo_done(self, message: msg.EchoDone) -> None:

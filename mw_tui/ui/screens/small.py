@@ -7,7 +7,7 @@ from textual.containers import Center, Middle
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from mw_tui.ui.format import terminal_too_small
+from mw_tui.util.text import terminal_too_small
 
 
 class TooSmallScreen(ModalScreen[None]):

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.widgets import Static
 
-from mw_tui.dicom.query import ArchiveOutcome, SearchState
+from mw_tui.station.models import ArchiveOutcome, SearchState
 
 
 class ArchiveStatus(Static):

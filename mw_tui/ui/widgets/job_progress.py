@@ -8,8 +8,8 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
-from mw_tui.jobs.models import STEPS, Job, JobState
-from mw_tui.ui import format as fmt
+from mw_tui.station.models import STEPS, Job, JobState
+from mw_tui.util import text as fmt
 
 SHOWN_STEPS = ((JobState.RETRIEVING, "Retrieve"), (JobState.BUILDING, "Build"),
                (JobState.WRITING, "Write"), (JobState.VERIFYING, "Verify"))
@@ -28,9 +28,9 @@ def describe(job: Job) -> str:
     said = p.message if p.message.lower() not in (job.state.value, "") else ""
     parts = [said or ("" if p.total else "working…")]
     if p.total and p.total >= 1e6:  # bytes
-        parts.append(f"{fmt.size(p.done)} of {fmt.size(p.total)}")
+        parts.append(f"{fmt.human_size(p.done)} of {fmt.human_size(p.total)}")
         if p.rate:
-            parts.append(f"{fmt.size(p.rate)}/s")
+            parts.append(f"{fmt.human_size(p.rate)}/s")
     elif p.total and f"{p.done:g}" not in p.message:
         parts.append(f"{p.done:g} of {p.total:g}")
     left = fmt.duration(p.eta)

@@ -8,9 +8,8 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
-from mw_tui.dicom.query import StudyResult
-from mw_tui.media.ids import fileset_id
-from mw_tui.ui import format as fmt
+from mw_tui.station.models import StudyResult, fileset_id
+from mw_tui.util import text as fmt
 
 
 def label_lines(studies: Sequence[StudyResult], created: datetime, count: int,

@@ -8,9 +8,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from mw_tui.devices.models import Device, OpticalDrive, UsbStick
 from mw_tui.station import StationStatus
-from mw_tui.ui import format as fmt
+from mw_tui.station.models import Device, OpticalDrive, UsbStick
+from mw_tui.util import text as fmt
 
 
 class StatusBar(Widget):
@@ -60,7 +60,7 @@ class StatusBar(Widget):
             out.append(" ○ ", style="bold red")
             out.append(f"{r.ae_title}: not receiving")
         sep = " │ "
-        out.append(sep + f"{fmt.size(s.free_bytes)} free")
+        out.append(sep + f"{fmt.human_size(s.free_bytes)} free")
         drives = [d for d in self.devices if isinstance(d, OpticalDrive)]
         sticks = [d for d in self.devices if isinstance(d, UsbStick)]
         if drives:

@@ -10,9 +10,9 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from mw_tui.dicom.query import StudyResult
-from mw_tui.ui import format as fmt
+from mw_tui.station.models import StudyResult
 from mw_tui.ui.widgets.column_table import Column, ColumnTable
+from mw_tui.util import text as fmt
 
 SORTS: dict[str, Callable[[StudyResult], Any]] = {
     "patient": lambda s: (fmt.person_name(s.patient_name).casefold(), s.study_date),

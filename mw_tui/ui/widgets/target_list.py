@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from mw_tui.ui.targets import TargetChoice
+from mw_tui.station.targets import TargetChoice
 
 
 class TargetList(OptionList):
@@ -32,13 +32,13 @@ class TargetList(OptionList):
             label = Text(c.label)
             if not c.ready:
                 label.stylize("dim")
-            self.add_option(Option(label, id=c.target))
+            self.add_option(Option(label, id=str(c.target)))
         if not self.choices:
             self.add_option(Option(Text("No target: connect a drive or a stick, or set an "
                                         "ISO folder in Settings", style="italic"),
                                    id="", disabled=True))
             return
-        index = next((i for i, c in enumerate(self.choices) if c.target == chosen), 0)
+        index = next((i for i, c in enumerate(self.choices) if str(c.target) == chosen), 0)
         self.highlighted = index
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,10 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from mw_tui.ui.pin import DEMO_PIN
-
-if TYPE_CHECKING:
-    from mw_tui.app import MwApp
+from mw_tui.station.pin import DEMO_PIN
+from mw_tui.ui.navigation import StationApp
 
 
 class PinScreen(ModalScreen[bool]):
@@ -28,7 +26,7 @@ class PinScreen(ModalScreen[bool]):
             yield Static("", id="pin-message")
 
     def on_mount(self) -> None:
-        app = cast("MwApp", self.app)
+        app = cast(StationApp, self.app)
         gate = app.pin_gate
         message = self.query_one("#pin-message", Static)
         if app.station.demo:
@@ -38,7 +36,7 @@ class PinScreen(ModalScreen[bool]):
         self.query_one("#pin", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        gate = cast("MwApp", self.app).pin_gate
+        gate = cast(StationApp, self.app).pin_gate
         problem = gate.check(event.value)
         if problem is None:
             self.dismiss(True)

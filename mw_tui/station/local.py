@@ -1,15 +1,15 @@
 """"This station" as a search source: the store's studies filtered by the same keys.
 
-Matching follows the C-FIND rules the demo archive answers with (`mw_tui.dicom.matching`):
-wildcards, date ranges, names case-insensitive and per component group. No Textual here.
+Matching follows the C-FIND rules the demo archive answers with (`mw_tui.standard.matching`):
+wildcards, date ranges, names case-insensitive and per component group.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mw_tui.dicom.matching import matches
 from mw_tui.dicom.query import StudyQuery, StudyResult
+from mw_tui.standard.matching import matches
 from mw_tui.store.index import StudyRow
 
 LOCAL = "this station"  # not a valid archive name (it has a space): never clashes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mw_tui.dicom.matching import first_match, matches
+from mw_tui.standard.matching import first_match, matches
 
 
 @pytest.mark.parametrize(("vr", "query", "value", "expected"), [

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from pydicom.filewriter import dcmwrite
 
-from mw_tui import privacy
 from mw_tui.demo import synth
-from mw_tui.dicom import sop
-from mw_tui.logs import setup_logging
+from mw_tui.standard import sop
 from mw_tui.store import Store, ingest
+from mw_tui.util import privacy
+from mw_tui.util.logs import setup_logging
 from tests import rawfuzz
 from tests.peers import dcmtk, need, wait_until
 

@@ -1,5 +1,5 @@
-"""Where the Settings screen saves, and how a saved file is applied to the running
-station. Writes go through `config.ConfigFile` (tomlkit: the user's comments and order
+"""Settings read and written: where they are saved, and how a saved file is applied to the
+running station. Writes go through `config.ConfigFile` (tomlkit: the user's comments and order
 survive). No Textual here."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mw_tui import config as cfg
-from mw_tui.station import data_home
+from mw_tui.station.core import demo_root
 
 Edit = Callable[[cfg.ConfigFile], None]
 
@@ -19,7 +19,7 @@ def settings_path(config: cfg.Config, demo: bool) -> Path:
     """The demo keeps its settings in its own folder (they last for the session); a
     station writes the file it was started with, else where `config init` would."""
     if demo:
-        return data_home() / "mw-tui" / "demo" / "config.toml"
+        return demo_root() / "config.toml"
     if config.path is not None:
         return config.path
     return cfg.SYSTEM_PATH if os.geteuid() == 0 else cfg.user_config_path()

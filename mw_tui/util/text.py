@@ -1,4 +1,5 @@
-"""How values read on the screens: names, dates, sizes, durations. No Textual here."""
+"""Values as people read them, on the screens and on the command line: names, dates,
+sizes, durations, counts."""
 
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ def dicom_date(da: str) -> str:
     return da
 
 
-def size(n: float | None) -> str:
-    """Bytes in decimal units, as media are sold (700 MB, 4.7 GB)."""
+def human_size(n: float | None, unknown: str = "?") -> str:
+    """Bytes in decimal units, as media are sold (700 MB, 4.7 GB); the one size formatter
+    of the station."""
     if n is None:
-        return "?"
+        return unknown
     value = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(value) < 1000 or unit == "TB":

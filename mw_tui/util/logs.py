@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from mw_tui import privacy
+from mw_tui.util import privacy
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 

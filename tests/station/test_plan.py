@@ -1,5 +1,6 @@
-"""The screens' plain logic: names and sizes as shown, "this station" matching, the media
-count, the targets offered, the PIN hash."""
+"""Planning a medium and what the station layer answers the screens: "this station"
+matching, the media count against each target's medium, the targets offered, the
+problems in the way, the PIN hash."""
 
 from __future__ import annotations
 
@@ -9,25 +10,15 @@ import pytest
 
 from mw_tui import config as cfg
 from mw_tui.devices.models import MediaState, MediaType, OpticalDrive, OpticalMedia, UsbStick
-from mw_tui.dicom.query import StudyQuery
+from mw_tui.devices.writers import DiscWriter, IsoFileWriter, StowWriter, UsbWriter
+from mw_tui.dicom.query import StudyQuery, StudyResult
 from mw_tui.media.profiles import MEDIA, Profile
+from mw_tui.station import plan as estimate
+from mw_tui.station.local import LOCAL, as_result, matches_query, name_pattern, search_local
+from mw_tui.station.pin import hash_pin, verify_pin
+from mw_tui.station.plan import Severity, plan_medium
+from mw_tui.station.targets import choices, default_choice, default_profile
 from mw_tui.store.index import StudyRow
-from mw_tui.ui import estimate
-from mw_tui.ui import format as fmt
-from mw_tui.ui.local import LOCAL, matches_query, name_pattern, search_local
-from mw_tui.ui.pin import hash_pin, verify_pin
-from mw_tui.ui.targets import choices, default_choice, profiles_for
-
-
-def test_names_dates_sizes_and_durations_read_well() -> None:
-    assert fmt.person_name("Müller^Jürgen") == "Müller, Jürgen"
-    assert fmt.person_name("Yamada^Tarou=山田^太郎=やまだ^たろう") == "Yamada, Tarou"
-    assert fmt.person_name("=山田^太郎") == "山田, 太郎"
-    assert fmt.person_name("Smith^John^A^Dr^Jr") == "Dr Smith, John A Jr"
-    assert fmt.dicom_date("20240131") == "2024-01-31" and fmt.dicom_date("2024") == "2024"
-    assert fmt.size(737_000_000) == "737.0 MB" and fmt.size(4.7e9) == "4.7 GB"
-    assert fmt.duration(5) == "5 s" and fmt.duration(125) == "2 min 05 s"
-    assert fmt.duration(3725) == "1 h 02 min" and fmt.duration(None) == ""
 
 
 def row(name: str, pid: str = "P1", date: str = "20240301", mods: tuple[str, ...] = ("CT",),
@@ -56,14 +47,14 @@ def test_media_count_follows_the_builders_spanning() -> None:
     cd = MEDIA["CD"].capacity
     assert cd is not None
     small = [estimate.StudySize("1", 100_000_000, 200, True)]
-    assert estimate.fit(small, "iso", Profile.STD_GEN_CD).media == 1
+    assert estimate.fit(small, IsoFileWriter, Profile.STD_GEN_CD).media == 1
     big = [estimate.StudySize("1", 1_500_000_000, 3000, True)]
-    fit = estimate.fit(big, "iso", Profile.STD_GEN_CD)
+    fit = estimate.fit(big, IsoFileWriter, Profile.STD_GEN_CD)
     assert fit.media == 3 and fit.capacity == cd and fit.medium == "ISO (CD size)"
-    assert estimate.fit(big, "iso", Profile.STD_GEN_DVD).media == 1
-    assert estimate.fit(big, "cloud", Profile.STD_GEN_DVD).media == 1
+    assert estimate.fit(big, IsoFileWriter, Profile.STD_GEN_DVD).media == 1
+    assert estimate.fit(big, StowWriter, None).media == 1
     huge_instance = [estimate.StudySize("1", cd * 2, 1, False)]
-    fit = estimate.fit(huge_instance, "disc", Profile.STD_GEN_CD)
+    fit = estimate.fit(huge_instance, DiscWriter, Profile.STD_GEN_CD)
     assert fit.media == 0 and "larger than the medium" in fit.problem
     assert estimate.typical(("CT", "SR"), 10) == 10 * estimate.TYPICAL_INSTANCE["CT"]
 
@@ -72,23 +63,49 @@ def test_a_blank_disc_in_the_drive_sets_the_capacity() -> None:
     drive = OpticalDrive("/d/sr0", "/dev/sr0", media=OpticalMedia(
         MediaState.BLANK, MediaType.CD, "CD_R", False, 700_000_000))
     sizes = [estimate.StudySize("1", 1_000_000_000, 2000, True)]
-    fit = estimate.fit(sizes, "disc", Profile.STD_GEN_DVD, drive)
+    fit = estimate.fit(sizes, DiscWriter, Profile.STD_GEN_DVD, drive)
     assert fit.medium == "CD" and fit.media == 2
+    stick = UsbStick("/d/sdb", "/dev/sdb", 600_000_000)
+    assert estimate.fit(sizes, UsbWriter, Profile.STD_GEN_USB_JPEG, stick).media == 2
 
 
 def test_targets_offered_and_the_default() -> None:
     drive = OpticalDrive("/d/sr0", "/dev/sr0", media=OpticalMedia())  # no disc
     stick = UsbStick("/d/sdb", "/dev/sdb", 8_000_000_000)  # no file system
     config = cfg.Config(devices=cfg.DevicesConfig(iso_folder="/srv/iso"),
-                        targets=(cfg.Target(name="cloud", url="https://x.example/dicom-web"),))
+                        targets=(cfg.CloudTarget(name="cloud", url="https://x.example/dicom-web"),))
     found = choices(config, [stick, drive])
-    assert [c.target for c in found] == ["disc:/dev/sr0", "usb:/dev/sdb", "iso:/srv/iso",
-                                         "cloud:cloud"]
+    assert [str(c.target) for c in found] == ["disc:/dev/sr0", "usb:/dev/sdb", "iso:/srv/iso",
+                                              "cloud:cloud"]
     assert [c.ready for c in found] == [False, False, True, True]
-    assert default_choice(found).target == "iso:/srv/iso"  # nothing ready in the drive
-    assert default_choice(found, demo=True).target == "iso:/srv/iso"
-    assert profiles_for("usb") == (Profile.STD_GEN_USB_JPEG, Profile.STD_GEN_USB_J2K)
-    assert profiles_for("cloud") == ()
+    assert [c.writer for c in found] == [DiscWriter, UsbWriter, IsoFileWriter, StowWriter]
+    chosen = default_choice(found)
+    assert chosen is not None and str(chosen.target) == "iso:/srv/iso"  # no disc in the drive
+    assert default_profile(UsbWriter, "STD-GEN-CD") is Profile.STD_GEN_USB_JPEG
+    assert default_profile(UsbWriter, "STD-GEN-USB-J2K") is Profile.STD_GEN_USB_J2K
+    assert default_profile(DiscWriter, "STD-GEN-USB-J2K") is Profile.STD_GEN_DVD
+    assert default_profile(StowWriter, "STD-GEN-CD") is None
+
+
+def test_the_plan_says_what_stands_in_the_way() -> None:
+    drive = OpticalDrive("/d/sr0", "/dev/sr0", media=OpticalMedia(
+        MediaState.BLANK, MediaType.CD, "CD_R", False, 700_000_000))
+    config = cfg.Config(devices=cfg.DevicesConfig(iso_folder="/srv/iso"))
+    disc, iso = choices(config, [drive])
+    two = [as_result(row("Doe^Jane", pid="P1")), as_result(row("Roe^Rick", pid="P2"))]
+    rows = {s.study_uid: row("x") for s in two}  # 1000 bytes each, in the store
+    plan = plan_medium(two, rows, disc, Profile.STD_GEN_CD)
+    assert plan.fit is not None and plan.fit.exact and plan.media == 1 and not plan.blocked
+    assert [p.severity for p in plan.problems] == [Severity.WARNING]
+    assert "2 different patients" in plan.problems[0].text
+    remote = [StudyResult(study_uid="1.2.9", patient_name="Doe^Jane", patient_id="P1",
+                          modalities=("CT",), instances=3000, archives=("pacs",))]
+    plan = plan_medium(remote, {}, disc, Profile.STD_GEN_CD)
+    assert plan.fit is not None and not plan.fit.exact and plan.media == 3
+    assert "needs 3 discs" in plan.problems[0].text
+    assert plan_medium(remote, {}, iso, Profile.STD_GEN_DVD).problems == ()
+    nowhere = plan_medium(remote, {}, None, None)
+    assert nowhere.blocked and nowhere.problems[0].severity is Severity.ERROR
 
 
 def test_pin_hash_round_trip_and_refusals() -> None:

@@ -1,4 +1,4 @@
-"""Where a job can go, from the configuration and the devices present. No Textual here."""
+"""Where a job can go: the targets the configuration and the devices present offer."""
 
 from __future__ import annotations
 
@@ -6,27 +6,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mw_tui.config import Config
+from mw_tui.config import Config, Target, TargetKind
 from mw_tui.devices.models import Device, MediaState, OpticalDrive, UsbStick
+from mw_tui.devices.writers import Writer, writer_class
 from mw_tui.media.profiles import Profile
-from mw_tui.station import data_home
-
-DISC_PROFILES = (Profile.STD_GEN_CD, Profile.STD_GEN_DVD, Profile.STD_GEN_DVD_JPEG,
-                 Profile.STD_GEN_DVD_J2K)
-USB_PROFILES = (Profile.STD_GEN_USB_JPEG, Profile.STD_GEN_USB_J2K)
+from mw_tui.station.core import demo_root
 
 
 @dataclass(frozen=True, slots=True)
 class TargetChoice:
-    target: str  # as jobs write it: disc:/dev/sr0, usb:/dev/sdb, iso:/folder, cloud:NAME
-    kind: str  # disc, usb, iso, cloud
+    target: Target
     label: str
     device: Device | None = None
     ready: bool = True  # a blank disc in the drive, a writable stick, ...
 
+    @property
+    def kind(self) -> TargetKind:
+        return self.target.kind
+
+    @property
+    def writer(self) -> type[Writer]:
+        """The writer's class: what this target needs and can do."""
+        return writer_class(self.target.kind)
+
 
 def demo_iso_folder() -> Path:
-    return data_home() / "mw-tui" / "demo" / "iso"
+    return demo_root() / "iso"
 
 
 def iso_folder(config: Config, demo: bool) -> str:
@@ -50,18 +55,19 @@ def choices(config: Config, devices: Sequence[Device], demo: bool = False
         if isinstance(d, OpticalDrive):
             m = d.media
             ready = m.state is MediaState.BLANK or (m.rewritable and m.present)
-            out.append(TargetChoice(f"disc:{d.devname}", "disc", f"Disc: {d.describe()}",
-                                    d, ready))
+            out.append(TargetChoice(Target(TargetKind.DISC, d.devname),
+                                    f"Disc: {d.describe()}", d, ready))
     for d in devices:
         if isinstance(d, UsbStick):
             ready = not d.read_only and d.target() is not None
-            out.append(TargetChoice(f"usb:{d.devname}", "usb", f"USB: {d.describe()}", d,
-                                    ready))
+            out.append(TargetChoice(Target(TargetKind.USB, d.devname), f"USB: {d.describe()}",
+                                    d, ready))
     folder = iso_folder(config, demo)
     if folder:
-        out.append(TargetChoice(f"iso:{folder}", "iso", f"ISO file in {short_path(folder)}"))
+        out.append(TargetChoice(Target(TargetKind.ISO, folder),
+                                f"ISO file in {short_path(folder)}"))
     for t in config.targets:
-        out.append(TargetChoice(f"cloud:{t.name}", "cloud", f"Cloud: {t.name} ({t.url})"))
+        out.append(TargetChoice(Target(TargetKind.CLOUD, t.name), f"Cloud: {t.name} ({t.url})"))
     return out
 
 
@@ -69,28 +75,22 @@ def default_choice(found: Sequence[TargetChoice], demo: bool = False) -> TargetC
     """The demo writes ISO files; a station, a ready disc, else a stick, else the rest."""
     if not found:
         return None
-    order = ("iso", "disc", "usb", "cloud") if demo else ("disc", "usb", "iso", "cloud")
+    order = ((TargetKind.ISO, TargetKind.DISC, TargetKind.USB, TargetKind.CLOUD) if demo else
+             (TargetKind.DISC, TargetKind.USB, TargetKind.ISO, TargetKind.CLOUD))
     ready = [c for c in found if c.ready]
     for kind in order:
         for c in ready:
-            if c.kind == kind:
+            if c.kind is kind:
                 return c
     return found[0]
 
 
-def profiles_for(kind: str) -> tuple[Profile, ...]:
-    if kind == "usb":
-        return USB_PROFILES
-    if kind == "cloud":
-        return ()
-    return DISC_PROFILES
-
-
-def default_profile(kind: str, configured: str) -> Profile | None:
-    allowed = profiles_for(kind)
+def default_profile(writer: type[Writer], configured: str) -> Profile | None:
+    """The configured profile when the target takes it, else its first (DVD for discs)."""
+    allowed = writer.profiles
     if not allowed:
         return None
     for p in allowed:
         if p.value == configured:
             return p
-    return allowed[0] if kind == "usb" else Profile.STD_GEN_DVD
+    return Profile.STD_GEN_DVD if Profile.STD_GEN_DVD in allowed else allowed[0]

@@ -1,4 +1,5 @@
-"""What every step of the job runner shares: its parts, and how a job's state moves."""
+"""What every step of the job runner is handed: the station's parts, and how a job's
+state moves (transitions, failures, cancels, progress, the work folder)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,19 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from mw_tui.config import Config
+from mw_tui.config import Config, StoragePaths
 from mw_tui.devices.models import Device
+from mw_tui.devices.writers import Writer, device_of, writer_class
 from mw_tui.jobs.audit import AuditLog
-from mw_tui.jobs.models import Job, JobState, Progress, TargetKind
+from mw_tui.jobs.models import Job, JobState, Progress
 from mw_tui.jobs.queue import InvalidTransition, JobQueue
-from mw_tui.media.profiles import MEDIA
-from mw_tui.media.volume import Volume
 from mw_tui.store import Store
 from mw_tui.store.sync import failed_message
 
 log = logging.getLogger("mw_tui.jobs.runner")
 
-LOCK_NAME = "jobs.lock"
 MEDIA_RECHECK = 1.0  # seconds between checks while waiting for a disc or a stick
 
 
@@ -95,17 +93,13 @@ class StoreSync:
                 log.error("store: %s", failed_message(self.store.root, exc))
 
 
-def work_root(config: Config) -> Path:
-    """Where the jobs database, the runner's lock and the jobs' work folders live."""
-    return config.storage
-
-
-class RunnerCore:
-    """The runner's parts and state helpers (the steps and the scheduler build on it)."""
+class JobControl:
+    """The parts a step works with and the state helpers it moves a job with. One is
+    shared by the scheduler and every step; `config` may change while the runner runs
+    (Settings saved)."""
 
     def __init__(self, config: Config, store: Store, queue: JobQueue, audit: AuditLog,
                  devices: Callable[[], Sequence[Device]] = tuple,
-                 retrieve: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.store = store
@@ -113,59 +107,61 @@ class RunnerCore:
         self.audit = audit
         self.devices = devices
         self.clock = clock
-        if retrieve is None:
-            from mw_tui.dicom.retrieve import retrieve as default_retrieve
-
-            retrieve = default_retrieve
-        self._retrieve = retrieve
-        self.work = (Path(config.media.work) if config.media.work else config.storage) / "jobs"
-        self._lock_path = work_root(config) / LOCK_NAME
-        self._lock_fd: int | None = None
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._running: dict[int, tuple[str, StepCancel, threading.Thread]] = {}
-        self._guard = threading.Lock()
-        self._media_check_at: dict[int, float] = {}  # job -> not before (monotonic)
-        self._backoff: dict[int, float] = {}
+        self.stopping = threading.Event()
         self.store_sync = StoreSync(store)  # retrieved images to disk once a job is over
-        self.limits = {"retrieve": 2, "build": 1}
+        self.media_check_at: dict[int, float] = {}  # job -> not before (monotonic)
 
-    # -- state helpers ------------------------------------------------------------------
+    @property
+    def paths(self) -> StoragePaths:
+        return StoragePaths.of(self.config)
 
-    def _transition(self, job_id: int, state: JobState, message: str = "",
-                    error: str = "") -> Job:
+    def workdir(self, job: Job) -> Any:
+        return self.paths.job_work(job.id)
+
+    def writer_class(self, job: Job) -> type[Writer]:
+        return writer_class(job.target.kind)
+
+    def device(self, job: Job) -> Device | None:
+        """The drive or stick the job's target names, when it is plugged in."""
+        return device_of(job.target, self.devices())
+
+    # -- state ------------------------------------------------------------------------
+
+    def transition(self, job_id: int, state: JobState, message: str = "",
+                   error: str = "") -> Job:
         return self.queue.transition(job_id, state, message, error)
 
-    def _fail(self, job_id: int, reason: str) -> None:
+    def fail(self, job_id: int, reason: str) -> None:
         try:
-            job = self._transition(job_id, JobState.FAILED, error=reason)
+            job = self.transition(job_id, JobState.FAILED, error=reason)
         except (InvalidTransition, KeyError):
             return
         log.error("job %d failed: %s", job_id, reason)
-        self._audit(job, "job failed", result="failed", details=reason)
-        self._clean(job)
+        self.record(job, "job failed", result="failed", details=reason)
+        self.clean(job)
 
-    def _finish_cancel(self, job: Job) -> None:
+    def finish_cancel(self, job: Job) -> None:
         if job.state.finished:
             return
-        job = self._transition(job.id, JobState.CANCELLED, "cancelled by the technician")
-        self._audit(job, "job cancelled", result="cancelled")
-        self._clean(job)
+        job = self.transition(job.id, JobState.CANCELLED, "cancelled by the technician")
+        self.record(job, "job cancelled", result="cancelled")
+        self.clean(job)
 
-    def _clean(self, job: Job) -> None:
+    def clean(self, job: Job) -> None:
+        """A job is over: its work folder goes, the images it retrieved are synced."""
         if any(ref.archive for ref in job.studies):
             self.store_sync.request()
-        shutil.rmtree(self.work / str(job.id), ignore_errors=True)
+        shutil.rmtree(self.workdir(job), ignore_errors=True)
 
-    def _audit(self, job: Job, action: str, **fields: Any) -> None:
+    def record(self, job: Job, action: str, **fields: Any) -> None:
+        """An entry of the audit log (never fails the job)."""
         try:
             self.audit.record_job(job, action, **fields)
         except Exception:
             log.exception("job %d: the audit log could not be written", job.id)
 
-    def _progress(self, job_id: int, done: float, total: float, message: str,
-                  started: float | None = None) -> None:
+    def progress(self, job_id: int, done: float, total: float, message: str,
+                 started: float | None = None) -> None:
         rate, eta = 0.0, None
         if started is not None and done > 0:
             elapsed = max(1e-6, time.monotonic() - started)
@@ -174,52 +170,24 @@ class RunnerCore:
                 eta = (total - done) / rate
         self.queue.progress(job_id, Progress(done, total, message, rate, eta))
 
-    def _check(self, job: Job, cancel: StepCancel) -> None:
+    def check(self, job: Job, cancel: StepCancel) -> None:
+        """Stopped when the job was cancelled (recorded here) or the runner stops."""
         if cancel.is_set():
-            if self._stopping.is_set() and not cancel.by_user:
+            if self.stopping.is_set() and not cancel.by_user:
                 raise Stopped()
-            self._finish_cancel(self.queue.get(job.id))
+            self.finish_cancel(self.queue.get(job.id))
             raise Stopped()
 
-    def _workdir(self, job: Job) -> Path:
-        return self.work / str(job.id)
-
-    def _needs_media(self, job: Job) -> bool:
-        return job.target.kind in (TargetKind.DISC, TargetKind.USB)
-
-    def _writer_needs_iso(self, job: Job) -> bool:
-        return job.target.kind in (TargetKind.DISC, TargetKind.ISO)
-
-
-    def _next(self, job: Job, volumes: list[Volume]) -> tuple[Volume, int] | None:
-        """The next (volume, copy number) to write: copy 1 of every disc, then copy 2..."""
-        copies = 1 if job.target.kind in (TargetKind.ISO, TargetKind.CLOUD) else job.copies
-        for copy in range(copies):
-            for v in volumes:
-                if written(job, v.label) <= copy:
-                    return v, copy + 1
-        return None
-
-    def _prompt(self, job: Job, volumes: list[Volume], problem: str = "") -> str:
-        nxt = self._next(job, volumes)
-        if nxt is None:
-            return ""
-        v, copy = nxt
-        what = "a blank disc" if job.target.kind is TargetKind.DISC else "a USB stick"
-        medium = v.capacity and job.target.kind is TargetKind.DISC and (
-            "CD" if v.capacity <= (MEDIA["CD"].capacity or 0) else
-            "DVD" if v.capacity <= (MEDIA["DVD"].capacity or 0) else "disc")
-        if medium:
-            what = f"a blank {medium}"
-        where = job.target.where or ("the drive" if job.target.kind is TargetKind.DISC
-                                     else "a USB port")
-        extra = f" (disc {v.number} of {v.count}" + (f", copy {copy} of {job.copies})"
-                                                    if job.copies > 1 else ")")
-        text = f"Insert {what} into {where}{extra if v.count > 1 or job.copies > 1 else ''}"
-        return f"{problem} {text}".strip() if problem else text
-
-
-def written(job: Job, label: str) -> int:
-    return next((v.written for v in job.volumes if v.label == label), 0)
-
-
+    def retry_or_fail(self, job: Job, reason: str) -> None:
+        """An archive failed: try again after the configured delay, or fail at the end."""
+        delays = self.config.jobs.retry_delays
+        attempt = job.attempts + 1
+        if attempt > len(delays):
+            self.fail(job.id, f"{reason} (after {attempt} tries)")
+            return
+        delay = delays[attempt - 1]
+        self.queue.update(job.id, attempts=attempt, next_try_at=self.clock() + delay,
+                          error=reason)
+        self.queue.note(job.id, f"{reason}; trying again in {delay:g} s "
+                                f"(try {attempt + 1} of {len(delays) + 1})")
+        log.warning("job %d: %s; retry in %g s", job.id, reason, delay)

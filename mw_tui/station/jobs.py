@@ -1,0 +1,94 @@
+"""Jobs as a technician or a script asks for them: create, cancel, write again, follow."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from mw_tui.config import Target
+from mw_tui.jobs.audit import current_user
+from mw_tui.jobs.models import Job, JobState, StudyRef
+from mw_tui.jobs.runner import cancel_now
+from mw_tui.station.core import StationCore
+
+
+def create_job(station: StationCore, studies: Sequence[StudyRef], target: Target,
+               profile: str = "", copies: int = 1, label: str = "", user: str = "",
+               patient_name: str = "", patient_id: str = "") -> Job:
+    """Queue a job (the runner starts it at once) and record who asked for it."""
+    first = station.store.index.study(studies[0].study_uid) if studies else None
+    job = station.jobs.create(
+        target, profile or station.config.media.default_profile, tuple(studies),
+        patient_name=patient_name or (first.patient_name if first else ""),
+        patient_id=patient_id or (first.patient_id if first else ""), copies=copies,
+        label=label, requested_by=user or current_user())
+    station.audit.record_job(job, "job created")
+    station.wake_runner()
+    return job
+
+
+def cancel_job(station: StationCore, job_id: int, user: str = "") -> Job:
+    """Cancel a job: at once when it has not started or no runner works on it here,
+    else the runner stops it at its next safe point. KeyError / InvalidTransition."""
+    user = user or current_user()
+    if not station.runs_jobs_here:
+        return cancel_now(station.config, station.jobs, station.audit, job_id, user)
+    job, now = station.jobs.cancel(job_id)
+    if now:  # it had not started: nothing to stop
+        station.audit.record_job(job, "job cancelled", user=user, result="cancelled")
+    station.wake_runner()
+    return job
+
+
+def again(station: StationCore, job_id: int, user: str = "") -> Job:
+    """A new job writing the same studies to the same target (another copy, or after a
+    failure): the studies are taken from the store when they are there by now."""
+    old = station.jobs.get(job_id)
+    studies = tuple(StudyRef(s.study_uid, s.archive, s.expected_instances, s.include_reports)
+                    for s in old.studies)
+    return create_job(station, studies, old.target, old.profile, old.copies, old.label, user,
+                      old.patient_name, old.patient_id)
+
+
+def follow(station: StationCore, job_id: int, show: Callable[[Job], None],
+           stop: threading.Event, interval: float = 0.1) -> Job:
+    """Call `show(job)` as the job changes (its state at once, its progress ten times a
+    second at most) until it is finished or `stop` is set; returns the job as last seen.
+    The job may run in this process or in another station (read from the database)."""
+    changed = threading.Event()
+    seen: list[object] = [None, 0.0]
+
+    def heard(job: Job) -> None:
+        if job.id != job_id:
+            return
+        now = time.monotonic()
+        if job.state is not seen[0] or now - float(seen[1]) >= interval:  # type: ignore[arg-type]
+            seen[0], seen[1] = job.state, now
+            changed.set()
+
+    station.jobs.subscribe(heard)
+    try:
+        while True:
+            job = station.jobs.get(job_id)
+            show(job)
+            if job.state.finished or stop.is_set():
+                return job
+            changed.wait(0.5)  # another process's runner is only read, not heard
+            changed.clear()
+    finally:
+        station.jobs.unsubscribe(heard)
+
+
+def wait_finished(station: StationCore, job_id: int, timeout: float) -> Job:
+    """The job once it is finished, or as it is after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    job = station.jobs.get(job_id)
+    while not job.state.finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = station.jobs.get(job_id)
+    return job
+
+
+def active(job: Job) -> bool:
+    return job.state not in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)

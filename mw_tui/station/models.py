@@ -1,0 +1,46 @@
+"""The values and errors the front ends handle, re-exported from the layers that make
+them: a screen or a command imports these from here, never from the domain packages."""
+
+from mw_tui.config import Target, TargetKind
+from mw_tui.devices.models import Device, MediaState, OpticalDrive, UsbStick
+from mw_tui.devices.writers import Writer, devices_for, writer_class
+from mw_tui.dicom.archives import UnknownArchive
+from mw_tui.dicom.echo import ArchiveState, EchoResult
+from mw_tui.dicom.events import (
+    AssociationClosed,
+    AssociationRejected,
+    InstanceRefused,
+    ReceiverEvent,
+    StudyChanged,
+)
+from mw_tui.dicom.messages import no_archives, unknown_archive
+from mw_tui.dicom.query import (
+    ArchiveOutcome,
+    QueryError,
+    SearchResult,
+    SearchState,
+    SeriesResult,
+    StudyQuery,
+    StudyResult,
+)
+from mw_tui.dicom.retrieve import RetrieveProgress, RetrieveState
+from mw_tui.dicom.scp import ReceiverError, ReceiverStatus
+from mw_tui.jobs.models import STEPS, Job, JobState, Progress, StudyRef, VolumeRecord
+from mw_tui.jobs.queue import InvalidTransition
+from mw_tui.media import BuildError, IsoError, StageError
+from mw_tui.media.ids import fileset_id
+from mw_tui.media.profiles import MEDIA, Profile, parse_profile
+from mw_tui.reports import ReportsResult
+from mw_tui.store.index import SeriesRow, StudyRow
+
+__all__ = [
+    "MEDIA", "STEPS", "ArchiveOutcome", "ArchiveState", "AssociationClosed",
+    "AssociationRejected", "BuildError", "Device", "EchoResult", "InstanceRefused",
+    "InvalidTransition", "IsoError", "Job", "JobState", "MediaState", "OpticalDrive",
+    "Profile", "Progress", "QueryError", "ReceiverError", "ReceiverEvent", "ReceiverStatus",
+    "ReportsResult", "RetrieveProgress", "RetrieveState", "SearchResult", "SearchState",
+    "SeriesResult", "SeriesRow", "StageError", "StudyChanged", "StudyQuery", "StudyRef",
+    "StudyResult", "StudyRow", "Target", "TargetKind", "UnknownArchive", "UsbStick",
+    "VolumeRecord", "Writer", "devices_for", "fileset_id", "no_archives", "parse_profile",
+    "unknown_archive", "writer_class",
+]
