@@ -25,7 +25,7 @@
 #                        without internet: fill DIR elsewhere with `pip wheel -w DIR .`)
 #   --python PATH        the Python that makes the venv [/usr/bin/python3, Debian's]
 #   --no-packages        do not install missing Debian packages
-set -euo pipefail
+set -Eeuo pipefail
 umask 022
 PROG=install.sh
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
@@ -61,7 +61,7 @@ while [ $# -gt 0 ]; do
         --no-enable) ENABLE="" ;;
         --now) START=1 ;;
         --font) need_arg "$@"; FONT=$2; shift ;;
-        --wheelhouse) need_arg "$@"; WHEELHOUSE=$(readlink -f "$2"); shift ;;
+        --wheelhouse) need_arg "$@"; WHEELHOUSE=$(readlink -m "$2"); shift ;;
         --python) need_arg "$@"; PYTHON=$2; shift ;;
         --no-packages) PACKAGES="" ;;
         -h|--help) usage; exit 0 ;;
@@ -74,7 +74,7 @@ check_abs_path --prefix "$PREFIX"
 check_name --user "$KIOSK_USER"
 check_name --support-group "$SUPPORT_GROUP"
 if [ "$ROOT" != / ]; then
-    ROOT=$(readlink -f "$ROOT")
+    ROOT=$(readlink -m "$ROOT")
     [ -d "$ROOT" ] || die "--root $ROOT is not a folder"
     if [ ! -f "$ROOT/etc/passwd" ] || [ ! -f "$ROOT/etc/group" ]; then
         die "--root $ROOT has no etc/passwd and etc/group (copy a system's, or debootstrap)"
@@ -147,15 +147,24 @@ step_accounts() {
         group_exists "$g" || die "group $g is missing from $(r /etc/group) (Debian has it)"
     done
     if ! group_exists "$SUPPORT_GROUP"; then
+        plan_account group "$SUPPORT_GROUP"
         # shellcheck disable=SC2046
         change "add system group $SUPPORT_GROUP (may attach to the kiosk over SSH)" &&
             groupadd $(shadow_prefix) --system "$SUPPORT_GROUP"
     fi
     if ! user_exists "$KIOSK_USER"; then
+        # its own group: made with it, or the one of that name left from before
+        local own_group=(--user-group)
+        if group_exists "$KIOSK_USER"; then
+            own_group=(--gid "$KIOSK_USER")
+        else
+            plan_account group "$KIOSK_USER"
+        fi
+        plan_account user "$KIOSK_USER"
         # shellcheck disable=SC2046
         change "add system user $KIOSK_USER (home $STATE_DIR, no login shell, groups" \
                "cdrom plugdev)" &&
-            useradd $(shadow_prefix) --system --user-group --home-dir "$STATE_DIR" \
+            useradd $(shadow_prefix) --system "${own_group[@]}" --home-dir "$STATE_DIR" \
                 --no-create-home --shell /usr/sbin/nologin --comment "mw-tui station" \
                 --groups cdrom,plugdev "$KIOSK_USER"
     else
@@ -204,8 +213,9 @@ step_venv() {
             "--wheelhouse DIR)"
     if ! on_host; then
         # A venv records its own path: make it the path it has on the target system.
-        grep -rlF -- "$venv" "$venv/bin" "$venv/pyvenv.cfg" 2>/dev/null |
-            xargs -r -d '\n' sed -i "s#$venv#$VENV#g"
+        local named
+        named=$(grep -rlF -- "$venv" "$venv/bin" "$venv/pyvenv.cfg" || [ $? -eq 1 ])
+        [ -z "$named" ] || xargs -d '\n' sed -i "s#$venv#$VENV#g" <<< "$named"
     fi
     echo "$fingerprint" > "$stamp"
 }
@@ -268,7 +278,7 @@ step_files() {
 # -- configuration and folders -----------------------------------------------------------
 
 step_config() {
-    local storage="" unit dropin problems
+    local storage="" unit dropin problems others
     # The station rewrites its configuration from the Settings screen (a temp file and a
     # rename in this folder), hence group write; setgid, so that a file root rewrites
     # (mw-tui admin-pin, config init --force) stays the station's group; it may hold
@@ -293,9 +303,21 @@ print(config.load(sys.argv[1]).station.storage)' "$(r "$CONFIG")" 2>/dev/null ||
     fi
     [ -n "$storage" ] || storage=$STATE_DIR/store
     check_abs_path station.storage "$storage"
+    # Everything in the station's folders is the station's: an `mw-tui` run as root
+    # before may have left a store of root's there, which the station could not open.
     ensure_dir "$STATE_DIR" 0700 "$KIOSK_USER" "$KIOSK_USER"
+    hand_over "$STATE_DIR" "$KIOSK_USER" "$KIOSK_USER" "$storage"
     ensure_dir "$storage" 0700 "$KIOSK_USER" "$KIOSK_USER"
+    case "$storage/" in
+        "$STATE_DIR"/*) hand_over "$storage" "$KIOSK_USER" "$KIOSK_USER" "" ;;
+        *)  # a folder the administrator chose: only told
+            others=$(count_others "$storage" "$KIOSK_USER" "$KIOSK_USER" "")
+            [ "$others" -eq 0 ] || warn "$others file(s) and folder(s) in $storage belong to" \
+                "others: the station cannot open them (chown -R $KIOSK_USER:$KIOSK_USER" \
+                "$storage, if they are the station's)" ;;
+    esac
     ensure_dir "$LOG_DIR" 0750 "$KIOSK_USER" "$KIOSK_USER"
+    hand_over "$LOG_DIR" "$KIOSK_USER" "$KIOSK_USER" ""
     # ProtectSystem=strict: a store outside /var/lib/mw-tui must be made writable.
     for unit in "${UNITS[@]}"; do
         dropin=$UNIT_DIR/$unit.d/10-mw-tui-storage.conf

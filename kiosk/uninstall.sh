@@ -13,7 +13,7 @@
 #   --purge          also delete the studies (/var/lib/mw-tui), the configuration
 #                    (/etc/mw-tui), the logs (/var/log/mw-tui), the user and the group
 #   --yes            do not ask before --purge deletes the studies
-set -euo pipefail
+set -Eeuo pipefail
 umask 022
 PROG=uninstall.sh
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
 done
 check_abs_path --prefix "$PREFIX"
 if [ "$ROOT" != / ]; then
-    ROOT=$(readlink -f "$ROOT")
+    ROOT=$(readlink -m "$ROOT")
     [ -d "$ROOT" ] || die "--root $ROOT is not a folder"
 fi
 [ -z "$DRY_RUN" ] && [ "$(id -u)" -ne 0 ] && die "run as root (or try --dry-run)"
@@ -67,65 +67,75 @@ if [ -n "$PURGE" ] && [ -z "$YES" ] && [ -z "$DRY_RUN" ]; then
     [[ "$answer" =~ ^[yY] ]] || die "nothing removed"
 fi
 
-note "removing mw-tui from ${ROOT%/}$PREFIX${DRY_RUN:+ (dry run: nothing is changed)}"
-
 # -- units -------------------------------------------------------------------------------
-for unit in "${UNITS[@]}"; do
-    if systemd_running && systemctl is-active --quiet "$unit"; then
-        run_host systemctl stop "$unit"
+step_units() {
+    local unit
+    for unit in "${UNITS[@]}"; do
+        if systemd_running && systemctl is-active --quiet "$unit"; then
+            run_host systemctl stop "$unit"
+        fi
+        if [ -e "$(r "$UNIT_DIR/$unit")" ] && is_enabled "$unit"; then
+            change "disable $unit" && sysctl_root disable --quiet "$unit"
+        fi
+    done
+    if [ -e "$(r "$SHARE/getty-tty1.enabled")" ] && ! is_enabled getty@tty1.service; then
+        change "enable getty@tty1.service (a login prompt on tty1 again)" &&
+            sysctl_root enable --quiet getty@tty1.service
     fi
-    if [ -e "$(r "$UNIT_DIR/$unit")" ] && is_enabled "$unit"; then
-        change "disable $unit" && sysctl_root disable --quiet "$unit"
-    fi
-done
-if [ -e "$(r "$SHARE/getty-tty1.enabled")" ] && ! is_enabled getty@tty1.service; then
-    change "enable getty@tty1.service (a login prompt on tty1 again)" &&
-        sysctl_root enable --quiet getty@tty1.service
-fi
-for unit in "${UNITS[@]}"; do
-    remove_path "$UNIT_DIR/$unit"
-    remove_path "$UNIT_DIR/$unit.d/10-mw-tui-storage.conf"
-    remove_empty_dir "$UNIT_DIR/$unit.d"
-done
-remove_path /etc/udev/rules.d/85-mw-tui.rules
-remove_path /etc/polkit-1/rules.d/50-mw-tui.rules
+    for unit in "${UNITS[@]}"; do
+        remove_path "$UNIT_DIR/$unit"
+        remove_path "$UNIT_DIR/$unit.d/10-mw-tui-storage.conf"
+        remove_empty_dir "$UNIT_DIR/$unit.d"
+    done
+    remove_path /etc/udev/rules.d/85-mw-tui.rules
+    remove_path /etc/polkit-1/rules.d/50-mw-tui.rules
+}
 
 # -- console font: back to what it was, unless someone changed it since ------------------
-backup=$(r "$SHARE/console-setup.orig")
-file=$(r "$CONSOLE_SETUP")
-if [ -f "$backup" ] && [ -f "$file" ] && grep -qx 'FONTFACE="TerminusBold"' "$file"; then
+step_font() {
+    local backup file
+    backup=$(r "$SHARE/console-setup.orig")
+    file=$(r "$CONSOLE_SETUP")
+    if [ ! -f "$backup" ] || [ ! -f "$file" ] || ! grep -qx 'FONTFACE="TerminusBold"' "$file"
+    then
+        return 0
+    fi
     if grep -q '^# no /etc/default/console-setup before mw-tui' "$backup"; then
         remove_path "$CONSOLE_SETUP"
     else
-        restored=$(mktemp)
-        trap 'rm -f "$restored"' EXIT
-        sed -e '/^FONTFACE=/d' -e '/^FONTSIZE=/d' "$file" > "$restored"
-        cat "$backup" >> "$restored"
-        if ! cmp -s "$restored" "$file"; then
+        sed -e '/^FONTFACE=/d' -e '/^FONTSIZE=/d' "$file" > "$TMP/console-setup"
+        cat "$backup" >> "$TMP/console-setup"
+        if ! cmp -s "$TMP/console-setup" "$file"; then
             change "restore the console font in $CONSOLE_SETUP" &&
-                cat "$restored" > "$file"
+                cat "$TMP/console-setup" > "$file"
         fi
     fi
     FONT_CHANGED=1
-fi
+}
 
 # -- the app ------------------------------------------------------------------------------
-for link in /usr/local/bin/mw-tui /usr/local/bin/mw-tui-attach; do
-    if [ -L "$(r "$link")" ] && [[ "$(readlink "$(r "$link")")" == "$PREFIX"/* ]]; then
-        remove_path "$link"
-    fi
-done
-remove_tree "$PREFIX/venv"
-remove_path "$PREFIX/bin/mw-tui-kiosk"
-remove_path "$PREFIX/bin/mw-tui-attach"
-remove_tree "$SHARE"
-remove_empty_dir "$PREFIX/bin"
-remove_empty_dir "$PREFIX/share"
-remove_empty_dir "$PREFIX"
+step_app() {
+    local link
+    for link in /usr/local/bin/mw-tui /usr/local/bin/mw-tui-attach; do
+        if [ -L "$(r "$link")" ] && [[ "$(readlink "$(r "$link")")" == "$PREFIX"/* ]]; then
+            remove_path "$link"
+        fi
+    done
+    remove_tree "$PREFIX/venv"
+    remove_path "$PREFIX/bin/mw-tui-kiosk"
+    remove_path "$PREFIX/bin/mw-tui-attach"
+    remove_tree "$SHARE"
+    remove_empty_dir "$PREFIX/bin"
+    remove_empty_dir "$PREFIX/share"
+    remove_empty_dir "$PREFIX"
+}
 
 # -- the running system -------------------------------------------------------------------
-if [ "$CHANGES" -gt 0 ]; then
-    systemd_running && run_host systemctl daemon-reload
+step_reload() {
+    [ "$CHANGES" -gt 0 ] || return 0
+    if systemd_running; then
+        run_host systemctl daemon-reload
+    fi
     if on_host && command -v udevadm >/dev/null; then
         run_host udevadm control --reload
         run_host udevadm trigger --subsystem-match=block --action=change
@@ -133,39 +143,50 @@ if [ "$CHANGES" -gt 0 ]; then
     if [ -n "${FONT_CHANGED:-}" ] && on_host && command -v setupcon >/dev/null; then
         run_host setupcon --save-only
     fi
-fi
+}
 
 # -- data, configuration, accounts ------------------------------------------------------
-if [ -n "$PURGE" ]; then
-    remove_tree /var/lib/mw-tui
-    remove_tree /etc/mw-tui
-    remove_tree /var/log/mw-tui
-    if user_exists "$KIOSK_USER"; then
-        # shellcheck disable=SC2046
-        change "delete user $KIOSK_USER" && userdel $(shadow_prefix) "$KIOSK_USER"
+step_data() {
+    local kept=() path listed
+    if [ -n "$PURGE" ]; then
+        remove_tree /var/lib/mw-tui
+        remove_tree /etc/mw-tui
+        remove_tree /var/log/mw-tui
+        if user_exists "$KIOSK_USER"; then
+            # shellcheck disable=SC2046
+            change "delete user $KIOSK_USER" && userdel $(shadow_prefix) "$KIOSK_USER"
+        fi
+        if group_exists "$KIOSK_USER"; then
+            # shellcheck disable=SC2046
+            change "delete group $KIOSK_USER" && groupdel $(shadow_prefix) "$KIOSK_USER"
+        fi
+        if group_exists "$SUPPORT_GROUP"; then
+            # shellcheck disable=SC2046
+            change "delete group $SUPPORT_GROUP" &&
+                groupdel $(shadow_prefix) "$SUPPORT_GROUP"
+        fi
+        note "a station.storage outside /var/lib/mw-tui, if you set one, is left in place"
+        return 0
     fi
-    if group_exists "$KIOSK_USER"; then
-        # shellcheck disable=SC2046
-        change "delete group $KIOSK_USER" && groupdel $(shadow_prefix) "$KIOSK_USER"
-    fi
-    if group_exists "$SUPPORT_GROUP"; then
-        # shellcheck disable=SC2046
-        change "delete group $SUPPORT_GROUP" && groupdel $(shadow_prefix) "$SUPPORT_GROUP"
-    fi
-    note "a station.storage outside /var/lib/mw-tui, if you set one, is left in place"
-else
-    kept=()
     for path in /var/lib/mw-tui /etc/mw-tui /var/log/mw-tui; do
-        [ -e "$(r "$path")" ] && kept+=("$path")
+        [ ! -e "$(r "$path")" ] || kept+=("$path")
     done
-    user_exists "$KIOSK_USER" && kept+=("user $KIOSK_USER")
-    group_exists "$SUPPORT_GROUP" && kept+=("group $SUPPORT_GROUP")
+    ! user_exists "$KIOSK_USER" || kept+=("user $KIOSK_USER")
+    ! group_exists "$SUPPORT_GROUP" || kept+=("group $SUPPORT_GROUP")
     if [ ${#kept[@]} -gt 0 ]; then
         listed=$(printf '%s, ' "${kept[@]}")
         note "kept: ${listed%, } (--purge removes them)"
     fi
-fi
+}
 
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+note "removing mw-tui from ${ROOT%/}$PREFIX${DRY_RUN:+ (dry run: nothing is changed)}"
+step_units
+step_font
+step_app
+step_reload
+step_data
 if [ "$CHANGES" -eq 0 ]; then
     note "nothing to remove"
 elif [ -n "$DRY_RUN" ]; then

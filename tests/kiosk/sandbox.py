@@ -55,12 +55,19 @@ def _free_ids(count: int) -> list[int]:
     return ids
 
 
+def _without(table: str, names: Sequence[str]) -> str:
+    """/etc/passwd or /etc/group text without the lines of `names`."""
+    return "".join(line for line in table.splitlines(keepends=True)
+                   if line.split(":", 1)[0] not in names)
+
+
 class Sandbox:
     """Accounts `users` (name -> supplementary group names: the sandbox's `groups` or the
-    machine's) in a private mount namespace."""
+    machine's) in a private mount namespace; the machine's accounts and groups named in
+    `absent` are not there."""
 
     def __init__(self, workdir: Path, users: dict[str, Sequence[str]],
-                 groups: Sequence[str] = ()) -> None:
+                 groups: Sequence[str] = (), absent: Sequence[str] = ()) -> None:
         for tool in ("unshare", "nsenter", "setpriv"):
             if shutil.which(tool) is None:
                 pytest.fail(f"{tool} is missing (util-linux)")
@@ -77,10 +84,10 @@ class Sandbox:
                     members[g].append(name)
             gid = self.gids[name]
             self.accounts[name] = Account(name, gid, gid, tuple(self._gid(g) for g in extra))
-        passwd = Path("/etc/passwd").read_text()
+        passwd = _without(Path("/etc/passwd").read_text(), absent)
         passwd += "".join(f"{a.name}:x:{a.uid}:{a.gid}:test:/nonexistent:/usr/sbin/nologin\n"
                           for a in self.accounts.values())
-        group = Path("/etc/group").read_text()
+        group = _without(Path("/etc/group").read_text(), absent)
         group += "".join(f"{g}:x:{gid}:{','.join(members[g])}\n"
                          for g, gid in self.gids.items())
         (workdir / "passwd").write_text(passwd)
@@ -118,6 +125,17 @@ class Sandbox:
 
     def mount_tmpfs(self, target: str) -> None:
         self.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", target], check=True)
+
+    def mount_overlay(self, target: str) -> None:
+        """`target` as it is, but what is written there inside the namespace goes to a
+        tmpfs of the namespace's: the machine's folder is never changed."""
+        scratch = self.workdir / f"overlay{target.replace('/', '-')}"
+        scratch.mkdir()
+        self.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", str(scratch)], check=True)
+        self.run(["mkdir", f"{scratch}/upper", f"{scratch}/work"], check=True)
+        self.run(["mount", "-t", "overlay", "overlay", "-o",
+                  f"lowerdir={target},upperdir={scratch}/upper,workdir={scratch}/work", target],
+                 check=True)
 
     def command(self, args: Sequence[str], user: str | None = None) -> list[str]:
         """`args` run inside the namespace, as `user` (with its groups) or as root."""
