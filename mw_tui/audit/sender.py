@@ -81,6 +81,7 @@ class Sender:
         self._thread: threading.Thread | None = None
         self._status = TrailStatus(TrailState.STOPPED)
         self._retry_at = 0.0
+        self._logged = ""  # the delivery problem last logged (each is logged once)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -103,11 +104,18 @@ class Sender:
         self._wake.set()
 
     def status(self) -> TrailStatus:
+        """The state, with the messages in the spool counted now."""
         s = self._status
-        if s.state is TrailState.WAITING:
-            return TrailStatus(s.state, s.waiting, s.error,
-                               max(0.0, self._retry_at - self.clock()))
-        return s
+        try:
+            waiting = self.spool.count()
+        except sqlite3.Error:
+            waiting = s.waiting
+        state, retry_in = s.state, 0.0
+        if state is TrailState.IDLE and waiting:
+            state = TrailState.SENDING  # added since the sender last looked
+        if state is TrailState.WAITING:
+            retry_in = max(0.0, self._retry_at - self.clock())
+        return TrailStatus(state, waiting, s.error, retry_in)
 
     def _report(self, state: TrailState, error: str = "", retry_in: float = 0.0) -> None:
         try:
@@ -116,12 +124,13 @@ class Sender:
             waiting = self._status.waiting
         new = TrailStatus(state, waiting, error, retry_in)
         old, self._status = self._status, new
-        if (old.state, old.error) != (state, error):
-            if state is TrailState.WAITING:
-                log.warning("audit messages cannot be delivered: %s (%d kept, trying again)",
-                            error, waiting)
-            elif old.state is TrailState.WAITING:
-                log.info("audit repository reachable again")
+        if state is TrailState.WAITING and error != self._logged:
+            log.warning("audit messages cannot be delivered: %s (%d kept, trying again)",
+                        error, waiting)
+            self._logged = error
+        elif state is TrailState.SENDING and self._logged:
+            log.info("audit repository reachable again: delivering %d messages", waiting)
+            self._logged = ""
         if self.on_status is not None and (old.state, old.error, old.waiting) != (
                 state, error, waiting):
             try:
@@ -156,7 +165,8 @@ class Sender:
                 self._fail(f"the audit spool cannot be written ({exc})")
 
     def _deliver(self, batch: list[tuple[int, bytes]]) -> None:
-        self._report(TrailState.SENDING)
+        if self._status.state is not TrailState.WAITING:
+            self._report(TrailState.SENDING)
         for message_id, message in batch:
             if self._stopping.is_set():
                 return
@@ -171,6 +181,8 @@ class Sender:
                 return
             self._forget(message_id)
             self.backoff.reset()
+            if self._status.state is not TrailState.SENDING:
+                self._report(TrailState.SENDING)
 
     def _step(self) -> None:
         if not self._lock.acquire():
