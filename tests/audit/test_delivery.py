@@ -4,6 +4,9 @@ restarts of the sender."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +119,44 @@ def test_a_restarted_sender_sends_what_was_spooled_once(tmp_path: Path, pki: Pat
         wait_until(lambda: second.status().state is TrailState.IDLE, what="all delivered")
     assert patient_ids(repo) == Counter({"P0": 1, "P1": 1, "P2": 1, "P3": 1})
     assert spooled(tmp_path) == 0
+
+
+CHILD = """
+import sys, threading
+from pathlib import Path
+from mw_tui import audit, config as cfg
+from tests.audit import samples
+trail = audit.AuditTrail(cfg.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]))
+trail.start()
+for i in range(3):
+    trail.record(samples.export(audit.Patient(f"K{i}")))
+print("recorded", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_a_killed_station_loses_nothing(tmp_path: Path, pki: Path, rsyslog: Factory) -> None:
+    repo = rsyslog(tcp_port=free_port())
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[audit]\nrepository = "{repo.tls_url}"\nretry_max = 1.0\n'
+                    f'address = "station.test"\n[tls]\ncertificate = "{pki}/client.crt"\n'
+                    f'key = "{pki}/client.key"\nca = "{pki}/ca.crt"\n')
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(conf), str(tmp_path / "spool")],
+                             cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "recorded\n"
+        child.send_signal(signal.SIGKILL)  # no clean stop: a power cut as far as it knows
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert spooled(tmp_path) == 3
+    repo.start()
+    config = audit_config(tmp_path, pki, repo.tls_url)
+    with AuditTrail(config, tmp_path / "spool") as trail:  # its lock died with it
+        repo.wait_for(3)
+        wait_until(lambda: trail.status().state is TrailState.IDLE, what="all delivered")
+    assert patient_ids(repo) == Counter({"K0": 1, "K1": 1, "K2": 1})
 
 
 def test_the_repository_restarting_loses_nothing(tmp_path: Path, pki: Path,
