@@ -4,7 +4,9 @@
 the sender; it never raises into the caller and never waits for the network. Without
 `[audit] repository` nothing is recorded. A process that only records (e.g. a receiver
 worker) never calls `start()`: the process whose trail is started delivers its messages
-too (it looks at the spool every second).
+too (it looks at the spool every second). Make the trail in the process that uses it
+(after a fork, not before: its SQLite connections do not cross a fork). `on_status` is
+called on the sender's thread: post a message from it, never touch the screen.
 """
 
 from __future__ import annotations

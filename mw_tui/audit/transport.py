@@ -82,6 +82,18 @@ def explain(exc: BaseException, where: str, timeout: float) -> str:
     return f"{where}: {exc}"
 
 
+def _keepalive(sock: socket.socket) -> None:
+    """TCP keepalive (60 s idle, 3 probes 10 s apart): a connection a firewall dropped
+    silently is noticed before the next message is written into it."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    except (OSError, AttributeError):
+        pass
+
+
 class TlsTransport:
     """Syslog over TLS, octet-counted frames, one connection kept open."""
 
@@ -119,6 +131,7 @@ class TlsTransport:
             raw = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
             raise DeliveryError(explain(exc, self.where, self.timeout)) from exc
+        _keepalive(raw)
         try:
             self._sock = context.wrap_socket(raw, server_hostname=self.host)
         except (OSError, ValueError) as exc:
