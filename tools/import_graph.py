@@ -21,7 +21,7 @@ from pathlib import Path
 CURRENT_LAYERS = [
     "mw_tui.__main__", "mw_tui.cli : mw_tui.app : mw_tui.ui", "mw_tui.station", "mw_tui.jobs",
     "mw_tui.devices : mw_tui.media : mw_tui.reports : mw_tui.demo", "mw_tui.dicom",
-    "mw_tui.store", "mw_tui.standard : mw_tui.config", "mw_tui.util",
+    "mw_tui.store", "mw_tui.audit", "mw_tui.standard : mw_tui.config", "mw_tui.util",
 ]
 # where the modules of older checkouts belong (before the application layer existed)
 OLD_HOMES = {"mw_tui.coalesce": "mw_tui.util", "mw_tui.sqlite": "mw_tui.util",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mw_tui.config.audit import AuditConfig, check_repository, parse_repository
 from mw_tui.config.checks import (
     ENV_VAR,
     LOG_LEVELS,
@@ -81,6 +82,7 @@ __all__ = [
     "SECTIONS",
     "SYSTEM_PATH",
     "Archive",
+    "AuditConfig",
     "Check",
     "CloudTarget",
     "Config",
@@ -110,6 +112,7 @@ __all__ = [
     "check_not_empty",
     "check_pin_hash",
     "check_port",
+    "check_repository",
     "check_speed",
     "check_target",
     "check_uids",
@@ -124,6 +127,7 @@ __all__ = [
     "load",
     "loads",
     "parse",
+    "parse_repository",
     "secrets_exposed",
     "user_config_path",
     "write_atomic",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mw_tui.config.audit import AuditConfig
 from mw_tui.config.checks import (
     check_ae_title,
     check_callers,
@@ -335,6 +336,7 @@ class Config:
     targets: tuple[CloudTarget, ...] = ()
     media: MediaConfig = field(default_factory=MediaConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     path: Path | None = None
@@ -363,6 +365,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "targets": (CloudTarget, True),
     "media": (MediaConfig, False),
     "tls": (TlsConfig, False),
+    "audit": (AuditConfig, False),
     "retention": (RetentionConfig, False),
     "ui": (UiConfig, False),
 }
