@@ -30,7 +30,6 @@ from mw_tui.station.models import (
     ReceiverEvent,
     StudyRow,
 )
-from mw_tui.station.pin import PinGate
 from mw_tui.ui import messages as msg
 from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.burn import BurnScreen
@@ -85,7 +84,7 @@ class MwApp(App[None]):
         self.devices_signal: Signal[None] = Signal(self, "devices")
         self.config_signal: Signal[None] = Signal(self, "config")
         self.ready_signal: Signal[None] = Signal(self, "ready")
-        self.pin_gate = PinGate(station.config.ui.admin_pin, demo=station.demo)
+        self.pin_gate = station.pin_gate()
         if start_services:
             # While Textual runs, sys.stderr is a capture whose fileno() is -1, and
             # multiprocessing's resource tracker (which the receiver's worker processes

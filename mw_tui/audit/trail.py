@@ -142,11 +142,21 @@ class AuditTrail:
                               refill=self._refill)
         self._sender.start()
 
-    def stop(self) -> None:
-        """Stop delivering; undelivered messages stay in the spool for the next start."""
+    def stop(self, drain: float = 0.0) -> None:
+        """Stop delivering, after up to `drain` seconds for what is spooled to go out
+        (while the repository answers); the rest stays in the spool for the next start."""
         sender, self._sender = self._sender, None
-        if sender is not None:
-            sender.stop()
+        if sender is None:
+            return
+        deadline = self._clock() + drain
+        while self._clock() < deadline:
+            status = sender.status()
+            if status.state in (TrailState.IDLE, TrailState.STANDBY) or (
+                    status.state is TrailState.WAITING):
+                break
+            sender.wake()
+            time.sleep(0.05)
+        sender.stop()
 
     def status(self) -> TrailStatus:
         if not self.enabled:

@@ -42,6 +42,7 @@ from mw_tui.dicom.events import (
     InstanceRefused,
     InstanceStored,
     ReceiverEvent,
+    TlsRefused,
 )
 from mw_tui.dicom.refusal import status_of
 from mw_tui.standard import sop, status
@@ -157,6 +158,7 @@ class AssociationHandler:
             if not self.evicted:
                 log.warning("TLS connection from %s refused: %s%s", self.peer,
                             exc.reason or exc, tls_hint(exc))
+                self.emit(TlsRefused(self.peer, f"{exc.reason or exc}{tls_hint(exc)}"))
         except wire.PeerClosed as exc:
             how = "closed by the peer" if holding_slot else "closed before associating"
             if self.evicted:

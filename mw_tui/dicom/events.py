@@ -29,6 +29,14 @@ class AssociationRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsRefused:
+    """A TLS connection refused during its handshake (no or an untrusted certificate...)."""
+
+    peer: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceStored:
     sop_uid: str
     sop_class: str
@@ -62,6 +70,7 @@ ReceiverEvent = (
     AssociationOpened
     | AssociationClosed
     | AssociationRejected
+    | TlsRefused
     | InstanceStored
     | InstanceRefused
     | StudyChanged

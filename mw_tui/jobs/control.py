@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mw_tui.audit import AuditTrail
+from mw_tui.audit.events import AnyEvent
 from mw_tui.config import Config, StoragePaths
 from mw_tui.devices.models import Device
 from mw_tui.devices.writers import Writer, device_of, writer_class
@@ -100,11 +102,14 @@ class JobControl:
 
     def __init__(self, config: Config, store: Store, queue: JobQueue, audit: AuditLog,
                  devices: Callable[[], Sequence[Device]] = tuple,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 trail: AuditTrail | None = None) -> None:
+        """`audit`: the station's own audit log; `trail`: the audit repository's."""
         self.config = config
         self.store = store
         self.queue = queue
         self.audit = audit
+        self.trail = trail
         self.devices = devices
         self.clock = clock
         self.stopping = threading.Event()
@@ -159,6 +164,11 @@ class JobControl:
             self.audit.record_job(job, action, **fields)
         except Exception:
             log.exception("job %d: the audit log could not be written", job.id)
+
+    def report(self, event: AnyEvent) -> None:
+        """An audit message for the hospital's audit repository (never fails the job)."""
+        if self.trail is not None:
+            self.trail.record(event)
 
     def progress(self, job_id: int, done: float, total: float, message: str,
                  started: float | None = None) -> None:

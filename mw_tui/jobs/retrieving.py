@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mw_tui.jobs import atna
 from mw_tui.jobs.control import JobControl, StepCancel
 from mw_tui.jobs.models import Job, JobState, Progress, StudyRef
 
@@ -55,6 +56,8 @@ class RetrieveStep:
                                f"retrieving study {i + 1} of {len(studies)} from {archive}: "
                                f"{p.done}{f' of {total}' if total else ''} images", started)
 
+            c.report(atna.begin_transfer(c.config, c.store, ref.study_uid, ref.archive,
+                                         atna.requester(job), job.patient_id, job.patient_name))
             try:
                 result = self._retrieve(c.config, ref.archive, [ref.study_uid],
                                         progress=progress, cancel=cancel.event, store=c.store,
@@ -62,6 +65,9 @@ class RetrieveStep:
                 ok, reason = result.ok, result.message
             except Exception as exc:  # a dead archive, a refused association, ...
                 ok, reason = False, str(exc)
+            c.report(atna.transferred(c.config, c.store, ref.study_uid, ref.archive, ok,
+                                      "" if ok else reason, atna.requester(job),
+                                      job.patient_id, job.patient_name))
             c.check(job, cancel)
             if not ok:
                 c.retry_or_fail(job, f"retrieve from {ref.archive} failed: {reason}")

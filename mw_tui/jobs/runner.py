@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from mw_tui.audit import AuditTrail
 from mw_tui.config import Config, StoragePaths
 from mw_tui.devices.models import Device
 from mw_tui.jobs.audit import AuditLog
@@ -54,8 +55,9 @@ class Runner:
     def __init__(self, config: Config, store: Store, queue: JobQueue, audit: AuditLog,
                  devices: Callable[[], Sequence[Device]] = tuple,
                  retrieve: Callable[..., Any] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.control = JobControl(config, store, queue, audit, devices, clock)
+                 clock: Callable[[], float] = time.time,
+                 trail: AuditTrail | None = None) -> None:
+        self.control = JobControl(config, store, queue, audit, devices, clock, trail)
         self.steps: dict[str, Step] = {"retrieve": RetrieveStep(self.control, retrieve),
                                        "build": BuildStep(self.control),
                                        "write": WriteStep(self.control)}

@@ -7,7 +7,7 @@ import time
 from mw_tui.devices.writers import Writer, WriterError, writer_for
 from mw_tui.devices.writers.base import MEDIUM_PROBLEMS, Phase, ProblemCode
 from mw_tui.devices.writers.base import Progress as WriteProgress
-from mw_tui.jobs import manifest
+from mw_tui.jobs import atna, manifest
 from mw_tui.jobs.control import MEDIA_RECHECK, JobControl, StepCancel, Stopped, log
 from mw_tui.jobs.media import next_medium, prompt
 from mw_tui.jobs.models import Job, JobState, Progress, VolumeRecord
@@ -87,6 +87,8 @@ class WriteStep:
             elif exc.code in (ProblemCode.VERIFY_FAILED, ProblemCode.WRITE_FAILED):
                 c.record(job, "medium failed", volume=volume.label, result="failed",
                          details=exc.message)
+                c.report(atna.export(c.store, job, volume.label, volume.capacity, "", "",
+                                     failure=exc.message))
                 if writer.needs_media:
                     self._back_to_waiting(job, volumes, f"{exc.message} Use a new medium.")
                 else:
@@ -104,6 +106,8 @@ class WriteStep:
                  md5=result.md5 or volume.iso_md5 or "",
                  result="verified" if result.verified else "written, not verified",
                  details=result.location)
+        c.report(atna.export(c.store, job, volume.label, volume.capacity, result.location,
+                             result.md5 or volume.iso_md5 or ""))
         message = f"disc {volume.number} of {volume.count}, copy {copy}: verified" + (
             "; safe to remove" if result.safe_to_remove else "")
         c.queue.note(job.id, message)

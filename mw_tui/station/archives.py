@@ -9,13 +9,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from mw_tui.audit import AuditTrail
 from mw_tui.config import Config
 from mw_tui.dicom.archives import resolve
 from mw_tui.dicom.echo import EchoResult, echo, station_answers
 from mw_tui.dicom.query import StudyResult
 from mw_tui.dicom.retrieve import RetrieveProgress, RetrieveResult, retrieve
 from mw_tui.dicom.scp import Receiver
+from mw_tui.jobs import atna
 from mw_tui.reports import ReportsResult, count_reports, fetch_reports
+from mw_tui.station.auditing import this_user
 from mw_tui.station.housekeeping import Housekeeping
 from mw_tui.station.local import LOCAL
 from mw_tui.store import Store
@@ -58,21 +61,29 @@ class ArchiveRetrieve:
     result: RetrieveResult
 
 
-def retrieve_studies(config: Config, where: dict[str, list[str]],
+def retrieve_studies(config: Config, store: Store, trail: AuditTrail,
+                     where: dict[str, list[str]],
                      progress: Callable[[RetrieveProgress], None] | None = None,
                      cancel: threading.Event | None = None,
                      started: Callable[[str], None] | None = None,
                      done: Callable[[ArchiveRetrieve], None] | None = None
                      ) -> list[ArchiveRetrieve]:
     """Retrieve each archive's studies into the store (`where`: archive -> UIDs), one
-    archive after the other; `started` hears of a receiver started for it."""
+    archive after the other; `started` hears of a receiver started for it. Each study's
+    transfer goes to the audit trail."""
     out: list[ArchiveRetrieve] = []
+    user = this_user()
     with receiving(config, needs_receiver(config, where)) as note:
         if note and started is not None:
             started(note)
         for name, uids in where.items():
+            for uid in uids:
+                trail.record(atna.begin_transfer(config, store, uid, name, user))
             one = ArchiveRetrieve(name, retrieve(config, name, uids, progress=progress,
-                                                 cancel=cancel))
+                                                 cancel=cancel, store=store))
+            for item in one.result.items:
+                trail.record(atna.transferred(config, store, item.study_uid, name, item.ok,
+                                              "" if item.ok else item.message, user))
             out.append(one)
             if done is not None:
                 done(one)

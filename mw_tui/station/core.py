@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from mw_tui.audit import AuditTrail, Lifecycle
 from mw_tui.config import Config, StoragePaths
 from mw_tui.devices.models import Device
 from mw_tui.devices.watcher import DeviceWatcher
@@ -30,6 +31,7 @@ from mw_tui.jobs.models import Job
 from mw_tui.jobs.queue import JobQueue
 from mw_tui.jobs.rules import RuleEngine
 from mw_tui.jobs.runner import Runner, RunnerBusy
+from mw_tui.station import auditing
 from mw_tui.station.housekeeping import Housekeeping
 from mw_tui.store import Store
 from mw_tui.util.listeners import Listeners
@@ -154,7 +156,15 @@ class StationCore:
     def runner(self) -> Runner:
         self._made_now("runner")
         return Runner(self._config, self.store, self.jobs, self.audit,
-                      devices=self.devices.devices)
+                      devices=self.devices.devices, trail=self.trail)
+
+    @cached_property
+    def trail(self) -> AuditTrail:
+        """The hospital's audit repository ([audit] repository; nothing without one)."""
+        self._made_now("trail")
+        trail = AuditTrail(self._config, self.paths.audit_spool)
+        self.receiver_events.add(lambda event: auditing.receiver_event(trail, event))
+        return trail
 
     @cached_property
     def receiver(self) -> Receiver:
@@ -220,6 +230,8 @@ class StationCore:
             if self._started:
                 return
             self._started = True  # from here on, stop() undoes whatever got started
+            self.trail.start()
+            auditing.lifecycle(self.trail, Lifecycle.START)
             if self.demo:
                 self._start_demo()
             if self.receive is None:
@@ -281,6 +293,11 @@ class StationCore:
         for name in ("rules", "runner", "devices", "housekeeping", "receiver", "demo archive",
                      "jobs", "audit", "store"):
             self._stop_part(name)
+        auditing.lifecycle(self.trail, Lifecycle.STOP)
+        try:
+            self.trail.stop(drain=5.0)  # the stop itself, while the repository answers
+        except Exception:
+            log.exception("stopping the audit trail failed")
 
     def _stop_part(self, name: str) -> None:
         if name == "demo archive":

@@ -21,9 +21,10 @@ from mw_tui.dicom.retrieve import RetrieveProgress
 from mw_tui.jobs.models import Job, StudyRef
 from mw_tui.media.profiles import Profile
 from mw_tui.reports import ReportsResult
-from mw_tui.station import archives, jobs, media, store_admin
+from mw_tui.station import archives, auditing, jobs, media, store_admin
 from mw_tui.station import search as searching
 from mw_tui.station.core import StationCore
+from mw_tui.station.pin import PinGate
 from mw_tui.station.plan import MediumPlan, plan_medium
 from mw_tui.station.settings import SettingsFile
 from mw_tui.station.targets import TargetChoice, choices, default_choice
@@ -41,11 +42,16 @@ class Station(StationCore):
                  ) -> searching.SearchSession:
         """A streaming search over the archives and this station (the screens')."""
         return searching.SearchSession(self.config, lambda: self.store, on_result, on_outcome,
-                                    on_done)
+                                       on_done, self._queried)
+
+    def _queried(self, query: StudyQuery, archives: Sequence[str] | None) -> None:
+        auditing.queries(self.trail, self.config, query, archives)
 
     def search(self, query: StudyQuery, archives: Sequence[str] | None = None) -> SearchResult:
         """Every archive (or those named) at once, merged by Study Instance UID."""
-        return searching.search_archives(self.config, query, archives)
+        result = searching.search_archives(self.config, query, archives)
+        self._queried(query, archives)
+        return result
 
     def series_of(self, study: StudyResult) -> searching.SeriesOfStudy:
         return searching.series_of(self.config, self.store, study)
@@ -54,7 +60,7 @@ class Station(StationCore):
                archive: str = "", without_reports: Iterable[str] = ()) -> searching.Located:
         """A job's studies: from the store, or the archive that holds each."""
         return searching.locate_studies(self.config, self.store, study_uids, known, archive,
-                                     without_reports)
+                                        without_reports, self._queried)
 
     def studies(self, since: float | None = None) -> list[StudyRow]:
         """The store's studies (changed since `since`), newest first."""
@@ -121,7 +127,8 @@ class Station(StationCore):
                  started: Callable[[str], None] | None = None,
                  done: Callable[[archives.ArchiveRetrieve], None] | None = None
                  ) -> list[archives.ArchiveRetrieve]:
-        return archives.retrieve_studies(self.config, where, progress, cancel, started, done)
+        return archives.retrieve_studies(self.config, self.store, self.trail, where, progress,
+                                         cancel, started, done)
 
     def fetch_reports(self, study_uid: str, archives_: Sequence[str] | None = None,
                       cancel: threading.Event | None = None,
@@ -141,6 +148,11 @@ class Station(StationCore):
         return media.eject(self.config, target, self.devices.devices())
 
     # -- settings and the store -----------------------------------------------------------
+
+    def pin_gate(self) -> PinGate:
+        """The admin PIN in front of Settings; every PIN typed is audited."""
+        return PinGate(self.config.ui.admin_pin, demo=self.demo,
+                       on_attempt=lambda ok, locked: auditing.login(self.trail, ok, locked))
 
     def settings_file(self) -> SettingsFile:
         """Where Settings are saved; the demo archive is kept out of the file."""

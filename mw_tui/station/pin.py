@@ -49,10 +49,13 @@ class PinGate:
     """Checks PINs against a stored hash (or the demo PIN), locking out after MAX_TRIES."""
 
     def __init__(self, stored: str, demo: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_attempt: Callable[[bool, bool], None] | None = None) -> None:
+        """`on_attempt(ok, locked)` hears of every PIN checked (the audit trail)."""
         self.stored = stored
         self.demo = demo
         self.clock = clock
+        self.on_attempt = on_attempt
         self.failures = 0
         self.locked_until = 0.0
 
@@ -74,10 +77,17 @@ class PinGate:
         ok = pin == DEMO_PIN if self.demo else verify_pin(pin, self.stored)
         if ok:
             self.failures = 0
+            self._told(True, False)
             return None
         self.failures += 1
         if self.failures >= MAX_TRIES:
             self.failures = 0
             self.locked_until = self.clock() + LOCKOUT_SECONDS
+            self._told(False, True)
             return f"Wrong PIN {MAX_TRIES} times: locked for {LOCKOUT_SECONDS:.0f} s."
+        self._told(False, False)
         return f"Wrong PIN ({MAX_TRIES - self.failures} more tries before a pause)."
+
+    def _told(self, ok: bool, locked: bool) -> None:
+        if self.on_attempt is not None:
+            self.on_attempt(ok, locked)

@@ -34,9 +34,12 @@ class SearchSession:
     def __init__(self, config: Config, store: Callable[[], Store],
                  on_result: Callable[[StudyResult], None],
                  on_outcome: Callable[[ArchiveOutcome], None],
-                 on_done: Callable[[SearchResult], None] | None = None) -> None:
+                 on_done: Callable[[SearchResult], None] | None = None,
+                 on_query: Callable[[StudyQuery, Sequence[str]], None] | None = None) -> None:
+        """`on_query(query, archives)` hears of each search sent (the audit trail)."""
         self.config = config
         self._store = store
+        self._on_query = on_query
         self.on_result = on_result
         self.on_outcome = on_outcome
         self._searcher = Searcher(config, on_result, on_outcome, on_done)
@@ -48,6 +51,8 @@ class SearchSession:
         self._generation += 1
         if archives:
             self._searcher.submit(query, archives)
+            if self._on_query is not None:
+                self._on_query(query, archives)
         else:
             self._searcher.cancel()
         if local:
@@ -112,7 +117,9 @@ class Located:
 
 def locate_studies(config: Config, store: Store, study_uids: Sequence[str],
                    known: Sequence[StudyResult] = (), archive: str = "",
-                   without_reports: Iterable[str] = ()) -> Located:
+                   without_reports: Iterable[str] = (),
+                   on_query: Callable[[StudyQuery, Sequence[str]], None] | None = None
+                   ) -> Located:
     """Which studies are here (the store holds every image an archive reported), and
     which archive holds each of the others: the one named, else one a search found it on
     (`known`), else the first archive holding it (asked by C-FIND)."""
@@ -137,6 +144,9 @@ def locate_studies(config: Config, store: Store, study_uids: Sequence[str],
                      for u in lacking]
     elif lacking:
         found = locate(config, lacking)
+        if on_query is not None:
+            for uid in lacking:
+                on_query(StudyQuery(study_uid=uid), [a.name for a in config.archives])
         errors = "; ".join(found.errors)
         problems += [f"study {uid} was found on no archive" + (f" ({errors})" if errors else "")
                      for uid in found.missing]

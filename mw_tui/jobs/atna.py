@@ -1,0 +1,105 @@
+"""The audit repository's view of a job (PS3.15 A.5, through `audit.AuditTrail`): each
+medium written is an Export, each study retrieved a transfer from its archive. Built
+from the store's index, so the patients, studies and SOP classes are those on the medium.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from mw_tui.audit import (
+    BeginTransferring,
+    Export,
+    InstancesTransferred,
+    Media,
+    MediaKind,
+    Node,
+    Outcome,
+    Patient,
+    SopClass,
+    Study,
+    User,
+)
+from mw_tui.config import Config, TargetKind
+from mw_tui.jobs.models import Job
+from mw_tui.media.profiles import MEDIA
+from mw_tui.store import Store
+
+
+def study_of(store: Store, study_uid: str) -> tuple[Patient | None, Study]:
+    """The study as the store holds it: its patient, and its SOP classes with counts."""
+    row = store.index.study(study_uid)
+    if row is None:
+        return None, Study(study_uid)
+    classes = Counter(i.sop_class for i in store.index.study_instances(study_uid))
+    study = Study(study_uid, tuple(SopClass(c, n) for c, n in sorted(classes.items())),
+                  accession=row.accession, description=row.description)
+    return Patient(row.patient_id, row.patient_name), study
+
+
+def patients_and_studies(store: Store, study_uids: Iterable[str]
+                         ) -> tuple[tuple[Patient, ...], tuple[Study, ...]]:
+    patients: dict[str, Patient] = {}
+    studies = []
+    for uid in study_uids:
+        patient, study = study_of(store, uid)
+        if patient is not None:
+            patients.setdefault(patient.id, patient)
+        studies.append(study)
+    return tuple(patients.values()), tuple(studies)
+
+
+def media_kind(kind: TargetKind, capacity: int | None) -> MediaKind:
+    if kind is TargetKind.DISC:
+        if capacity and capacity <= (MEDIA["CD"].capacity or 0):
+            return MediaKind.CD
+        if capacity and capacity > (MEDIA["DVD-DL"].capacity or 0):
+            return MediaKind.BD
+        return MediaKind.DVD
+    return {TargetKind.USB: MediaKind.USB, TargetKind.ISO: MediaKind.FILE,
+            TargetKind.CLOUD: MediaKind.NETWORK}[kind]
+
+
+def requester(job: Job) -> User:
+    return User(job.requested_by or "unknown")
+
+
+def export(store: Store, job: Job, label: str, capacity: int | None, location: str, md5: str,
+           failure: str = "") -> Export:
+    """One medium of the job written (or, with `failure`, not)."""
+    patients, studies = patients_and_studies(store, [s.study_uid for s in job.studies])
+    return Export(patients=patients, studies=studies,
+                  media=Media(media_kind(job.target.kind, capacity), label,
+                              location or str(job.target), md5),
+                  user=requester(job),
+                  outcome=Outcome.SERIOUS_FAILURE if failure else Outcome.SUCCESS,
+                  description=failure)
+
+
+def archive_node(config: Config, name: str) -> Node:
+    try:
+        a = config.archive(name)
+    except KeyError:
+        return Node(name)
+    return Node(a.ae_title, a.host)
+
+
+def begin_transfer(config: Config, store: Store, study_uid: str, archive: str,
+                   user: User | None = None, patient_id: str = "", patient_name: str = ""
+                   ) -> BeginTransferring:
+    """A retrieve of one study begins."""
+    patient, study = study_of(store, study_uid)
+    return BeginTransferring(patient=patient or Patient(patient_id, patient_name),
+                             studies=(study,), source=archive_node(config, archive), user=user)
+
+
+def transferred(config: Config, store: Store, study_uid: str, archive: str, ok: bool,
+                reason: str = "", user: User | None = None, patient_id: str = "",
+                patient_name: str = "") -> InstancesTransferred:
+    """A retrieve of one study ended (what arrived is what the store holds of it now)."""
+    patient, study = study_of(store, study_uid)
+    return InstancesTransferred(
+        patient=patient or Patient(patient_id, patient_name), studies=(study,),
+        source=archive_node(config, archive), user=user,
+        outcome=Outcome.SUCCESS if ok else Outcome.MINOR_FAILURE, description=reason)
