@@ -30,6 +30,7 @@ from mw_tui.config.checks import (
     is_valid_uid,
     item,
 )
+from mw_tui.config.deid import BASIC_PROFILE, BurnedIn, DateHandling, DeidProfile
 from mw_tui.config.parsing import (
     loads,
     parse,
@@ -70,6 +71,7 @@ from mw_tui.config.writing import (
 )
 
 __all__ = [
+    "BASIC_PROFILE",
     "ENV_VAR",
     "EXAMPLES",
     "LOG_LEVELS",
@@ -79,10 +81,13 @@ __all__ = [
     "SECTIONS",
     "SYSTEM_PATH",
     "Archive",
+    "BurnedIn",
     "Check",
     "Config",
     "ConfigError",
     "ConfigFile",
+    "DateHandling",
+    "DeidProfile",
     "DevicesConfig",
     "DicomConfig",
     "JobsConfig",

@@ -23,6 +23,7 @@ from mw_tui.config.checks import (
     in_range,
     item,
 )
+from mw_tui.config.deid import DeidProfile
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,7 @@ class Config:
     tls: TlsConfig = field(default_factory=TlsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    deid_profiles: tuple[DeidProfile, ...] = ()
     path: Path | None = None
 
     def archive(self, name: str) -> Archive:
@@ -373,6 +375,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "tls": (TlsConfig, False),
     "retention": (RetentionConfig, False),
     "ui": (UiConfig, False),
+    "deid_profiles": (DeidProfile, True),
 }
 
 # A commented example written by `config init` for each array of tables.
@@ -390,4 +393,8 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
                 "with QIDO-RS (this file must then be mode 0600).",
                 Target(name="cloud", url="https://pacs.example.org/dicom-web", auth="bearer",
                        token="...")),
+    "deid_profiles": ("De-identification profiles for anonymous media (PS3.15 Annex E); a "
+                      "profile named \"basic\" (the Basic Profile alone) exists without one.",
+                      DeidProfile(name="teaching", dates="shift", clean_descriptors=True,
+                                  clean_structured_content=True)),
 }
