@@ -88,7 +88,7 @@ class DeidReport:
         """One per patient, in the job's order: what the label and README show."""
         out: list[Pseudonym] = []
         for s in self.studies:
-            if s.pseudonym not in out:
+            if s.instances and s.pseudonym not in out:
                 out.append(s.pseudonym)
         return tuple(out)
 
@@ -196,6 +196,7 @@ def deidentify_into(store: Store, study_uids: Sequence[str], profile: DeidProfil
                   for se in store.index.series(uid)]
         plan.append((row, series))
     total = sum(len(rows) for _, series in plan for _, rows in series)
+    every = max(1, total // 100)  # at most about a hundred reports
     done = 0
     studies = []
     for row, series in plan:
@@ -207,7 +208,7 @@ def deidentify_into(store: Store, study_uids: Sequence[str], profile: DeidProfil
                     raise DeidCancelled()
                 copied += run.one(row.study_uid, number, inst)
                 done += 1
-                if progress is not None and (done % 25 == 0 or done == total):
+                if progress is not None and (done % every == 0 or done == total):
                     progress(DeidProgress(done, total))
         new_uid = row.study_uid if profile.uids else keys.uid(row.study_uid)
         studies.append(StudyCopy(row.study_uid, new_uid, pseudonym, copied))

@@ -133,7 +133,7 @@ def read_original(path: Path, transfer_syntax: str) -> Original:
         if start < len(data):
             end = _element_end(data, start, implicit, little)
         return Original(header, data, ts, (start, end), dict(header._dict))
-    except InstanceError:
+    except (InstanceError, FileNotFoundError):
         raise
     except (OSError, InvalidDicomError, ValueError, KeyError, AttributeError, struct.error,
             zlib.error) as exc:

@@ -22,14 +22,14 @@ MAX_SHIFT_DAYS = 3650
 class Pseudonym:
     """What stands for a patient on anonymous media (name and ID; never the original)."""
 
-    name: str  # e.g. ANON^7K2MQ4XD
+    name: str  # e.g. ANON-7K2MQ4XD (a family name alone: shown the same way everywhere)
     patient_id: str  # e.g. 7K2MQ4XD
     shift_days: int  # how far this patient's dates move back under the Modified Dates Option
 
     @property
     def label(self) -> str:
-        """The pseudonym as the label and README show it."""
-        return self.name.replace("^", " ")
+        """The pseudonym as the label shows it (README and viewers show the same)."""
+        return self.name
 
 
 class Keys:
@@ -71,7 +71,7 @@ class Keys:
                 break
         days = MIN_SHIFT_DAYS + int.from_bytes(self._digest("dates", key)[:4], "big") % (
             MAX_SHIFT_DAYS - MIN_SHIFT_DAYS + 1)
-        found = self._patients[key] = Pseudonym(f"ANON^{code}", code, days)
+        found = self._patients[key] = Pseudonym(f"ANON-{code}", code, days)
         return found
 
 
