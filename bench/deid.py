@@ -10,8 +10,9 @@ and imports included, as for the peer):
   its `dicognito` script of 0.19 fails before it starts, main() without its arguments) on
   a hard-linked copy of the same files.
 
-The median of each is printed with the ratio (bar: 1.0x); also mw-tui's time inside its
-process.
+Before each, the disk is synced (neither pays for the other's writes), and they take turns
+at going first. The median of each is printed with the ratio (bar: 1.0x); also mw-tui's
+time inside its process.
 
     python bench/deid.py [--count N] [--size S] [--runs R] [--tiny]
 """
@@ -100,11 +101,16 @@ def main() -> int:
         print(f"study: {count} CT instances of {size}x{size}, {total / 1e6:.0f} MB")
         walls, insides, peers = [], [], []
         load = os.getloadavg()[0]
-        for _ in range(runs):
-            wall, inside = ours(root / "store", root / "work", uid)
-            walls.append(wall)
-            insides.append(inside)
-            peers.append(peer(files, root / "out"))
+        for n in range(runs):
+            # each starts with the other's writes on the disk, and first in turn
+            for which in ((0, 1) if n % 2 == 0 else (1, 0)):
+                os.sync()
+                if which == 0:
+                    wall, inside = ours(root / "store", root / "work", uid)
+                    walls.append(wall)
+                    insides.append(inside)
+                else:
+                    peers.append(peer(files, root / "out"))
         written = sum(1 for _ in (root / "out").rglob("*") if _.is_file())
         assert written == count, f"dicognito wrote {written} files of {count}"
         w, i, p = (statistics.median(x) for x in (walls, insides, peers))

@@ -19,8 +19,9 @@ from mw_tui.deid.instance import InstanceError, make_copy, read_original
 from mw_tui.deid.pseudonyms import Keys, Pseudonym, patient_key
 from mw_tui.deid.rules import Context, Method
 from mw_tui.deid.scrub import Scrubber
+from mw_tui.deid.writer import WriteError, Writer
 from mw_tui.dicom import sop
-from mw_tui.store import Refused, Store
+from mw_tui.store import Store
 from mw_tui.store.index import InstanceRow
 
 _CLEANING = frozenset("DTP")  # options whose C actions clean texts
@@ -123,6 +124,7 @@ class _Run:
         self.kept: list[Flagged] = []
         self.written = self.reused = 0
         self.existing = work.index.paths()  # what an earlier run of the job already wrote
+        self.writer = Writer(work)
 
     def one(self, study_uid: str, series_number: str, row: InstanceRow) -> bool:
         """Copy one instance; whether it is in the work store afterwards."""
@@ -156,20 +158,12 @@ class _Run:
             copy = make_copy(original, ctx)
         except InstanceError as exc:
             raise DeidError(f"{where} cannot be de-identified: {exc}") from exc
-        self._store(copy.sop_class, copy.sop_uid, copy.transfer_syntax, copy.chunks, where)
+        try:
+            self.writer.put(copy, where)
+        except WriteError as exc:
+            raise DeidError(str(exc)) from exc
         self.written += 1
         return True
-
-    def _store(self, sop_class: str, sop_uid: str, ts: str, chunks: Sequence[bytes | memoryview],
-               where: str) -> None:
-        incoming = self.work.begin(sop_class, sop_uid, ts, deferred=True)
-        try:
-            for chunk in chunks:
-                incoming.write(chunk)
-            incoming.commit()
-        except Refused as exc:
-            raise DeidError(f"{where}: its copy cannot be written into {self.work.root}: "
-                            f"{exc.reason}") from exc
 
 
 def deidentify_into(store: Store, study_uids: Sequence[str], profile: DeidProfile,
@@ -199,19 +193,26 @@ def deidentify_into(store: Store, study_uids: Sequence[str], profile: DeidProfil
     every = max(1, total // 100)  # at most about a hundred reports
     done = 0
     studies = []
-    for row, series in plan:
-        pseudonym = keys.patient(patient_key(row.patient_id, row.patient_name))
-        copied = 0
-        for number, rows in series:
-            for inst in rows:
-                if cancel is not None and cancel.is_set():
-                    raise DeidCancelled()
-                copied += run.one(row.study_uid, number, inst)
-                done += 1
-                if progress is not None and (done % every == 0 or done == total):
-                    progress(DeidProgress(done, total))
-        new_uid = row.study_uid if profile.uids else keys.uid(row.study_uid)
-        studies.append(StudyCopy(row.study_uid, new_uid, pseudonym, copied))
+    run.writer.start()
+    try:
+        for row, series in plan:
+            pseudonym = keys.patient(patient_key(row.patient_id, row.patient_name))
+            copied = 0
+            for number, rows in series:
+                for inst in rows:
+                    if cancel is not None and cancel.is_set():
+                        raise DeidCancelled()
+                    copied += run.one(row.study_uid, number, inst)
+                    done += 1
+                    if progress is not None and (done % every == 0 or done == total):
+                        progress(DeidProgress(done, total))
+            new_uid = row.study_uid if profile.uids else keys.uid(row.study_uid)
+            studies.append(StudyCopy(row.study_uid, new_uid, pseudonym, copied))
+        run.writer.close()
+    except WriteError as exc:
+        raise DeidError(str(exc)) from exc
+    finally:
+        run.writer.stop()  # what was queued is written: a resumed job keeps it
     if not any(s.instances for s in studies):
         raise DeidError("nothing is left to copy: every instance may show the patient's name "
                         "in its pixels or document. Choose a profile with burned_in = "
