@@ -18,8 +18,9 @@ this project's Table E.1-1, 440 attributes with a value each, and 50 CT images o
   object); options would be recipes written by hand anyway; it pulls in matplotlib.
   6.7 ms per image.
 So Table E.1-1 and its options are kept as data (`table`), applied by one walk over the
-header (`rules`), with the pixel data copied as it is (`instance`); dicognito is the peer of
-`bench/deid.py`.
+header (`rules`), with the pixel data copied as it is (`instance`) and the copies written
+on a thread of their own (`writer`); dicognito is the peer of `bench/deid.py` (1,000 CT
+images into a work store: 1.37 s against dicognito's 2.15 s, 0.64x).
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ def deidentify_into(store: Store, study_uids: Sequence[str], profile: DeidProfil
                     cancel: threading.Event | None = None) -> DeidReport:
     """Write de-identified copies of `study_uids` (from `store`) into `work_store`.
 
-    `seed`: the job's own secret (e.g. 32 random bytes kept with the job, never shown):
+    `seed`: the job's own secret (`new_seed()`, kept with the job, never shown or logged):
     the same seed gives the same copies. Raises DeidError (DeidCancelled when `cancel` is
     set) with what to do; instances already copied stay in `work_store`.
     """
