@@ -31,6 +31,7 @@ from mw_tui.config.checks import (
     is_valid_uid,
     item,
 )
+from mw_tui.config.deid import BASIC_PROFILE, BurnedIn, DateHandling, DeidProfile
 from mw_tui.config.parsing import (
     loads,
     parse,
@@ -73,6 +74,7 @@ from mw_tui.config.writing import (
 )
 
 __all__ = [
+    "BASIC_PROFILE",
     "ENV_VAR",
     "EXAMPLES",
     "LOG_LEVELS",
@@ -83,11 +85,14 @@ __all__ = [
     "SYSTEM_PATH",
     "Archive",
     "AuditConfig",
+    "BurnedIn",
     "Check",
     "CloudTarget",
     "Config",
     "ConfigError",
     "ConfigFile",
+    "DateHandling",
+    "DeidProfile",
     "DevicesConfig",
     "DicomConfig",
     "JobsConfig",

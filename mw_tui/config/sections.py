@@ -24,6 +24,7 @@ from mw_tui.config.checks import (
     in_range,
     item,
 )
+from mw_tui.config.deid import DeidProfile
 from mw_tui.config.targets import check_target
 
 
@@ -339,6 +340,7 @@ class Config:
     audit: AuditConfig = field(default_factory=AuditConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    deid_profiles: tuple[DeidProfile, ...] = ()
     path: Path | None = None
 
     def archive(self, name: str) -> Archive:
@@ -368,6 +370,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "audit": (AuditConfig, False),
     "retention": (RetentionConfig, False),
     "ui": (UiConfig, False),
+    "deid_profiles": (DeidProfile, True),
 }
 
 # A commented example written by `config init` for each array of tables.
@@ -385,4 +388,8 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
                 "with QIDO-RS (this file must then be mode 0600).",
                 CloudTarget(name="cloud", url="https://pacs.example.org/dicom-web", auth="bearer",
                        token="...")),
+    "deid_profiles": ("De-identification profiles for anonymous media (PS3.15 Annex E); a "
+                      "profile named \"basic\" (the Basic Profile alone) exists without one.",
+                      DeidProfile(name="teaching", dates="shift", clean_descriptors=True,
+                                  clean_structured_content=True)),
 }
