@@ -41,6 +41,11 @@ def register(sub: Any) -> None:
     p.add_argument("--copies", type=int, default=1, help="copies of each disc or stick")
     p.add_argument("--archive", help="retrieve from this archive (default: search them all)")
     p.add_argument("--label", default="", help="label text for the medium")
+    p.add_argument("--anonymize", metavar="PROFILE", default="",
+                   help="write anonymous copies, de-identified with this [[deid_profiles]] "
+                        "profile (\"basic\": the Basic Profile)")
+    p.add_argument("--yes-identified", action="store_true",
+                   help="confirm that identified data may go to an external target")
     p.add_argument("--no-wait", action="store_true", help="queue the job and return")
     p.set_defaults(run=run_burn)
 
@@ -129,9 +134,21 @@ def run_burn(args: argparse.Namespace) -> int:
             for p in located.problems:
                 print(f"mw-tui burn: {p}", file=sys.stderr)
             return EXIT_FAILED
+        if args.anonymize and args.anonymize not in station.copies_offered():
+            print(f"mw-tui burn: no de-identification profile named {args.anonymize!r} "
+                  f"(known: {', '.join(n for n in station.copies_offered() if n)})",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        why = station.confirmation_needed(target, args.anonymize)
+        if why and not args.yes_identified:
+            print(f"mw-tui burn: {why} Run again with --yes-identified to confirm, or with "
+                  "--anonymize PROFILE.", file=sys.stderr)
+            return EXIT_USAGE
         if not args.no_wait:  # queued only: the kiosk or `mw-tui jobs run` will do it
             station.start()
-        job = station.create_job(located.refs, target, profile, args.copies, args.label)
+        job = station.create_job(located.refs, target, profile, args.copies, args.label,
+                                 anonymize=args.anonymize,
+                                 confirmed_identified=args.yes_identified)
         print(f"job {job.id}: {len(located.refs)} study(ies) to {target}"
               + (" (queued for the station that runs the jobs)" if station.runner_busy else ""),
               flush=True)

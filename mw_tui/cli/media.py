@@ -35,6 +35,10 @@ def register(sub: Any) -> None:
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--iso", metavar="FILE", help="write an ISO image")
     out.add_argument("--dir", metavar="DIR", help="write the files into a new or empty folder")
+    p.add_argument("--anonymize", metavar="PROFILE", default="",
+                   help="write anonymous copies, de-identified with this [[deid_profiles]] "
+                        "profile (\"basic\": the Basic Profile); nothing de-identified is "
+                        "kept in the store")
     p.add_argument("--workdir", metavar="DIR",
                    help="folder for transcoded files while building (default: media.work)")
     p.set_defaults(run=run_build)
@@ -47,7 +51,13 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
 
 def run_build(args: argparse.Namespace) -> int:
     from mw_tui.station.media import Built, NothingStored, build_media, capacity_of
-    from mw_tui.station.models import BuildError, IsoError, StageError, parse_profile
+    from mw_tui.station.models import (
+        BuildError,
+        DeidError,
+        IsoError,
+        StageError,
+        parse_profile,
+    )
 
     config: cfg.Config = args.cfg
     try:
@@ -68,12 +78,15 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         build_media(config, args.studies, profile, capacity, block, Path(args.iso or args.dir),
                     iso=bool(args.iso), workdir=Path(args.workdir) if args.workdir else None,
-                    cancel=cancel, on_volume=show)
+                    cancel=cancel, on_volume=show, anonymize=args.anonymize,
+                    on_warning=lambda text: print(f"mw-tui build: {text}", file=sys.stderr))
+    except KeyError as exc:
+        return _fail(str(exc.args[0]), EXIT_USAGE)
     except NothingStored as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot use the work folder: {exc}")
-    except (BuildError, IsoError, StageError) as exc:
+    except (BuildError, IsoError, StageError, DeidError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         cancel.set()

@@ -137,9 +137,30 @@ def parse(doc: Mapping[str, Any], path: Path | None = None) -> Config:
         for t in parts.get(name, ()):
             if hasattr(t, "problems"):
                 errors += [f"{name} {t.name!r}: {p}" for p in t.problems()]
+    errors += _rule_problems(parts)
     if errors:
         raise ConfigError(errors, path)
     return Config(path=path, **{k: v for k, v in parts.items() if v is not None})
+
+
+def _rule_problems(parts: dict[str, Any]) -> list[str]:
+    """Rules naming what is not configured, or sending identified data outside by
+    themselves (nobody is there to confirm it)."""
+    out = []
+    profiles = {p.name for p in parts.get("deid_profiles", ())} | {"basic"}
+    targets = {t.name: t for t in parts.get("targets", ())}
+    for i, rule in enumerate(parts.get("rules", ()), 1):
+        if rule.deid_profile and rule.deid_profile not in profiles:
+            out.append(f"rules[{i}].deid_profile = {rule.deid_profile!r}: no such "
+                       f"[[deid_profiles]] profile (known: {', '.join(sorted(profiles))})")
+        kind, _, where = rule.target.partition(":")
+        target = targets.get(where) if kind == "cloud" else None
+        if target is not None and target.external and not rule.deid_profile:
+            out.append(f"rules[{i}] {rule.name!r}: target {rule.target} is external (outside "
+                       "the hospital): a rule may only send anonymous copies there; set "
+                       "deid_profile, or external = false on the target if it is the "
+                       "hospital's own")
+    return out
 
 
 def loads(text: str, path: Path | None = None) -> Config:

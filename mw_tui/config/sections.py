@@ -156,6 +156,9 @@ class Rule:
         "A study is complete once no new instance arrived for this many seconds.",
         in_range(1, 86400, "seconds"), default=60.0)
     copies: int = item("Copies to write.", in_range(1, 99, "a whole number"), default=1)
+    deid_profile: str = item("Write anonymous copies with this [[deid_profiles]] profile "
+                             "(empty = the studies as stored). Needed for a rule to an "
+                             "external cloud target.", default="")
 
 
 def default_mount_folder() -> str:
@@ -233,6 +236,10 @@ class CloudTarget:
                           "CA); empty = the system's.", default="")
     timeout: float = item("Seconds to wait for each answer.", in_range(1, 3600, "seconds"),
                           default=60.0)
+    external: bool = item("Outside the hospital (another organisation's archive, a research "
+                          "cloud): a job sending identified data there is stopped until "
+                          "someone confirms it (anonymous copies go without asking).",
+                          default=True)
 
     def problems(self) -> list[str]:
         """What is missing for the chosen authentication."""

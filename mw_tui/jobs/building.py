@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from mw_tui.config import MediaConfig
+from mw_tui.deid import (
+    DeidCancelled,
+    DeidError,
+    DeidProgress,
+    anonymous_media_settings,
+    deidentify_into,
+    profile_named,
+)
 from mw_tui.devices.writers import WriterError, writer_for
 from mw_tui.jobs import manifest
 from mw_tui.jobs.control import JobControl, StepCancel, Stopped, log
@@ -15,6 +25,30 @@ from mw_tui.media.builder import BuildCancelled, BuildError, BuildProgress, buil
 from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
 from mw_tui.media.profiles import Profile
 from mw_tui.media.volume import Volume
+from mw_tui.store import Store
+
+DEID = "deid"  # the work store of an anonymous job's copies
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a medium is built from: the station's store, or a job's anonymous copies."""
+
+    store: Store
+    study_uids: list[str]
+    without_reports: list[str]
+    settings: MediaConfig
+
+
+def clear(workdir: Path, keep: str) -> None:
+    """Everything of a work folder but `keep`."""
+    if workdir.exists():
+        for entry in workdir.iterdir():
+            if entry.name != keep:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
 
 class BuildStep:
@@ -31,7 +65,7 @@ class BuildStep:
         if volumes is None:
             if self._images_lost(job):
                 return
-            shutil.rmtree(workdir, ignore_errors=True)  # whatever a crash left half-made
+            clear(workdir, keep=DEID)  # whatever a crash left half-made (copies are checked)
             volumes = self._build(job, workdir, cancel)
         records = tuple(VolumeRecord(v.label, v.number, v.count, str(v.iso or ""),
                                      v.iso_md5 or "", v.iso_size or v.size,
@@ -69,12 +103,16 @@ class BuildStep:
             c.progress(job.id, p.done, p.total, f"{p.stage.value}: {p.detail}".rstrip(": "),
                        started)
 
+        source = Source(c.store, [s.study_uid for s in job.studies],
+                        [s.study_uid for s in job.studies if not s.include_reports],
+                        c.config.media)
         try:
+            if job.options.anonymous_profile:
+                source = self._anonymous(job, workdir, source, cancel)
             volumes = build_volumes(
-                c.store, [s.study_uid for s in job.studies], profile, capacity,
+                source.store, source.study_uids, profile, capacity,
                 workdir / "files", progress=progress, cancel=cancel.event,
-                settings=c.config.media,
-                without_reports=[s.study_uid for s in job.studies if not s.include_reports])
+                settings=source.settings, without_reports=source.without_reports)
             log.info("job %d: %d volume(s) laid out in %.2f s", job.id, len(volumes),
                      time.monotonic() - started)
             if writer.needs_iso:
@@ -82,10 +120,49 @@ class BuildStep:
         except (BuildCancelled, IsoCancelled):
             c.check(job, cancel)
             raise
-        except (BuildError, IsoError) as exc:
+        except (BuildError, IsoError, DeidError) as exc:
             c.fail(job.id, str(exc))
             raise Stopped() from exc
+        finally:
+            if source.store is not c.store:
+                source.store.close()
         return manifest.save(volumes, workdir)
+
+    def _anonymous(self, job: Job, workdir: Path, source: Source, cancel: StepCancel
+                   ) -> Source:
+        """De-identified copies of the job's studies in its work folder (never in the
+        station's store): the medium is built from them."""
+        c = self.c
+        name = job.options.anonymous_profile
+        try:
+            profile = profile_named(c.config, name)
+        except KeyError as exc:
+            raise DeidError(f"{exc.args[0]}: add it to [[deid_profiles]], or choose "
+                            "another copy") from None
+        started = time.monotonic()
+
+        def progress(p: DeidProgress) -> None:
+            c.progress(job.id, p.done, p.total, "making the anonymous copies", started)
+
+        work = Store(workdir / DEID)
+        try:
+            report = deidentify_into(c.store, source.study_uids, profile, job.options.deid_seed,
+                                     work, progress, cancel.event)
+        except DeidCancelled:
+            work.close()
+            c.check(job, cancel)
+            raise
+        except DeidError:
+            work.close()
+            raise
+        for warning in report.warnings():
+            c.queue.note(job.id, warning)
+        c.record(job, "anonymous copies made", details=f"profile {name}: "
+                 + ", ".join(report.method))
+        copies = {s.original_uid: s.uid for s in report.studies}
+        return Source(work, list(report.study_uids),
+                      [copies[u] for u in source.without_reports if u in copies],
+                      anonymous_media_settings(c.config.media))
 
     def _images(self, job: Job, volumes: list[Volume], workdir: Path, cancel: StepCancel
                 ) -> list[Volume]:

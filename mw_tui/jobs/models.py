@@ -9,11 +9,12 @@ from typing import Any
 
 from mw_tui.config.targets import Target, TargetKind
 
-__all__ = ["STEPS", "Job", "JobState", "Progress", "StudyRef", "Target", "TargetKind",
-           "VolumeRecord"]
+__all__ = ["ANONYMOUS", "PATIENT_COPY", "STEPS", "Job", "JobOptions", "JobState", "Progress",
+           "StudyRef", "Target", "TargetKind", "VolumeRecord", "copy_options"]
 
 
 class JobState(StrEnum):
+    HELD = "held"  # created, waiting to be started (a Media Creation request not initiated)
     QUEUED = "queued"
     RETRIEVING = "retrieving"
     BUILDING = "building"
@@ -42,6 +43,54 @@ class StudyRef:
     archive: str = ""  # "" = already in the store / pushed to the station
     expected_instances: int = 0
     include_reports: bool = True
+
+
+PATIENT_COPY = "patient"  # the studies as stored
+ANONYMOUS = "anonymous:"  # + a [[deid_profiles]] name: de-identified copies
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """What a job carries beyond its studies and target (stored as JSON with the job)."""
+
+    copy: str = PATIENT_COPY  # "patient" or "anonymous:PROFILE"
+    deid_seed: str = ""  # the job's de-identification key (never shown or logged)
+    identified_confirmed_by: str = ""  # who confirmed identified data to an external target
+    barcode: str = ""  # a Barcode Value asked for (Media Creation Management)
+    allow_splitting: bool = True  # False: a job needing two media fails instead
+    include_viewer: bool | None = None  # None: as [media] viewer_folder says
+    requested_by_ae: str = ""  # a remote application that asked (a RIS, over DICOM)
+    priority: str = ""  # HIGH, MED, LOW as asked (Media Creation Management)
+
+    @property
+    def anonymous_profile(self) -> str:
+        """The de-identification profile of an anonymous copy ("" for a patient copy)."""
+        return self.copy[len(ANONYMOUS):] if self.copy.startswith(ANONYMOUS) else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options that differ from the defaults."""
+        defaults = JobOptions()
+        return {f: getattr(self, f) for f in self.__dataclass_fields__
+                if getattr(self, f) != getattr(defaults, f)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> JobOptions:
+        values = json.loads(text or "{}")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def copy_options(deid_profile: str = "", **more: object) -> JobOptions:
+    """A patient copy, or an anonymous one (with a new secret seed) for `deid_profile`."""
+    if not deid_profile:
+        return JobOptions(**more)  # type: ignore[arg-type]
+    from mw_tui.deid import new_seed
+
+    return JobOptions(copy=ANONYMOUS + deid_profile, deid_seed=new_seed(),
+                      **more)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +143,7 @@ class Job:
     rule: str = ""  # the auto-rule that created it, if any
     cancel_requested: bool = False
     next_try_at: float = 0.0
+    options: JobOptions = field(default_factory=JobOptions)
 
     def with_(self, **changes: Any) -> Job:
         return replace(self, **changes)
@@ -119,6 +169,8 @@ class Job:
                          "md5": v.md5, "size": v.size, "written": v.written,
                          "details": v.details} for v in self.volumes],
             "rule": self.rule,
+            "copy": self.options.copy,
+            "requested_by": self.requested_by,
         }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from mw_tui.jobs.models import (
     Job,
+    JobOptions,
     JobState,
     Progress,
     StudyRef,
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     requested_by TEXT NOT NULL DEFAULT '',
     rule TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    next_try_at REAL NOT NULL DEFAULT 0
+    next_try_at REAL NOT NULL DEFAULT 0,
+    options TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS job_events (
@@ -64,6 +66,7 @@ CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);
 
 # Which state may follow which (anything unfinished may also fail or be cancelled).
 _NEXT: dict[JobState, set[JobState]] = {
+    JobState.HELD: {JobState.QUEUED},
     JobState.QUEUED: {JobState.RETRIEVING, JobState.BUILDING},
     JobState.RETRIEVING: {JobState.BUILDING, JobState.QUEUED},
     JobState.BUILDING: {JobState.WAITING_FOR_MEDIA, JobState.WRITING, JobState.RETRIEVING},
@@ -83,7 +86,8 @@ NOTIFY_EVERY = 0.05  # seconds between two progress notifications of a job
 
 _COLUMNS = ("id, state, target, profile, studies, patient_name, patient_id, copies, label, "
             "created_at, updated_at, attempts, error, progress_done, progress_total, "
-            "progress_message, volumes, requested_by, rule, cancel_requested, next_try_at")
+            "progress_message, volumes, requested_by, rule, cancel_requested, next_try_at, "
+            "options")
 
 
 def _job(r: tuple[Any, ...]) -> Job:
@@ -93,6 +97,7 @@ def _job(r: tuple[Any, ...]) -> Job:
         label=r[8], created_at=r[9], updated_at=r[10], attempts=r[11], error=r[12],
         progress=Progress(r[13], r[14], r[15]), volumes=load_volumes(r[16]),
         requested_by=r[17], rule=r[18], cancel_requested=bool(r[19]), next_try_at=r[20],
+        options=JobOptions.from_json(r[21]),
     )
 
 
@@ -106,6 +111,17 @@ class JobQueue(Database):
         self._progress_told: dict[int, float] = {}
         # a job's state must survive a power cut: every commit is synced
         super().__init__(path, SCHEMA, synchronous="FULL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a database was created."""
+        db = self.connect()
+        if "options" not in {r[1] for r in db.execute("PRAGMA table_info(jobs)")}:
+            try:
+                db.execute("ALTER TABLE jobs ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
 
     # -- listeners (in this process) ---------------------------------------------------
 
@@ -122,22 +138,27 @@ class JobQueue(Database):
 
     def create(self, target: Target, profile: str, studies: tuple[StudyRef, ...],
                patient_name: str = "", patient_id: str = "", copies: int = 1, label: str = "",
-               requested_by: str = "", rule: str = "") -> Job:
+               requested_by: str = "", rule: str = "", options: JobOptions | None = None,
+               held: bool = False) -> Job:
+        """A new job, QUEUED (the runner takes it up) or `held` until `release()`."""
         if not studies:
             raise ValueError("a job needs at least one study")
         if not 1 <= copies <= 99:
             raise ValueError("copies must be from 1 to 99")
         now = time.time()
+        state = JobState.HELD if held else JobState.QUEUED
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO jobs (state, target, profile, studies, patient_name, patient_id, "
-                "copies, label, created_at, updated_at, requested_by, rule) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (JobState.QUEUED.value, str(target), profile, dump_studies(studies),
-                 patient_name, patient_id, copies, label, now, now, requested_by, rule))
+                "copies, label, created_at, updated_at, requested_by, rule, options) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (state.value, str(target), profile, dump_studies(studies),
+                 patient_name, patient_id, copies, label, now, now, requested_by, rule,
+                 (options or JobOptions()).to_json()))
             job_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO job_events (job_id, at, state, message) VALUES (?,?,?,?)",
-                       (job_id, now, JobState.QUEUED.value, f"created for {target}"))
+                       (job_id, now, state.value, f"created for {target}"
+                        + (", waiting to be started" if held else "")))
         job = self.get(job_id)
         self._notify(job)
         return job
@@ -263,8 +284,8 @@ class JobQueue(Database):
             current = self._unfinished_state(db, job_id)
             db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
                        (time.time(), job_id))
-            if current is JobState.QUEUED:
+            if current in (JobState.QUEUED, JobState.HELD):
                 self._set_state(db, job_id, JobState.CANCELLED, "cancelled before it started")
         job = self.get(job_id)
         self._notify(job)
-        return job, current is JobState.QUEUED
+        return job, current in (JobState.QUEUED, JobState.HELD)

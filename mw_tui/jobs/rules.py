@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from mw_tui.config import Config, Rule
 from mw_tui.dicom.events import InstanceStored, ReceiverEvent
-from mw_tui.jobs.models import Job, StudyRef, Target
+from mw_tui.jobs.models import Job, StudyRef, Target, copy_options
 from mw_tui.jobs.queue import JobQueue
 from mw_tui.store.index import Index
 
@@ -114,7 +114,7 @@ class RuleEngine:
             Target.parse(rule.target), rule.profile or self.default_profile,
             (StudyRef(study_uid, "", row.instances),), patient_name=row.patient_name,
             patient_id=row.patient_id, copies=rule.copies, requested_by=f"rule {rule.name}",
-            rule=rule.name)
+            rule=rule.name, options=copy_options(rule.deid_profile))
         self._done[(rule.name, study_uid)] = row.instances
         log.info("auto-rule %s: job %d for a complete study (%d instances) to %s", rule.name,
                  job.id, row.instances, rule.target)

@@ -18,7 +18,7 @@ from mw_tui.dicom.query import (
     StudyResult,
 )
 from mw_tui.dicom.retrieve import RetrieveProgress
-from mw_tui.jobs.models import Job, StudyRef
+from mw_tui.jobs.models import Job, JobOptions, StudyRef
 from mw_tui.media.profiles import Profile
 from mw_tui.reports import ReportsResult
 from mw_tui.station import archives, auditing, jobs, media, store_admin
@@ -85,14 +85,29 @@ class Station(StationCore):
 
     def create_job(self, studies: Sequence[StudyRef], target: Target | str,
                    profile: str = "", copies: int = 1, label: str = "", user: str = "",
-                   patient_name: str = "", patient_id: str = "") -> Job:
-        """Queue a job (the runner starts it at once) and record who asked for it."""
+                   patient_name: str = "", patient_id: str = "", anonymize: str = "",
+                   confirmed_identified: bool = False, held: bool = False,
+                   options: JobOptions | None = None) -> Job:
+        """Queue a job and record who asked for it: the studies as stored, or anonymous
+        copies (`anonymize`: a [[deid_profiles]] name). IdentifiedDataLeaves when
+        identified data would go outside the hospital unconfirmed."""
         if isinstance(target, str):
             target = Target.parse(target)
         if target.where and self.demo and target.kind.value == "iso":
             Path(target.where).mkdir(parents=True, exist_ok=True)
         return jobs.create_job(self, studies, target, profile, copies, label, user,
-                               patient_name, patient_id)
+                               patient_name, patient_id, anonymize, confirmed_identified,
+                               held, options)
+
+    def copies_offered(self) -> list[str]:
+        """What a job may write: "" (the studies as stored), then each de-identification
+        profile's name (anonymous copies)."""
+        names = [p.name for p in self.config.deid_profiles]
+        return ["", *names, *(["basic"] if "basic" not in names else [])]
+
+    def confirmation_needed(self, target: Target, anonymize: str = "") -> str:
+        """Why a job to `target` must be confirmed first ("" when it need not)."""
+        return jobs.leaves_identified(self.config, target, anonymize)
 
     def cancel_job(self, job_id: int, user: str = "") -> Job:
         return jobs.cancel_job(self, job_id, user)

@@ -2,28 +2,66 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
 
-from mw_tui.config import Target
+from mw_tui.config import Config, Target, TargetKind
+from mw_tui.deid import profile_named
 from mw_tui.jobs.audit import current_user
-from mw_tui.jobs.models import Job, JobState, StudyRef
+from mw_tui.jobs.models import Job, JobOptions, JobState, StudyRef, copy_options
 from mw_tui.jobs.runner import cancel_now
 from mw_tui.station.core import StationCore
 
 
+class IdentifiedDataLeaves(Exception):
+    """The job would send identified data outside the hospital: someone must confirm it
+    (or choose an anonymous copy). The message says so, in words for the technician."""
+
+
+def leaves_identified(config: Config, target: Target, anonymize: str) -> str:
+    """Why a job must be confirmed first ("" when it need not): identified data to an
+    external cloud target."""
+    if anonymize or target.kind is not TargetKind.CLOUD:
+        return ""
+    cloud = next((t for t in config.targets if t.name == target.where), None)
+    if cloud is None or not cloud.external:
+        return ""
+    return (f"{target} ({cloud.url}) is outside the hospital, and these studies carry the "
+            "patient's name and identifiers. Send them identified only if that is allowed "
+            "(confirm), or choose an anonymous copy.")
+
+
 def create_job(station: StationCore, studies: Sequence[StudyRef], target: Target,
                profile: str = "", copies: int = 1, label: str = "", user: str = "",
-               patient_name: str = "", patient_id: str = "") -> Job:
-    """Queue a job (the runner starts it at once) and record who asked for it."""
+               patient_name: str = "", patient_id: str = "", anonymize: str = "",
+               confirmed_identified: bool = False, held: bool = False,
+               options: JobOptions | None = None) -> Job:
+    """Queue a job (the runner starts it at once, or once released when `held`) and record
+    who asked for it. `anonymize`: a [[deid_profiles]] profile for anonymous copies
+    (KeyError when unknown). IdentifiedDataLeaves when identified data would go to an
+    external target and nobody confirmed it."""
+    user = user or current_user()
+    if anonymize:
+        profile_named(station.config, anonymize)
+    why = leaves_identified(station.config, target, anonymize)
+    if why and not confirmed_identified:
+        raise IdentifiedDataLeaves(why)
+    base = options or JobOptions()
+    chosen = copy_options(anonymize, **{
+        k: v for k, v in base.to_dict().items() if k not in ("copy", "deid_seed")})
+    if why:
+        chosen = dataclasses.replace(chosen, identified_confirmed_by=user)
     first = station.store.index.study(studies[0].study_uid) if studies else None
     job = station.jobs.create(
         target, profile or station.config.media.default_profile, tuple(studies),
         patient_name=patient_name or (first.patient_name if first else ""),
         patient_id=patient_id or (first.patient_id if first else ""), copies=copies,
-        label=label, requested_by=user or current_user())
-    station.audit.record_job(job, "job created")
+        label=label, requested_by=user, options=chosen, held=held)
+    station.audit.record_job(job, "job created", details=(
+        f"anonymous copies, profile {anonymize}" if anonymize else
+        f"identified data to an external target, confirmed by {user}" if why else ""))
     station.wake_runner()
     return job
 
@@ -48,7 +86,9 @@ def again(station: StationCore, job_id: int, user: str = "") -> Job:
     studies = tuple(StudyRef(s.study_uid, s.archive, s.expected_instances, s.include_reports)
                     for s in old.studies)
     return create_job(station, studies, old.target, old.profile, old.copies, old.label, user,
-                      old.patient_name, old.patient_id)
+                      old.patient_name, old.patient_id, old.options.anonymous_profile,
+                      confirmed_identified=bool(old.options.identified_confirmed_by),
+                      options=old.options)
 
 
 def follow(station: StationCore, job_id: int, show: Callable[[Job], None],

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mw_tui.config import Config, StoragePaths, Target, TargetKind
+from mw_tui.deid import anonymous_media_settings, deidentify_into, new_seed, profile_named
 from mw_tui.devices.models import Device
 from mw_tui.devices.writers import WriterError, writer_for
 from mw_tui.media import build_volumes, stage_tree, write_iso
@@ -55,10 +56,14 @@ class Built:
 def build_media(config: Config, studies: Sequence[str], profile: Profile,
                 capacity: int | None, block: int, out: Path, iso: bool,
                 workdir: Path | None = None, cancel: threading.Event | None = None,
-                on_volume: Callable[[Built], None] | None = None) -> list[Built]:
+                on_volume: Callable[[Built], None] | None = None, anonymize: str = "",
+                on_warning: Callable[[str], None] | None = None) -> list[Built]:
     """Build the studies as volumes of `profile`, each an ISO image (`iso`) or a folder
-    tree at `out` (numbered when there are several). BuildError / IsoError / StageError
-    say what went wrong; OSError when the work folder cannot be used."""
+    tree at `out` (numbered when there are several); `anonymize`: of anonymous copies
+    made with that [[deid_profiles]] profile (KeyError when unknown; the copies live in
+    the work folder only). BuildError / IsoError / StageError / DeidError say what went
+    wrong; OSError when the work folder cannot be used."""
+    deid = profile_named(config, anonymize) if anonymize else None
     paths = StoragePaths.of(config)
     if not paths.index.exists():
         raise NothingStored(f"no store in {config.storage}: nothing received or retrieved yet")
@@ -66,10 +71,18 @@ def build_media(config: Config, studies: Sequence[str], profile: Profile,
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     store = Store(config.storage)
+    source, uids, settings = store, list(studies), config.media
     made: list[Built] = []
     try:
-        volumes = build_volumes(store, list(studies), profile, capacity, work, block=block,
-                                settings=config.media, cancel=cancel)
+        if deid is not None:
+            source = Store(work / "deid")
+            report = deidentify_into(store, uids, deid, new_seed(), source, cancel=cancel)
+            uids, settings = list(report.study_uids), anonymous_media_settings(config.media)
+            for warning in report.warnings():
+                if on_warning is not None:
+                    on_warning(warning)
+        volumes = build_volumes(source, uids, profile, capacity, work / "files", block=block,
+                                settings=settings, cancel=cancel)
         for v in volumes:
             dest = numbered(out, v.number, v.count)
             files = len(v.dicom_files())
@@ -82,6 +95,8 @@ def build_media(config: Config, studies: Sequence[str], profile: Profile,
             if on_volume is not None:
                 on_volume(made[-1])
     finally:
+        if source is not store:
+            source.close()
         shutil.rmtree(work, ignore_errors=True)
         store.close()
     return made

@@ -2,6 +2,7 @@
 them: a screen or a command imports these from here, never from the domain packages."""
 
 from mw_tui.config import Target, TargetKind
+from mw_tui.deid import DeidError
 from mw_tui.devices.models import Device, MediaState, OpticalDrive, UsbStick
 from mw_tui.devices.writers import Writer, devices_for, writer_class
 from mw_tui.dicom.archives import UnknownArchive
@@ -25,22 +26,71 @@ from mw_tui.dicom.query import (
 )
 from mw_tui.dicom.retrieve import RetrieveProgress, RetrieveState
 from mw_tui.dicom.scp import ReceiverError, ReceiverStatus
-from mw_tui.jobs.models import STEPS, Job, JobState, Progress, StudyRef, VolumeRecord
+from mw_tui.jobs.models import (
+    STEPS,
+    Job,
+    JobOptions,
+    JobState,
+    Progress,
+    StudyRef,
+    VolumeRecord,
+)
 from mw_tui.jobs.queue import InvalidTransition
 from mw_tui.media import BuildError, IsoError, StageError
 from mw_tui.media.ids import fileset_id
 from mw_tui.media.profiles import MEDIA, Profile, parse_profile
 from mw_tui.reports import ReportsResult
+from mw_tui.station.jobs import IdentifiedDataLeaves
 from mw_tui.store.index import SeriesRow, StudyRow
 
 __all__ = [
-    "MEDIA", "STEPS", "ArchiveOutcome", "ArchiveState", "AssociationClosed",
-    "AssociationRejected", "BuildError", "Device", "EchoResult", "InstanceRefused",
-    "InvalidTransition", "IsoError", "Job", "JobState", "MediaState", "OpticalDrive",
-    "Profile", "Progress", "QueryError", "ReceiverError", "ReceiverEvent", "ReceiverStatus",
-    "ReportsResult", "RetrieveProgress", "RetrieveState", "SearchResult", "SearchState",
-    "SeriesResult", "SeriesRow", "StageError", "StudyChanged", "StudyQuery", "StudyRef",
-    "StudyResult", "StudyRow", "Target", "TargetKind", "UnknownArchive", "UsbStick",
-    "VolumeRecord", "Writer", "devices_for", "fileset_id", "no_archives", "parse_profile",
-    "unknown_archive", "writer_class",
+    "MEDIA",
+    "STEPS",
+    "ArchiveOutcome",
+    "ArchiveState",
+    "AssociationClosed",
+    "AssociationRejected",
+    "BuildError", "DeidError",
+    "Device",
+    "EchoResult",
+    "IdentifiedDataLeaves",
+    "InstanceRefused",
+    "InvalidTransition",
+    "IsoError",
+    "Job",
+    "JobOptions",
+    "JobState",
+    "MediaState",
+    "OpticalDrive",
+    "Profile",
+    "Progress",
+    "QueryError",
+    "ReceiverError",
+    "ReceiverEvent",
+    "ReceiverStatus",
+    "ReportsResult",
+    "RetrieveProgress",
+    "RetrieveState",
+    "SearchResult",
+    "SearchState",
+    "SeriesResult",
+    "SeriesRow",
+    "StageError",
+    "StudyChanged",
+    "StudyQuery",
+    "StudyRef",
+    "StudyResult",
+    "StudyRow",
+    "Target",
+    "TargetKind",
+    "UnknownArchive",
+    "UsbStick",
+    "VolumeRecord",
+    "Writer",
+    "devices_for",
+    "fileset_id",
+    "no_archives",
+    "parse_profile",
+    "unknown_archive",
+    "writer_class",
 ]

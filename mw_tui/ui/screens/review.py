@@ -17,6 +17,7 @@ from mw_tui.station.models import Profile, StudyResult
 from mw_tui.station.plan import MediumPlan, Severity
 from mw_tui.station.targets import default_profile
 from mw_tui.ui import messages as msg
+from mw_tui.ui.dialogs.confirm import ConfirmScreen
 from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.base import StationScreen
 from mw_tui.ui.widgets.label_preview import LabelPreview
@@ -34,6 +35,7 @@ class ReviewScreen(StationScreen):
         Binding("plus,equals_sign", "copies(1)", "Copies+", key_display="+"),
         Binding("minus", "copies(-1)", "Copies-", key_display="-"),
         Binding("r", "reports", "Reports"),
+        Binding("d", "copy", "Copy"),
     ]
 
     def __init__(self, studies: list[StudyResult]) -> None:
@@ -45,6 +47,7 @@ class ReviewScreen(StationScreen):
         self.left_out: set[str] = set()  # studies whose reports stay off the medium
         self.report_counts: dict[str, int | None] = {}
         self.plan: MediumPlan | None = None
+        self.anonymize = ""  # "": the studies as stored; else a de-identification profile
         self._series_asked: set[str] = set()
         self._creating = False
 
@@ -58,6 +61,7 @@ class ReviewScreen(StationScreen):
                 yield Button("", id="profile", compact=True)
                 yield Button("", id="copies", compact=True)
                 yield Button("", id="reports", compact=True)
+                yield Button("", id="copy", compact=True)
             yield LabelPreview(id="label")
         yield Static("", id="fit")
 
@@ -237,6 +241,17 @@ class ReviewScreen(StationScreen):
     def _reports_pressed(self) -> None:
         self.action_reports()
 
+    @on(Button.Pressed, "#copy")
+    def _copy_pressed(self) -> None:
+        self.action_copy()
+
+    def action_copy(self) -> None:
+        """The studies as stored, or anonymous copies with each profile in turn."""
+        offered = self.station_app.station.copies_offered()
+        i = offered.index(self.anonymize) if self.anonymize in offered else -1
+        self.anonymize = offered[(i + 1) % len(offered)]
+        self._update()
+
     # -- size and label -------------------------------------------------------------------
 
     def _update(self) -> None:
@@ -249,6 +264,8 @@ class ReviewScreen(StationScreen):
         self.query_one("#profile", Button).label = (
             f"Profile: {self.profile.value if self.profile else 'as received'} (p)")
         self.query_one("#copies", Button).label = f"Copies: {self.copies} (+/-)"
+        self.query_one("#copy", Button).label = (
+            f"Anonymous: {self.anonymize} (d)" if self.anonymize else "Patient copy (d)")
         out = len(self.left_out)
         self.query_one("#reports", Button).label = (
             "Reports: included (r)" if not out else "Reports: left out (r)"
@@ -268,10 +285,15 @@ class ReviewScreen(StationScreen):
         for p in plan.problems:
             text.append("\n")
             text.append(p.text, style="bold red" if p.severity is Severity.ERROR else "yellow")
+        if choice is not None and not self.anonymize:
+            why = app.station.confirmation_needed(choice.target)
+            if why:
+                text.append("\n")
+                text.append(why + " F8 asks first.", style="yellow")
         self.query_one("#fit", Static).update(text)
         self.query_one(LabelPreview).show(
             self.studies, datetime.fromtimestamp(app.clock()), plan.media,
-            app.config.media.institution)
+            app.config.media.institution, self.anonymize)
 
     # -- go -------------------------------------------------------------------------------
 
@@ -287,12 +309,25 @@ class ReviewScreen(StationScreen):
             return
         if self._creating:
             return
+        why = self.station_app.station.confirmation_needed(choice.target, self.anonymize)
+        if why:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._create(choice, confirmed=True)
+
+            self.app.push_screen(ConfirmScreen(f"{why}\n\nSend identified data to "
+                                               f"{choice.target}?"), answered)
+            return
+        self._create(choice)
+
+    def _create(self, choice: Any, confirmed: bool = False) -> None:
         self._creating = True
         station = self.station_app.station
         studies = list(self.studies)
         first = studies[0]
         profile = (self.profile or Profile(self.station_app.config.media.default_profile)).value
         target, copies, left_out = choice.target, self.copies, set(self.left_out)
+        anonymize = self.anonymize
 
         def create() -> None:
             located = station.locate([s.study_uid for s in studies], known=studies,
@@ -301,7 +336,8 @@ class ReviewScreen(StationScreen):
                 raise RuntimeError("; ".join(located.problems))
             job = station.create_job(located.refs, target, profile=profile, copies=copies,
                                      patient_name=first.patient_name,
-                                     patient_id=first.patient_id)
+                                     patient_id=first.patient_id, anonymize=anonymize,
+                                     confirmed_identified=confirmed)
             self.post_message(msg.JobCreated(job))
 
         self.run_worker(create, thread=True, group="create-job", exit_on_error=False)

@@ -13,12 +13,17 @@ from mw_tui.util import text as fmt
 
 
 def label_lines(studies: Sequence[StudyResult], created: datetime, count: int,
-                institution: str = "") -> list[str]:
-    """The label's lines for disc 1 of `count` (the others differ only in the number)."""
+                institution: str = "", anonymous: str = "") -> list[str]:
+    """The label's lines for disc 1 of `count` (the others differ only in the number);
+    an anonymous copy (`anonymous`: its profile) names no patient and no institution."""
     volume = fileset_id(created, 1, max(1, count))
     patients = list(dict.fromkeys((s.patient_name, s.patient_id, s.birth_date)
                                   for s in studies))
     lines = [f"{volume}   {'disc 1 of ' + str(count) if count > 1 else ''}".rstrip()]
+    if anonymous:
+        lines.append(f"ANONYMOUS COPY ({len(patients)} pseudonymous patient"
+                     f"{'s' if len(patients) > 1 else ''}, profile {anonymous})")
+        patients, institution = [], ""
     for name, pid, born in patients[:2]:
         line = fmt.person_name(name) or "(no name)"
         if pid:
@@ -28,7 +33,8 @@ def label_lines(studies: Sequence[StudyResult], created: datetime, count: int,
         lines.append(line)
     if len(patients) > 2:
         lines.append(f"… and {len(patients) - 2} more patients")
-    study_text = "; ".join(
+    study_text = "; ".join(  # an anonymous copy's dates and descriptions may be gone
+        f"{'/'.join(s.modalities) or '?'}" if anonymous else
         f"{'/'.join(s.modalities) or '?'} {fmt.dicom_date(s.study_date)} {s.description}".strip()
         for s in studies[:3])
     if len(studies) > 3:
@@ -53,8 +59,8 @@ class LabelPreview(Static):
         self.border_title = "Label"
 
     def show(self, studies: Sequence[StudyResult], created: datetime, count: int,
-             institution: str = "") -> None:
-        lines = label_lines(studies, created, count, institution)
+             institution: str = "", anonymous: str = "") -> None:
+        lines = label_lines(studies, created, count, institution, anonymous)
         text = Text(lines[0], style="bold")
         for line in lines[1:]:
             text.append("\n" + line)
