@@ -30,10 +30,12 @@ from mw_tui.config.checks import (
     is_valid_uid,
     item,
 )
+from mw_tui.config.labels import LabelsConfig
 from mw_tui.config.parsing import (
     loads,
     parse,
 )
+from mw_tui.config.publishers import PUBLISHER_KINDS, Publisher
 from mw_tui.config.sections import (
     EXAMPLES,
     MITRA_REPORT_UIDS,
@@ -75,6 +77,7 @@ __all__ = [
     "LOG_LEVELS",
     "MITRA_REPORT_UIDS",
     "PIN_HASH_RE",
+    "PUBLISHER_KINDS",
     "REPORT_MATCH_KEYS",
     "SECTIONS",
     "SYSTEM_PATH",
@@ -86,7 +89,9 @@ __all__ = [
     "DevicesConfig",
     "DicomConfig",
     "JobsConfig",
+    "LabelsConfig",
     "MediaConfig",
+    "Publisher",
     "ReportSource",
     "RetentionConfig",
     "Rule",

@@ -23,6 +23,8 @@ from mw_tui.config.checks import (
     in_range,
     item,
 )
+from mw_tui.config.labels import LabelsConfig
+from mw_tui.config.publishers import Publisher
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,8 @@ class Config:
     tls: TlsConfig = field(default_factory=TlsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    publishers: tuple[Publisher, ...] = ()
     path: Path | None = None
 
     def archive(self, name: str) -> Archive:
@@ -373,6 +377,8 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "tls": (TlsConfig, False),
     "retention": (RetentionConfig, False),
     "ui": (UiConfig, False),
+    "labels": (LabelsConfig, False),
+    "publishers": (Publisher, True),
 }
 
 # A commented example written by `config init` for each array of tables.
@@ -390,4 +396,7 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
                 "with QIDO-RS (this file must then be mode 0600).",
                 Target(name="cloud", url="https://pacs.example.org/dicom-web", auth="bearer",
                        token="...")),
+    "publishers": ("Disc publishers (robots that write and print discs) fed through their "
+                   "shared job folder: one [[publishers]] table each (targets: publisher:NAME).",
+                   Publisher(name="robot", folder="/mnt/ptburn", robot_folder="C:\\PTBurnJobs")),
 }
