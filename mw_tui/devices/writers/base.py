@@ -33,6 +33,7 @@ class WriterKind(StrEnum):
     USB = "usb"
     ISO_FILE = "iso_file"
     DICOMWEB = "dicomweb"
+    PUBLISHER = "publisher"  # a disc robot fed through its job folder
 
 
 class ProblemCode(StrEnum):
@@ -236,6 +237,8 @@ class Writer(ABC):
     can_blank: ClassVar[bool] = False  # blank(confirm=True) erases rewritable media
     can_format: ClassVar[bool] = False  # format(confirm=True) erases the medium
     removable: ClassVar[bool] = False  # the result says when the medium is safe to remove
+    prints_labels: ClassVar[bool] = False  # prints the disc's label itself
+    makes_copies: ClassVar[bool] = False  # one write() makes every copy the writer was given
 
     @abstractmethod
     def describe(self) -> str:
