@@ -1,4 +1,5 @@
-"""Just enough IPP (RFC 8010/8011) to follow a CUPS print job: Get-Job-Attributes.
+"""Just enough IPP (RFC 8010/8011) to follow a CUPS print job: Get-Job-Attributes and
+Get-Printer-Attributes.
 
 `lpstat` lists a finished job among the "completed" ones whether it printed, was
 cancelled or was aborted; the job's `job-state` says which. The scheduler is found as
@@ -28,6 +29,19 @@ class JobState(IntEnum):
     CANCELED = 7
     ABORTED = 8
     COMPLETED = 9
+
+
+class PrinterState(IntEnum):
+    IDLE = 3
+    PROCESSING = 4
+    STOPPED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterStatus:
+    state: PrinterState
+    reasons: tuple[str, ...] = ()  # printer-state-reasons: paused, media-empty, ...
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,21 +106,22 @@ def _attr(tag: int, name: str, value: bytes) -> bytes:
     return struct.pack(">BH", tag, len(raw)) + raw + struct.pack(">H", len(value)) + value
 
 
-def get_job(job_id: int, server: str | None = None, timeout: float = 10.0) -> JobStatus:
-    """The state of CUPS job `job_id`. Raises IppError."""
+def _ask(server: str | None, operation: int, target: tuple[str, str], wanted: tuple[str, ...],
+         timeout: float) -> tuple[int, dict[str, list[bytes | int]]]:
+    """Send one IPP request about `target` (an attribute name and URI); returns the IPP
+    status and the attributes of the answer."""
     server = server or cups_server()
-    body = struct.pack(">BBHI", 2, 0, 0x0009, 1) + bytes([0x01])  # Get-Job-Attributes
+    body = struct.pack(">BBHI", 2, 0, operation, 1) + bytes([0x01])
     body += _attr(0x47, "attributes-charset", b"utf-8")
     body += _attr(0x48, "attributes-natural-language", b"en")
-    body += _attr(0x45, "job-uri", f"ipp://localhost/jobs/{job_id}".encode())
+    body += _attr(0x45, target[0], target[1].encode())
     body += _attr(0x42, "requesting-user-name", getpass.getuser().encode())
-    wanted = ("job-state", "job-state-reasons", "job-printer-state-message")
     body += _attr(0x44, "requested-attributes", wanted[0].encode())
     body += b"".join(_attr(0x44, "", w.encode()) for w in wanted[1:])
     body += bytes([0x03])
     conn = _connection(server, timeout)
     try:
-        conn.request("POST", "/jobs/", body, {"Content-Type": "application/ipp"})
+        conn.request("POST", "/", body, {"Content-Type": "application/ipp"})
         response = conn.getresponse()
         data = response.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -115,18 +130,55 @@ def get_job(job_id: int, server: str | None = None, timeout: float = 10.0) -> Jo
         conn.close()
     if response.status != 200:
         raise IppError(f"the CUPS scheduler at {server} answered HTTP {response.status}")
-    return _parse(data, job_id)
+    return _parse(data)
 
 
-def _parse(data: bytes, job_id: int) -> JobStatus:
-    if len(data) < 8:
-        raise IppError("the CUPS scheduler sent a short answer")
-    status = struct.unpack(">H", data[2:4])[0]
+def get_job(job_id: int, server: str | None = None, timeout: float = 10.0) -> JobStatus:
+    """The state of CUPS job `job_id`. Raises IppError."""
+    status, attrs = _ask(server, 0x0009, ("job-uri", f"ipp://localhost/jobs/{job_id}"),
+                         ("job-state", "job-state-reasons", "job-printer-state-message"),
+                         timeout)
     if status == 0x0406:  # client-error-not-found
         raise IppError(f"CUPS does not know print job {job_id} (any more)")
     if status >= 0x0100:
         raise IppError(f"CUPS refused to tell the state of print job {job_id} "
                        f"(IPP status 0x{status:04x})")
+    state = _enum(attrs, "job-state", JobState)
+    if state is None:
+        raise IppError(f"CUPS did not say the state of print job {job_id}")
+    return JobStatus(JobState(state), _texts(attrs, "job-state-reasons"),
+                     " ".join(_texts(attrs, "job-printer-state-message")))
+
+
+def get_printer(name: str, server: str | None = None, timeout: float = 10.0) -> PrinterStatus:
+    """The state of CUPS queue `name`. Raises IppError."""
+    status, attrs = _ask(server, 0x000B, ("printer-uri", f"ipp://localhost/printers/{name}"),
+                         ("printer-state", "printer-state-reasons", "printer-state-message",
+                          "printer-is-accepting-jobs"), timeout)
+    if status >= 0x0100:
+        raise IppError(f"CUPS refused to tell the state of printer {name} "
+                       f"(IPP status 0x{status:04x})")
+    state = _enum(attrs, "printer-state", PrinterState)
+    if state is None:
+        raise IppError(f"CUPS did not say the state of printer {name}")
+    reasons = tuple(r for r in _texts(attrs, "printer-state-reasons") if r != "none")
+    return PrinterStatus(PrinterState(state), reasons,
+                         " ".join(_texts(attrs, "printer-state-message")))
+
+
+def _enum(attrs: dict[str, list[bytes | int]], name: str, kind: type[IntEnum]) -> int | None:
+    values = [v for v in attrs.get(name, []) if isinstance(v, int)]
+    return values[0] if values and values[0] in kind._value2member_map_ else None
+
+
+def _texts(attrs: dict[str, list[bytes | int]], name: str) -> tuple[str, ...]:
+    return tuple(v.decode(errors="replace") for v in attrs.get(name, []) if isinstance(v, bytes))
+
+
+def _parse(data: bytes) -> tuple[int, dict[str, list[bytes | int]]]:
+    if len(data) < 8:
+        raise IppError("the CUPS scheduler sent a short answer")
+    status = struct.unpack(">H", data[2:4])[0]
     attrs: dict[str, list[bytes | int]] = {}
     at, name = 8, ""
     try:
@@ -143,15 +195,12 @@ def _parse(data: bytes, job_id: int) -> JobStatus:
             n = struct.unpack(">H", data[at:at + 2])[0]
             raw = data[at + 2:at + 2 + n]
             at += 2 + n
-            value: bytes | int = struct.unpack(">i", raw)[0] if tag in (0x21, 0x23) else raw
-            attrs.setdefault(name, []).append(value)
+            if tag in (0x21, 0x23):  # integer, enum
+                attrs.setdefault(name, []).append(struct.unpack(">i", raw)[0])
+            elif tag == 0x22:  # boolean
+                attrs.setdefault(name, []).append(raw[:1] == b"\x01")
+            else:
+                attrs.setdefault(name, []).append(raw)
     except (struct.error, UnicodeDecodeError) as exc:
         raise IppError("the CUPS scheduler sent an answer that cannot be read") from exc
-    states = [v for v in attrs.get("job-state", []) if isinstance(v, int)]
-    if not states or states[0] not in JobState._value2member_map_:
-        raise IppError(f"CUPS did not say the state of print job {job_id}")
-    reasons = tuple(v.decode(errors="replace") for v in attrs.get("job-state-reasons", [])
-                    if isinstance(v, bytes))
-    message = b"".join(v for v in attrs.get("job-printer-state-message", [])
-                       if isinstance(v, bytes)).decode(errors="replace")
-    return JobStatus(JobState(states[0]), reasons, message)
+    return status, attrs

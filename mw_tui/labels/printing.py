@@ -18,7 +18,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from mw_tui.labels.ipp import IppError, JobState, cups_server, get_job
+from mw_tui.labels.ipp import (
+    IppError,
+    JobState,
+    PrinterState,
+    cups_server,
+    get_job,
+    get_printer,
+)
 
 
 class PrintState(StrEnum):
@@ -114,13 +121,17 @@ def print_label(pdf: Path | str, printer: str, *, options: Sequence[str] = (),
             if status.state is JobState.ABORTED:
                 return report(PrintState.FAILED, f"{printer} could not print the label"
                                                  f"{said}; it is kept as {pdf}.")
+            stopped = _stopped(printer, server) if status.state in (
+                JobState.PENDING, JobState.HELD, JobState.STOPPED) else None
             if status.state is JobState.PROCESSING:
                 report(PrintState.PRINTING, f"Printing the label on {printer}{said}.")
-            elif status.state is JobState.STOPPED:
-                report(PrintState.STOPPED, f"{printer} has stopped{said}: check the printer.")
+            elif stopped is not None or status.state is JobState.STOPPED:
+                why = stopped or status.message or "stopped"
+                report(PrintState.STOPPED, f"{printer} has stopped ({why}): check the "
+                                           "printer; the label waits.")
             else:
                 report(PrintState.QUEUED, f"The label waits for {printer}{said}.")
-            last_problem = status.message
+            last_problem = stopped or status.message
         if time.monotonic() >= deadline:
             _cancel(job, server)
             said = f" (last news: {last_problem})" if last_problem else ""
@@ -148,6 +159,11 @@ class _Reporter:
 
 def _lp_problem(text: str, printer: str, server: str) -> str:
     low = text.lower()
+    try:  # lp says "does not exist" also when it cannot reach the scheduler at all
+        get_printer(printer, server, timeout=5)
+    except IppError as exc:
+        if "does not answer" in str(exc):
+            low = "not running"
     if "does not exist" in low or "not found" in low:
         return (f"CUPS has no printer {printer!r}: check [labels] printer (`lpstat -p` lists "
                 "the printers).")
@@ -157,6 +173,17 @@ def _lp_problem(text: str, printer: str, server: str) -> str:
     if "not accepting" in low:
         return f"{printer} does not accept jobs now: let it (cupsaccept {printer})."
     return f"lp refused the label: {' '.join(text.split()) or 'no reason given'}."
+
+
+def _stopped(printer: str, server: str) -> str | None:
+    """Why the printer stopped (its message or reasons), or None when it has not."""
+    try:
+        status = get_printer(printer, server)
+    except IppError:
+        return None
+    if status.state is not PrinterState.STOPPED:
+        return None
+    return status.message or ", ".join(status.reasons) or "stopped"
 
 
 def _cancel(job: str, server: str) -> None:

@@ -27,6 +27,8 @@ def render_pdf(layout: Layout, path: Path | str) -> Path:
         c = Canvas(str(tmp), pagesize=(size, size), pageCompression=1)
         c.setTitle("Disc label")
         c.setCreator("mw-tui")
+        c.setAuthor("mw-tui")
+        c.setSubject("Disc label")
         c.translate(size / 2, size / 2)
         if layout.guides:
             c.setStrokeGray(GUIDE_GREY)
