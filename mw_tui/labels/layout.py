@@ -142,8 +142,10 @@ def _fit(text: str, x: float, y: float, size: float, bold: bool, min_size: float
         size = max(min_size, math.floor(size * room / width * 10) / 10)
     room = _room(y, size, bold, x, geometry, text)
     if text_width(text, size, bold) / MM > room:
-        text = _cut(text, size, bold, room)
-        warnings.append(f"cut to fit the disc: {text!r}")
+        cut = _cut(text, size, bold, room)
+        warnings.append(f"cut to fit the disc: {cut!r}" if cut else
+                        f"no room at y = {y:g} mm, left out: {text!r}")
+        text = cut
     elif size < wanted:
         warnings.append(f"printed at {size:g} pt instead of {wanted:g} pt to fit: {text!r}")
     return PlacedText(text, x, y, size, bold)

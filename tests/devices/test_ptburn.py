@@ -21,13 +21,20 @@ from pyzbar import pyzbar
 
 from mw_tui.config import Publisher
 from mw_tui.demo import synth
-from mw_tui.devices.writers.base import Cancelled, Phase, Progress, Unreachable, WriteFailed
+from mw_tui.devices.writers.base import (
+    Cancelled,
+    NotSupported,
+    Phase,
+    Progress,
+    Unreachable,
+    WriteFailed,
+)
 from mw_tui.devices.writers.hotfolder import PublisherState, RequestState
 from mw_tui.devices.writers.ptburn import PtBurnWriter
 from mw_tui.devices.writers.publishers import publisher_writer
 from mw_tui.dicom import sop
 from mw_tui.jobs import manifest
-from mw_tui.labels import LabelContent, Labels, StudyLine
+from mw_tui.labels import LabelContent, LabelError, Labels, StudyLine
 from mw_tui.media import Profile, build_volumes, write_iso
 from mw_tui.media.volume import Volume
 from mw_tui.store import Store
@@ -247,6 +254,20 @@ def test_the_robots_state_for_the_targets_list(jobs: Path, tmp_path: Path) -> No
         "[System]\nSysErrorNumber=6\nSysErrorString=Ink low\n")
     status = writer.status()
     assert (status.state, status.message) == (PublisherState.ERROR, "xrp: Ink low (error 6)")
+
+
+def test_a_label_the_robot_cannot_print_stops_before_anything_is_submitted(
+        volume: Volume, jobs: Path, robot: PtBurnRobot, tmp_path: Path) -> None:
+    pdf = Labels().pdf(LabelContent(patient_name="X^Y", job_id="1"), tmp_path / "label.pdf")
+    with pytest.raises(NotSupported, match=r"prints labels of the kinds \.jpg.*not label\.pdf"):
+        PtBurnWriter(publisher(jobs), job_id="13", label_for=lambda v: pdf).write(volume)
+
+    def broken(v: Volume) -> Path:
+        raise LabelError("The label font is missing: install fonts-dejavu-core.")
+
+    with pytest.raises(WriteFailed, match=r"could not be made \(The label font is missing"):
+        PtBurnWriter(publisher(jobs), job_id="14", label_for=broken).write(volume)
+    assert left_in(jobs) == [] and robot.requests == []
 
 
 def test_problems_are_named(volume: Volume, tmp_path: Path) -> None:
