@@ -233,9 +233,16 @@ def test_a_restarted_station_follows_the_robots_job_to_its_end(
         wait_until(lambda: (jobs / f"{name}.DON").exists(), what="the robot done")
         (jobs / f"{name}.DON").unlink()
         assert writer.state_of(name) is RequestState.GONE
-    else:
-        threading.Timer(0.3, robot.finish.set).start()
-    result = writer.write(volume)
+    seen: list[str] = []
+
+    def progress(p: Progress) -> None:  # the robot goes on once the station follows it
+        seen.append(p.message)
+        if "Recording disc 1" in p.message:
+            robot.finish.set()
+
+    result = writer.write(volume, progress)
+    assert any("submitted before the station restarted" in m for m in seen), seen
+    assert ("xrp: Recording disc 1..." in seen) is not done_while_away
     assert result.verified and result.md5 == volume.iso_md5
     assert len(robot.requests) == 1 and len(robot.burned) == 1  # one disc, not two
     assert not (jobs / name).exists()
