@@ -3,7 +3,7 @@ out from a site template onto the disc's printable ring, drawn as a PDF of the d
 size, as a picture, or as text for the screen, and printed through CUPS.
 
     labels = Labels(config.labels)          # template and geometry checked here
-    content = LabelContent(patient_name="Müller^Jürgen", job_id="42", ...)
+    content = content_for(store_study_rows, disc_number=1, disc_count=2, job_id=42, ...)
     pdf = labels.pdf(content, workdir / "label-1.pdf")
     status = labels.print(pdf, on_status=..., cancel=...)   # KEPT without a printer
 """
@@ -20,7 +20,9 @@ from mw_tui.labels.content import (
     FIELDS,
     STUDY_FIELDS,
     LabelContent,
+    StudyFacts,
     StudyLine,
+    content_for,
 )
 from mw_tui.labels.fonts import LabelError
 from mw_tui.labels.layout import DiscGeometry, Layout, lay_out
@@ -37,7 +39,8 @@ from mw_tui.labels.template import Template, TemplateError, load_template, parse
 
 __all__ = ["DICOM_ONLY", "DICOM_PLUS_WEB", "FIELDS", "FINISHED", "STUDY_FIELDS",
            "DiscGeometry", "LabelContent", "LabelError", "Labels", "Layout", "PrintState",
-           "PrintStatus", "StudyLine", "Template", "TemplateError", "lay_out",
+           "PrintStatus", "StudyFacts", "StudyLine", "Template", "TemplateError", "content_for",
+           "lay_out",
            "load_template", "parse_template", "print_label", "render_image", "render_pdf",
            "render_text"]
 

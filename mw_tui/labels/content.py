@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date as Date
 from datetime import datetime
+from typing import Protocol
 
 # The merge fields a template may use (besides the per-study ones), with what they hold.
 FIELDS: dict[str, str] = {
@@ -83,6 +86,48 @@ class LabelContent:
         return [{"study_date": display_date(s.date, date_format),
                  "modality": clean(s.modality), "description": clean(s.description)}
                 for s in self.studies]
+
+
+class StudyFacts(Protocol):
+    """What a label needs of a study (the store's StudyRow has it)."""
+
+    @property
+    def patient_name(self) -> str: ...
+    @property
+    def patient_id(self) -> str: ...
+    @property
+    def birth_date(self) -> str: ...
+    @property
+    def study_date(self) -> str: ...
+    @property
+    def modalities(self) -> tuple[str, ...]: ...
+    @property
+    def description(self) -> str: ...
+
+
+def content_for(studies: Sequence[StudyFacts], *, disc_number: int = 1, disc_count: int = 1,
+                volume_label: str = "", institution: str = "", station: str = "",
+                date: str = "", copy_type: str = "Patient copy", web: bool = True,
+                job_id: str | int = "") -> LabelContent:
+    """The label of a disc holding `studies` (the patient is the first study's; several
+    patients are all named). `date` defaults to today; `web`: the disc has the IHE PDI
+    web pages (DICOM PLUS WEB)."""
+    names: list[str] = []
+    for s in studies:
+        if s.patient_name not in names:
+            names.append(s.patient_name)
+    first = studies[0] if studies else None
+    return LabelContent(
+        patient_name=names[0] if len(names) == 1 else " / ".join(
+            person_name(n) for n in names),
+        patient_id=first.patient_id if first and len(names) == 1 else "",
+        birth_date=first.birth_date if first and len(names) == 1 else "",
+        studies=tuple(StudyLine(s.study_date, "/".join(s.modalities), s.description)
+                      for s in studies),
+        disc_number=disc_number, disc_count=disc_count, volume_label=volume_label,
+        institution=institution, station=station,
+        date=date or Date.today().strftime("%Y%m%d"), copy_type=copy_type,
+        contents=DICOM_PLUS_WEB if web else DICOM_ONLY, job_id=str(job_id))
 
 
 def clean(value: str) -> str:

@@ -19,6 +19,7 @@ from mw_tui.labels import (
     Labels,
     StudyLine,
     TemplateError,
+    content_for,
     render_pdf,
 )
 from tests.peers import need
@@ -124,6 +125,34 @@ def test_the_terminal_preview_says_the_same(tmp_path: Path) -> None:
     assert "+ 2 more studies" in lines and "DICOM ONLY · Disc 2 of 3" in lines
     assert "||||| MW_TUI-42 |||||" in lines
     assert all(len(line) <= 40 for line in text.splitlines())
+
+
+def test_the_content_of_studies_in_the_store(tmp_path: Path) -> None:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    from mw_tui.demo import synth
+    from mw_tui.dicom import sop
+    from mw_tui.store import Store
+
+    store = Store(tmp_path / "store")
+    patient = synth.PatientInfo(name=GREEK, patient_id="GR-1", charset="ISO_IR 192")
+    uids = []
+    for modality, description in (("CT", "Thorax"), ("MR", "Knie")):
+        study = synth.StudyInfo(patient=patient, description=description)
+        ds = synth.image(study, modality, rows=8, columns=8)
+        fp = DicomBytesIO()
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+        write_dataset(fp, ds)
+        store.store_bytes(ds.SOPClassUID, ds.SOPInstanceUID, sop.EXPLICIT_VR_LE, fp.getvalue())
+        uids.append(study.study_uid)
+    rows = [store.index.study(uid) for uid in uids]
+    label = content_for([r for r in rows if r is not None], disc_count=2, job_id=7,
+                        institution="Klinik", web=False)
+    text = Labels().text(label)
+    for expected in ("Παπαδόπουλος, Γιώργος", "GR-1 · 1970-01-01", "2026-01-01 CT Thorax",
+                     "2026-01-01 MR Knie", "DICOM ONLY · Disc 1 of 2", "Job 7"):
+        assert expected in text, text
 
 
 def test_a_site_template(tmp_path: Path) -> None:
