@@ -84,6 +84,17 @@ def test_the_documented_names_load() -> None:
         ('[[archives]]\nname = "a b"\nae_title = "A"\nhost = "h"', "archives[1].name = 'a b'"),
         ('[[archives]]\nname = "a"\nae_title = "A"\nhost = "h"\n[[archives]]\nname = "a"\n'
          'ae_title = "B"\nhost = "h"', "the name 'a' is used twice"),
+        ('[labels]\nprinter = "disc printer"', "labels.printer = 'disc printer': must be"),
+        ('[labels]\noptions = ["fit"]', "must be a list of CUPS options such as"),
+        ('[labels]\nprintable_inner_mm = 12\ninner_diameter_mm = 15',
+         "[labels]: the diameters must grow"),
+        ('[[publishers]]\nname = "r"', "publishers[1].folder: missing (required)"),
+        ('[[publishers]]\nname = "r"\nfolder = "/j"\nkind = "rimage"',
+         "publishers[1].kind = 'rimage': must be one of 'ptburn'"),
+        ('[[publishers]]\nname = "r"\nfolder = "/j"\nclient_id = "' + "x" * 33 + '"',
+         "must be 1 to 32 printable ASCII characters"),
+        ('[[publishers]]\nname = "r"\nfolder = "/j"\nrobot_folder = "C:\\\\Aufträge"',
+         "must be a path in printable ASCII"),
         ('[nonsense]\nx = 1', "[nonsense]: unknown section"),
         ('[station\n', "not valid TOML"),
     ],
@@ -92,6 +103,24 @@ def test_each_invalid_value_gets_its_named_error(text: str, expected: str) -> No
     with pytest.raises(cfg.ConfigError) as info:
         cfg.loads(text)
     assert any(expected in e for e in info.value.errors), info.value.errors
+
+
+LABELS_AND_PUBLISHERS = r"""
+[labels]
+printer = "discs"
+options = ["media=Custom.120x120mm"]
+[[publishers]]
+name = "xrp"
+folder = "/mnt/ptburn"
+robot_folder = 'C:\PTBurnJobs'
+"""
+
+
+def test_labels_and_publishers_load() -> None:
+    config = cfg.loads(LABELS_AND_PUBLISHERS)
+    assert config.labels.printer == "discs" and config.labels.inner_diameter_mm == 15
+    (robot,) = config.publishers
+    assert (robot.kind, robot.robot_folder, robot.verify) == ("ptburn", "C:\\PTBurnJobs", True)
 
 
 def test_all_problems_are_reported_at_once() -> None:

@@ -32,11 +32,13 @@ from mw_tui.config.checks import (
     item,
 )
 from mw_tui.config.deid import BASIC_PROFILE, BurnedIn, DateHandling, DeidProfile
+from mw_tui.config.labels import LabelsConfig
 from mw_tui.config.parsing import (
     loads,
     parse,
 )
 from mw_tui.config.paths import StoragePaths
+from mw_tui.config.publishers import PUBLISHER_KINDS, Publisher
 from mw_tui.config.sections import (
     EXAMPLES,
     MITRA_REPORT_UIDS,
@@ -80,6 +82,7 @@ __all__ = [
     "LOG_LEVELS",
     "MITRA_REPORT_UIDS",
     "PIN_HASH_RE",
+    "PUBLISHER_KINDS",
     "REPORT_MATCH_KEYS",
     "SECTIONS",
     "SYSTEM_PATH",
@@ -96,7 +99,9 @@ __all__ = [
     "DevicesConfig",
     "DicomConfig",
     "JobsConfig",
+    "LabelsConfig",
     "MediaConfig",
+    "Publisher",
     "ReportSource",
     "RetentionConfig",
     "Rule",

@@ -138,6 +138,9 @@ def parse(doc: Mapping[str, Any], path: Path | None = None) -> Config:
             if hasattr(t, "problems"):
                 errors += [f"{name} {t.name!r}: {p}" for p in t.problems()]
     errors += _rule_problems(parts)
+    for name, (_, is_array) in SECTIONS.items():
+        if not is_array and hasattr(parts.get(name), "problems"):
+            errors += [f"[{name}]: {p}" for p in parts[name].problems()]
     if errors:
         raise ConfigError(errors, path)
     return Config(path=path, **{k: v for k, v in parts.items() if v is not None})

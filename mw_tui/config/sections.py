@@ -25,6 +25,8 @@ from mw_tui.config.checks import (
     item,
 )
 from mw_tui.config.deid import DeidProfile
+from mw_tui.config.labels import LabelsConfig
+from mw_tui.config.publishers import Publisher
 from mw_tui.config.targets import check_target
 
 
@@ -348,6 +350,8 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     deid_profiles: tuple[DeidProfile, ...] = ()
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    publishers: tuple[Publisher, ...] = ()
     path: Path | None = None
 
     def archive(self, name: str) -> Archive:
@@ -378,6 +382,8 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "retention": (RetentionConfig, False),
     "ui": (UiConfig, False),
     "deid_profiles": (DeidProfile, True),
+    "labels": (LabelsConfig, False),
+    "publishers": (Publisher, True),
 }
 
 # A commented example written by `config init` for each array of tables.
@@ -399,4 +405,7 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
                       "profile named \"basic\" (the Basic Profile alone) exists without one.",
                       DeidProfile(name="teaching", dates="shift", clean_descriptors=True,
                                   clean_structured_content=True)),
+    "publishers": ("Disc publishers (robots that write and print discs) fed through their "
+                   "shared job folder: one [[publishers]] table each (targets: publisher:NAME).",
+                   Publisher(name="robot", folder="/mnt/ptburn", robot_folder="C:\\PTBurnJobs")),
 }

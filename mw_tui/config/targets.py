@@ -16,16 +16,18 @@ class TargetKind(StrEnum):
     USB = "usb"
     ISO = "iso"
     CLOUD = "cloud"
+    PUBLISHER = "publisher"  # a disc robot ([[publishers]])
 
 
-NEEDS_WHERE = {TargetKind.ISO: "path", TargetKind.CLOUD: "name"}
-NOTATION = "iso:PATH, disc[:DEVICE], usb[:DEVICE] or cloud:NAME"
+NEEDS_WHERE = {TargetKind.ISO: "path", TargetKind.CLOUD: "name", TargetKind.PUBLISHER: "name"}
+NOTATION = "iso:PATH, disc[:DEVICE], usb[:DEVICE], cloud:NAME or publisher:NAME"
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     """`disc[:DEVICE]`, `usb[:DEVICE]`, `iso:PATH` (a folder, or a file name ending in
-    .iso) or `cloud:NAME` (a `[[targets]]` entry)."""
+    .iso), `cloud:NAME` (a `[[targets]]` entry) or `publisher:NAME` (a `[[publishers]]`
+    entry)."""
 
     kind: TargetKind
     where: str = ""  # device, folder or file path, or cloud target name

@@ -27,6 +27,7 @@ from mw_tui.devices.writers import (
     writer_class,
     writer_for,
 )
+from mw_tui.devices.writers.hotfolder import HotFolderWriter
 from mw_tui.media.profiles import MEDIA, USB_PROFILES, Profile
 
 EXAMPLE = """
@@ -148,7 +149,10 @@ def test_capabilities_tell_the_targets_apart() -> None:
                                                 StowWriter))
     assert {k: writer_class(k) for k in cfg.TargetKind} == {
         cfg.TargetKind.DISC: DiscWriter, cfg.TargetKind.USB: UsbWriter,
-        cfg.TargetKind.ISO: IsoFileWriter, cfg.TargetKind.CLOUD: StowWriter}
+        cfg.TargetKind.ISO: IsoFileWriter, cfg.TargetKind.CLOUD: StowWriter,
+        cfg.TargetKind.PUBLISHER: HotFolderWriter}
+    assert HotFolderWriter.writes_all_copies and HotFolderWriter.prints_labels
+    assert not HotFolderWriter.needs_media  # the robot takes discs from its own bins
 
 
 def test_the_medium_each_target_cuts_volumes_to() -> None:

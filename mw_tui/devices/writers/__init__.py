@@ -21,7 +21,9 @@ from mw_tui.devices.writers.base import (
     WriteResult,
 )
 from mw_tui.devices.writers.disc import DiscWriter
+from mw_tui.devices.writers.hotfolder import HotFolderWriter, LabelSource
 from mw_tui.devices.writers.isofile import IsoFileWriter
+from mw_tui.devices.writers.publishers import publisher_writer
 from mw_tui.devices.writers.stow import StowWriter
 from mw_tui.devices.writers.usb import MountCommands, UsbWriter
 
@@ -32,7 +34,7 @@ __all__ = ["DiscWriter", "IsoFileWriter", "MountCommands", "Problem", "ProblemCo
 
 WRITERS: dict[TargetKind, type[Writer]] = {
     TargetKind.DISC: DiscWriter, TargetKind.USB: UsbWriter, TargetKind.ISO: IsoFileWriter,
-    TargetKind.CLOUD: StowWriter,
+    TargetKind.CLOUD: StowWriter, TargetKind.PUBLISHER: HotFolderWriter,  # type: ignore[type-abstract]
 }
 
 
@@ -41,11 +43,22 @@ def writer_class(kind: TargetKind) -> type[Writer]:
     return WRITERS[kind]
 
 
-def writer_for(config: Config, target: Target, devices: Sequence[Device] = ()) -> Writer:
-    """The writer for a target, from the configuration and the devices present. Raises
-    WriterError (NOT_CONFIGURED, NO_DEVICE) saying what to do."""
+def writer_for(config: Config, target: Target, devices: Sequence[Device] = (), *,
+               job_id: str | int = "", copies: int = 1,
+               label_for: LabelSource | None = None) -> Writer:
+    """The writer for a target, from the configuration and the devices present (a disc
+    publisher also takes the job's id, its copies and its labels). Raises WriterError
+    (NOT_CONFIGURED, NO_DEVICE) saying what to do."""
     d = config.devices
     where = target.where
+    if target.kind is TargetKind.PUBLISHER:
+        for p in config.publishers:
+            if p.name == where:
+                return publisher_writer(p, job_id=job_id, copies=copies, label_for=label_for)
+        known = ", ".join(p.name for p in config.publishers) or "none configured"
+        raise WriterError(ProblemCode.NOT_CONFIGURED,
+                          f"No disc publisher named {where!r} (known: {known}): add a "
+                          "[[publishers]] table.")
     if target.kind is TargetKind.DISC:
         device = where or (d.drive if d.drive != "auto" else "")
         if not device:

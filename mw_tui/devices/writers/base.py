@@ -185,6 +185,8 @@ class Writer(ABC):
         """Whether the image a job builds in `workdir` is itself the medium (so it is read
         back while it is written, and not again)."""
         return False
+    prints_labels: ClassVar[bool] = False  # prints the disc's label itself
+    writes_all_copies: ClassVar[bool] = False  # one write() makes every copy it was given
 
     @abstractmethod
     def describe(self) -> str:
