@@ -68,6 +68,9 @@ class BuildSteps(RunnerCore):
                 without_reports=[s.study_uid for s in job.studies if not s.include_reports])
             log.info("job %d: %d volume(s) laid out in %.2f s", job.id, len(volumes),
                      time.monotonic() - started)
+            for note in dict.fromkeys(n for v in volumes for n in v.notes):
+                log.warning("job %d: %s", job.id, note)  # e.g. web images reduced to fit
+                self.queue.note(job.id, note)
             if self._writer_needs_iso(job):
                 read_back = self._read_back_while_building(job, workdir)
                 made = []

@@ -29,7 +29,7 @@ from pydicom.pixels import (
     apply_modality_lut,
     apply_voi_lut,
     convert_color_space,
-    iter_pixels,
+    pixel_array,
 )
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
@@ -125,11 +125,12 @@ def _render(task: RenderTask) -> Rendering | None:
     previews: list[Preview] = []
     thumbnail: Preview | None = None
     window = ""
-    # frame by frame from the file; a deflated data set must be inflated whole first
+    # frame by frame from the file (pydicom's iter_pixels() misreads native YBR_FULL_422
+    # frames from a file); a deflated data set must be inflated whole first
     deflated = header.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
-    frames = iter_pixels(dcmread(task.source) if deflated else task.source, indices=wanted,
-                         raw=True)
-    for index, arr in zip(wanted, frames, strict=False):
+    source: Path | Dataset = dcmread(task.source) if deflated else task.source
+    for index in wanted:
+        arr = pixel_array(source, index=index, raw=True)
         picture, window = display(arr, params, pi)
         aspect = pixel_aspect(params)
         if task.full:

@@ -21,7 +21,7 @@ th { background: #eee; }
         text-align: center; font-size: small; }
 .cell img { border: 1px solid #888; background: #000; }
 .missing { color: #a00; }
-.nav a { margin-right: 1.5em; }
+.nav a, .nav span { margin-right: 1.5em; }
 .view { background: #000; padding: 8px; display: inline-block; }
 .view img { display: block; max-width: 100%; height: auto; }
 """
