@@ -12,8 +12,7 @@ decoders the media builder uses (pylibjpeg, openjpeg, pyjpegls, pydicom's RLE).
 
 from __future__ import annotations
 
-import os
-import shutil
+import io
 import signal
 import warnings
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pydicom.pixels import (
     convert_color_space,
     pixel_array,
 )
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian as DEFLATED
 
 THUMBNAIL = 160  # longest edge of a thumbnail, in pixels
 LUT_LIMIT = 1 << 17  # stored-value ranges up to this go through a lookup table
@@ -39,15 +38,17 @@ GREY = ("MONOCHROME1", "MONOCHROME2")
 COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT")
 PALETTE = "PALETTE COLOR"
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+WHOLE_FILE = 64 << 20  # files up to this size are read once, whole; larger ones by frame
 
 
 @dataclass(frozen=True, slots=True)
 class RenderTask:
-    """One instance to render: its file, where the JPEG files go, and how."""
+    """One instance to render: its file, the path its JPEG files start with
+    (`<prefix>-F00001.JPG` per frame, `<prefix>-T.JPG` the thumbnail), and how."""
 
     sop_uid: str
     source: Path
-    folder: Path
+    prefix: Path
     full: bool  # previews at `size` too (else the thumbnail only)
     size: int = 1024
     quality: int = 85
@@ -92,21 +93,28 @@ def init_worker() -> None:
 def render_instance(task: RenderTask) -> Rendering | None:
     """The previews of `task` (None when the instance has no pixel data: not an image).
     Never raises for bad data: the rendering then says what is wrong."""
+    written: list[Path] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _render(task)
-    except Unshowable as exc:
-        shutil.rmtree(task.folder, ignore_errors=True)
-        return Rendering(task.sop_uid, problem=str(exc))
+            return _render(task, written)
     except Exception as exc:  # decoders raise many kinds of errors on damaged data
-        shutil.rmtree(task.folder, ignore_errors=True)
+        for path in written:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, Unshowable):
+            return Rendering(task.sop_uid, problem=str(exc))
         text = " ".join(str(exc).split())[:160] or type(exc).__name__
         return Rendering(task.sop_uid, problem=f"its pixel data cannot be read ({text})")
 
 
-def _render(task: RenderTask) -> Rendering | None:
-    header = dcmread(task.source, defer_size="64 KB")
+def render_many(tasks: list[RenderTask]) -> list[Rendering | None]:
+    """`render_instance()` of each task (a worker takes a few at a time)."""
+    return [render_instance(t) for t in tasks]
+
+
+def _render(task: RenderTask, written: list[Path]) -> Rendering | None:
+    whole = task.source.stat().st_size <= WHOLE_FILE  # else frame by frame from the file
+    header = dcmread(task.source, defer_size=None if whole else "64 KB")
     if not any(k in header for k in PIXEL_KEYWORDS):
         return None
     if "Rows" not in header or "Columns" not in header:
@@ -117,28 +125,28 @@ def _render(task: RenderTask) -> Rendering | None:
     if pi not in (*GREY, *COLOUR, PALETTE):
         raise Unshowable(f"its photometric interpretation {pi or '(none)'} is not one a "
                          "preview can show")
-    params = display_parameters(header)
     picks = pick_frames(count, task.frames)
     thumb_at = picks[len(picks) // 2]
     wanted = picks if task.full else [thumb_at]
-    task.folder.mkdir(parents=True, exist_ok=True)
+    if not whole and header.file_meta.get("TransferSyntaxUID") == DEFLATED:
+        header, whole = dcmread(task.source), True  # it can only be inflated whole
+    # a large file one frame at a time (pydicom's iter_pixels() misreads native
+    # YBR_FULL_422 frames from a file, pixel_array() with an index does not)
+    source: Path | Dataset = header if whole else task.source
+    params = display_parameters(header)
+    aspect = pixel_aspect(params)
     previews: list[Preview] = []
     thumbnail: Preview | None = None
     window = ""
-    # frame by frame from the file (pydicom's iter_pixels() misreads native YBR_FULL_422
-    # frames from a file); a deflated data set must be inflated whole first
-    deflated = header.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
-    source: Path | Dataset = dcmread(task.source) if deflated else task.source
     for index in wanted:
-        arr = pixel_array(source, index=index, raw=True)
-        picture, window = display(arr, params, pi)
-        aspect = pixel_aspect(params)
+        picture, window = display(pixel_array(source, index=index, raw=True), params, pi)
         if task.full:
             previews.append(_save(picture, aspect, task.size, task.quality,
-                                  task.folder / f"F{index + 1:05d}.JPG", index + 1))
+                                  Path(f"{task.prefix}-F{index + 1:05d}.JPG"), index + 1,
+                                  written))
         if index == thumb_at:
             thumbnail = _save(picture, aspect, task.thumbnail, task.quality,
-                              task.folder / "T.JPG", index + 1)
+                              Path(f"{task.prefix}-T.JPG"), index + 1, written)
     if thumbnail is None:
         raise Unshowable("its frames cannot be read")
     return Rendering(task.sop_uid, tuple(previews), thumbnail, count, window,
@@ -291,7 +299,7 @@ def _first_voi_lut(ds: Dataset) -> Dataset | None:
 
 
 def _save(picture: Image.Image, aspect: float, limit: int, quality: int, path: Path,
-          frame: int) -> Preview:
+          frame: int, written: list[Path]) -> Preview:
     """`picture` with square pixels, its longest edge at most `limit`, as a JPEG file."""
     width, height = picture.size
     if aspect > 1.01:  # tall pixels: narrow the picture (never enlarge it)
@@ -300,9 +308,12 @@ def _save(picture: Image.Image, aspect: float, limit: int, quality: int, path: P
         height = max(1, round(height * aspect))
     scale = min(1.0, limit / max(width, height))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if size != picture.size:
-        picture = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    tmp = path.with_name(path.name + ".part")
-    picture.save(tmp, "JPEG", quality=quality)
-    os.replace(tmp, path)
-    return Preview(frame, path, path.stat().st_size, size[0], size[1])
+    if size != picture.size:  # a box reduction by a whole factor first: fast and fair
+        small = limit <= THUMBNAIL
+        picture = picture.resize(size, Image.Resampling.BILINEAR if small else
+                                 Image.Resampling.LANCZOS, reducing_gap=1.5 if small else 2.0)
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=quality)
+    written.append(path)
+    path.write_bytes(buffer.getbuffer())
+    return Preview(frame, path, buffer.tell(), size[0], size[1])

@@ -17,7 +17,6 @@ import logging
 import multiprocessing
 import multiprocessing.context
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ log = logging.getLogger(__name__)
 POLL = 0.2  # seconds between looks at cancel while waiting for the workers
 PER_FILE = 512  # directory records of one more file (ISO 9660 and Joliet), a grid cell
 PAGE = 2048  # an image page
+BATCH = 8  # instances handed to a worker at a time
 CRASHED = ("the preview maker stopped while reading it (a decoder crashed or ran out of "
            "memory)")
 
@@ -96,7 +96,8 @@ class Renderer:
         self._context = context
         self._pool: ProcessPoolExecutor | None = None
         self._tasks: list[RenderTask] = []
-        self._futures: dict[Future[Rendering | None], RenderTask] = {}
+        self._batch: list[RenderTask] = []
+        self._futures: dict[Future[list[Rendering | None]], list[RenderTask]] = {}
         self._results: dict[str, Rendering | None] = {}
 
     def __enter__(self) -> Renderer:
@@ -111,19 +112,31 @@ class Renderer:
 
     def submit(self, sop_uid: str, source: Path) -> None:
         """Render the instance in `source` (a file of the store) in the background."""
+        if not self._tasks:
+            self.folder.mkdir(parents=True, exist_ok=True)
         key = hashlib.sha1(sop_uid.encode()).hexdigest()[:20]
         s = self.settings
         task = RenderTask(sop_uid, source, self.folder / key, s.level is WebImages.ALL,
                           s.size, s.quality, s.frames)
         self._tasks.append(task)
+        self._batch.append(task)
+        if len(self._batch) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hand the tasks gathered so far to the workers, as one."""
+        if not self._batch:
+            return
         if self._pool is None:
             self._pool = self._new_pool(self.workers)
-        self._futures[self._pool.submit(render.render_instance, task)] = task
+        batch, self._batch = self._batch, []
+        self._futures[self._pool.submit(render.render_many, batch)] = batch
 
     def collect(self, check: Callable[[], None],
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Rendering]:
         """Wait for every rendering (calling `check`, which raises to stop, and `progress`
         with done and total as they come); the renderings of the image instances."""
+        self._flush()
         total = len(self._tasks)
         told = 0.0
         while self._futures:
@@ -131,14 +144,16 @@ class Renderer:
             done, _ = wait(self._futures, timeout=POLL, return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
-                task = self._futures.pop(fut)
+                batch = self._futures.pop(fut)
                 try:
-                    self._results[task.sop_uid] = fut.result()
+                    self._results.update(zip((t.sop_uid for t in batch), fut.result(),
+                                             strict=True))
                 except BrokenProcessPool:
                     broken = True
                 except Exception as exc:  # e.g. a result that could not be sent back
-                    self._results[task.sop_uid] = Rendering(
-                        task.sop_uid, problem=f"the preview maker failed: {exc}")
+                    for t in batch:
+                        self._results[t.sop_uid] = Rendering(
+                            t.sop_uid, problem=f"the preview maker failed: {exc}")
             if broken:
                 self._recover(check)
             now = time.monotonic()
@@ -148,29 +163,34 @@ class Renderer:
         return {uid: r for uid, r in self._results.items() if r is not None}
 
     def _recover(self, check: Callable[[], None]) -> None:
-        """A worker died. Tasks are handed out in order, so the one that killed it is
+        """A worker died. Batches are handed out in order, so the task that killed it is
         among the first unfinished ones: those run again one at a time (a task that kills
         its worker again gets no preview), the others in a new pool."""
         log.warning("media: a preview worker stopped; going on with a new one")
         self._shutdown()
         rest = [t for t in self._tasks if t.sop_uid not in self._results]
-        suspects, others = rest[:2 * self.workers + 2], rest[2 * self.workers + 2:]
-        for task in suspects:
-            check()
-            pool = self._new_pool(1)
-            try:
-                self._results[task.sop_uid] = pool.submit(render.render_instance,
-                                                          task).result()
-            except BrokenProcessPool:
-                shutil.rmtree(task.folder, ignore_errors=True)
-                self._results[task.sop_uid] = Rendering(task.sop_uid, problem=CRASHED)
-            finally:
+        suspect = (2 * self.workers + 2) * BATCH  # running, or queued for a worker
+        pool: ProcessPoolExecutor | None = None
+        try:
+            for task in rest[:suspect]:
+                check()
+                pool = pool or self._new_pool(1)
+                try:
+                    self._results[task.sop_uid] = pool.submit(render.render_instance,
+                                                              task).result()
+                except BrokenProcessPool:
+                    pool.shutdown(wait=True)
+                    pool = None
+                    self._results[task.sop_uid] = Rendering(task.sop_uid, problem=CRASHED)
+        finally:
+            if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         self._futures = {}
-        if others:
-            self._pool = self._new_pool(self.workers)
-            for task in others:
-                self._futures[self._pool.submit(render.render_instance, task)] = task
+        for task in rest[suspect:]:
+            self._batch.append(task)
+            if len(self._batch) >= BATCH:
+                self._flush()
+        self._flush()
 
     def _shutdown(self) -> None:
         if self._pool is not None:
@@ -178,9 +198,10 @@ class Renderer:
             self._pool = None
 
     def stop(self) -> None:
-        """Stop the workers: those at work finish their instance first."""
+        """Stop the workers: those at work finish their batch first."""
         self._shutdown()
         self._futures = {}
+        self._batch = []
 
 
 def extra_cost(r: Rendering | None, level: WebImages, block: int) -> int:
