@@ -122,7 +122,7 @@ class Volume:
     @property
     def web_images(self) -> WebImages:
         """The images its web pages show, from its files: image pages come with full-size
-        previews `IHE_PDI/SERnnnnn/Innnnnnn.JPG`, thumbnails are `Tnnnnnnn.JPG`."""
+        previews `IHE_PDI/.../Innnnnnn.JPG`, thumbnails are `IHE_PDI/.../Tnnnnnnn.JPG`."""
         level = WebImages.NONE
         for f in self.files:
             folder, _, name = f.dest.rpartition("/")

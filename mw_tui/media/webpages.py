@@ -1,10 +1,11 @@
 """The images on the web pages: a series' grid of thumbnails, a page per image, key images.
 
-Every name is ISO 9660 level 1. A series' images are in `IHE_PDI/SERnnnnn/`: its stack of
-image pages `Innnnnnn.HTM` (every frame shown, in instance order; an instance without a
-preview gets a page saying why) with their previews `Innnnnnn.JPG`, and a thumbnail
-`Tnnnnnnn.JPG` per image instance. Pages link previous / next / back with access keys, so
-a keyboard pages through a stack.
+Every name is ISO 9660 level 1. A series' images are in `IHE_PDI/SERnnnnn/`, in folders of
+BLOCK: its stack of image pages `Bbbbb/Innnnnnn.HTM` (every frame shown, in instance order;
+an instance without a preview gets a page saying why) with their previews
+`Bbbbb/Innnnnnn.JPG`, and a thumbnail `Bbbbb/Tnnnnnnn.JPG` per image instance (small
+folders: an ISO image's directories cost the square of their size to lay out). Pages link
+previous / next / back with access keys, so a keyboard pages through a stack.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mw_tui.media.render import Preview, Rendering
 from mw_tui.media.volume import WEB_DIR, WebImages
 from mw_tui.media.xhtml import img, link, page
 
+BLOCK = 100  # image pages (with their previews) and thumbnails per folder
 KEYS = ("Keys: Alt+N next image, Alt+P previous, Alt+B back to the series "
         "(Alt+Shift+key in Firefox, Ctrl+Option+key on a Mac).")
 NOT_FOR_DIAGNOSIS = ("These pictures are previews to look at, not for diagnosis: the DICOM "
@@ -46,6 +48,15 @@ class Gallery:
 _Entry = tuple[Item, Rendering, Preview | None]
 
 
+def _in_block(n: int, name: str) -> str:
+    """The path of the n-th image's (or thumbnail's) file in the series folder."""
+    return f"B{(n - 1) // BLOCK + 1:04d}/{name}"
+
+
+def _page_of(n: int) -> str:
+    return _in_block(n, f"I{n:07d}.HTM")
+
+
 def _caption(item: Item, position: int, r: Rendering) -> str:
     number = item.instance_number.strip() or str(position)
     frames = f" ({r.frame_count} frames)" if r.frame_count > 1 else ""
@@ -71,13 +82,13 @@ def gallery(place: SeriesPlace, items: Sequence[Item], placed: Mapping[str, Plac
     keyable: list[tuple[int, str]] = []  # (thumbnail number, its image tag)
     for k, (item, r) in enumerate(shown, 1):
         caption = e(_caption(item, k, r))
-        target = f"{place.folder}/I{first[item.sop_uid]:07d}.HTM" if first else ""
+        target = f"{place.folder}/{_page_of(first[item.sop_uid])}" if first else ""
         if r.thumbnail is None:
             text = f"Image {caption}: no preview ({e(r.problem)})"
             cells.append('<div class="cell missing">'
                          + (f'<a href="{target}">{text}</a>' if target else text) + "</div>")
             continue
-        thumb = f"{place.folder}/T{k:07d}.JPG"
+        thumb = f"{place.folder}/{_in_block(k, f'T{k:07d}.JPG')}"
         out.pictures[f"{WEB_DIR}/{thumb}"] = r.thumbnail
         tag = img(thumb, r.thumbnail.width, r.thumbnail.height, f"Image {_caption(item, k, r)}")
         keyable.append((k, tag))
@@ -93,11 +104,11 @@ def gallery(place: SeriesPlace, items: Sequence[Item], placed: Mapping[str, Plac
     if keyable:
         k, tag = keyable[len(keyable) // 2]
         item = shown[k - 1][0]
-        href = f"{place.folder}/I{first[item.sop_uid]:07d}.HTM" if first else place.page
+        href = f"{place.folder}/{_page_of(first[item.sop_uid])}" if first else place.page
         out.key = (f'<div class="cell"><a href="{e(href)}">{tag}</a><br />'
                    f"{e(place.title)}</div>")
     for n, entry in enumerate(stack, 1):
-        out.pages[f"{WEB_DIR}/{place.folder}/I{n:07d}.HTM"] = _image_page(
+        out.pages[f"{WEB_DIR}/{place.folder}/{_page_of(n)}"] = _image_page(
             place, n, len(stack), entry, placed, out.pictures)
     return out
 
@@ -107,10 +118,10 @@ def _image_page(place: SeriesPlace, n: int, total: int, entry: _Entry,
     e = html.escape
     item, r, preview = entry
     heading = f"{place.title}: image {n} of {total}"
-    nav = [link(f"I{n - 1:07d}.HTM", "< Previous", "p") if n > 1
+    nav = [link(f"../{_page_of(n - 1)}", "< Previous", "p") if n > 1
            else '<span class="meta">&lt; Previous</span>',
-           link(f"../{place.page}", "Back to the series", "b"),
-           link(f"I{n + 1:07d}.HTM", "Next >", "n") if n < total
+           link(f"../../{place.page}", "Back to the series", "b"),
+           link(f"../{_page_of(n + 1)}", "Next >", "n") if n < total
            else '<span class="meta">Next &gt;</span>']
     body = [f"<h1>{e(place.title)}</h1>",
             f"<p><strong>Image {n} of {total}</strong></p>",
@@ -118,10 +129,10 @@ def _image_page(place: SeriesPlace, n: int, total: int, entry: _Entry,
     number = item.instance_number.strip() or "-"
     if preview is not None:
         name = f"I{n:07d}.JPG"
-        pictures[f"{WEB_DIR}/{place.folder}/{name}"] = preview
+        pictures[f"{WEB_DIR}/{place.folder}/{_in_block(n, name)}"] = preview
         tag = img(name, preview.width, preview.height, f"Image {n} of {total}")
         if n < total:
-            tag = f'<a href="I{n + 1:07d}.HTM">{tag}</a>'
+            tag = f'<a href="../{_page_of(n + 1)}">{tag}</a>'
         body.append(f'<div class="view">{tag}</div>')
         frame = f", frame {preview.frame} of {r.frame_count}" if r.frame_count > 1 else ""
         columns, rows = r.original
@@ -136,4 +147,4 @@ def _image_page(place: SeriesPlace, n: int, total: int, entry: _Entry,
     body += [f'<p class="meta">{e(KEYS)}</p>',
              f'<p class="meta">A preview, not for diagnosis: the original is the DICOM file '
              f"{e(placed[item.sop_uid].dest)}.</p>"]
-    return page(heading, body, css="../STYLE.CSS")
+    return page(heading, body, css="../../STYLE.CSS")

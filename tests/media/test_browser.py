@@ -110,7 +110,7 @@ def test_chromium_shows_the_images_of_the_extracted_disc(tmp_path: Path) -> None
     series = follow(browser, study_page, r"SER\d+\.HTM$", "7")  # the ramp's series
     thumbnails = browser.screenshot(series, (1000, 900))
     assert len(ramp_rows(thumbnails, 100)) >= 100  # the CT's thumbnail: 160 x 125
-    image = follow(browser, series, r"SER\d+/I\d+\.HTM$")
+    image = follow(browser, series, r"SER\d+/B\d+/I\d+\.HTM$")
     assert re.search(r"/I0000001\.HTM$", image)
     shot = browser.screenshot(image, (1000, 900))
     rows = ramp_rows(shot, 200)

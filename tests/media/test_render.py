@@ -44,7 +44,7 @@ class Medium:
         """The image pages of instance `name`, in stack order."""
         dest = self._dest(name)
         out = []
-        for page in sorted((self.tree / "IHE_PDI").glob("SER*/I*.HTM")):
+        for page in sorted((self.tree / "IHE_PDI").glob("SER*/B*/I*.HTM")):
             text = page.read_text("utf-8")
             if f"the DICOM file {dest}." in text:
                 out.append(text)
@@ -54,7 +54,7 @@ class Medium:
         """The previews of instance `name` as its pages show them."""
         dest = self._dest(name)
         out = []
-        for page in sorted((self.tree / "IHE_PDI").glob("SER*/I*.HTM")):
+        for page in sorted((self.tree / "IHE_PDI").glob("SER*/B*/I*.HTM")):
             text = page.read_text("utf-8")
             src = re.search(r'<img src="(I\d{7}\.JPG)"', text)
             if f"the DICOM file {dest}." in text and src:
@@ -178,5 +178,5 @@ def test_size_and_frame_limits_come_from_the_configuration(tmp_path: Path) -> No
     assert len(pages) == 5  # evenly spread, the first and the last kept
     assert "frame 1 of 12" in pages[0] and "frame 12 of 12" in pages[-1]
     assert "Image 5 of 5" in pages[-1]
-    thumbs = [Image.open(p).size for p in (small.tree / "IHE_PDI").glob("SER*/T*.JPG")]
+    thumbs = [Image.open(p).size for p in (small.tree / "IHE_PDI").glob("SER*/B*/T*.JPG")]
     assert thumbs and max(max(s) for s in thumbs) <= 160

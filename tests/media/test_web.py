@@ -69,7 +69,7 @@ def decodable(ds: pydicom.Dataset) -> bool:
 def image_pages(tree: Path) -> dict[str, list[str]]:
     """DICOM file on the medium -> the texts of its image pages."""
     out: dict[str, list[str]] = {}
-    for page in sorted((tree / "IHE_PDI").glob("SER*/I*.HTM")):
+    for page in sorted((tree / "IHE_PDI").glob("SER*/B*/I*.HTM")):
         text = page.read_text("utf-8")
         dest = re.search(r"the DICOM file (DICOM/[A-Z0-9/]+)\.", text)
         assert dest, page
@@ -257,3 +257,27 @@ def test_workers_start_from_a_fork_server_when_threads_run(tmp_path: Path) -> No
             renderer.submit(r.sop_uid, store.root / r.path)
         results = renderer.collect(lambda: None)
     assert len(results) == 3 and all(r.frames and r.thumbnail for r in results.values())
+
+
+def test_a_long_stack_pages_through_its_folders(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    uid = _noise_study(store, 120, 16)
+    (volume,) = build_volumes(store, [uid], Profile.STD_GEN_CD, None, tmp_path / "w")
+    tree = stage_tree(volume, tmp_path / "tree")
+    pages = sorted((tree / "IHE_PDI").rglob("I*.HTM"))
+    assert len(pages) == 120 and len({p.parent for p in pages}) == 2  # 100 a folder
+    by_number = {int(p.stem[1:]): p for p in pages}
+    assert "Image 37 of 120" in by_number[37].read_text("utf-8")
+    n = 1
+    while True:  # Next from the first image reaches the last one, every step resolving
+        text = by_number[n].read_text("utf-8")
+        assert f"Image {n} of 120" in text
+        nxt = re.search(r'<a href="([^"]+)" accesskey="n">', text)
+        if nxt is None:
+            break
+        target = (by_number[n].parent / nxt.group(1)).resolve()
+        assert target == by_number[n + 1].resolve()
+        back = re.search(r'<a href="([^"]+)" accesskey="p">', target.read_text("utf-8"))
+        assert back and (target.parent / back.group(1)).resolve() == by_number[n].resolve()
+        n += 1
+    assert n == 120
