@@ -146,7 +146,7 @@ def _render(task: RenderTask, written: list[Path]) -> Rendering | None:
                                   written))
         if index == thumb_at:
             thumbnail = _save(picture, aspect, task.thumbnail, task.quality,
-                              Path(f"{task.prefix}-T.JPG"), index + 1, written)
+                              Path(f"{task.prefix}-T.JPG"), index + 1, written, True)
     if thumbnail is None:
         raise Unshowable("its frames cannot be read")
     return Rendering(task.sop_uid, tuple(previews), thumbnail, count, window,
@@ -299,9 +299,14 @@ def _first_voi_lut(ds: Dataset) -> Dataset | None:
 
 
 def _save(picture: Image.Image, aspect: float, limit: int, quality: int, path: Path,
-          frame: int, written: list[Path]) -> Preview:
-    """`picture` with square pixels, its longest edge at most `limit`, as a JPEG file."""
+          frame: int, written: list[Path], thumbnail: bool = False) -> Preview:
+    """`picture` with square pixels, its longest edge at most `limit`, as a JPEG file (a
+    thumbnail may come out smaller: reduced by a whole factor)."""
     width, height = picture.size
+    factor = -(-max(width, height) // limit)
+    if thumbnail and factor > 1 and 0.99 <= aspect <= 1.01:
+        picture = picture.reduce(factor)  # a thumbnail: the mean of each square of pixels
+        width, height = picture.size
     if aspect > 1.01:  # tall pixels: narrow the picture (never enlarge it)
         width = max(1, round(width / aspect))
     elif aspect < 0.99:
@@ -309,9 +314,7 @@ def _save(picture: Image.Image, aspect: float, limit: int, quality: int, path: P
     scale = min(1.0, limit / max(width, height))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if size != picture.size:  # a box reduction by a whole factor first: fast and fair
-        small = limit <= THUMBNAIL
-        picture = picture.resize(size, Image.Resampling.BILINEAR if small else
-                                 Image.Resampling.LANCZOS, reducing_gap=1.5 if small else 2.0)
+        picture = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=quality)
     written.append(path)
