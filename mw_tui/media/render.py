@@ -1,7 +1,8 @@
 """Web previews of one image instance: the display pipeline of a viewer, saved as JPEG.
 
 Runs in the builder's worker processes (see webimages.py), one instance per call, reading
-the store's file frame by frame: each frame (up to a limit, evenly spread over the instance)
+the store's file (at once when small, else frame by frame, so a worker never holds a large
+multi-frame instance): each frame (up to a limit, evenly spread over the instance)
 goes through the Modality LUT (rescale), the instance's first VOI window (else its VOI LUT,
 else a window over the frame's pixel range) and MONOCHROME1 inversion, or the colour
 conversion (YBR_FULL / YBR_FULL_422 to RGB, palette colour through its LUTs); non-square
@@ -38,7 +39,7 @@ GREY = ("MONOCHROME1", "MONOCHROME2")
 COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT")
 PALETTE = "PALETTE COLOR"
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-WHOLE_FILE = 64 << 20  # files up to this size are read once, whole; larger ones by frame
+WHOLE_FILE = 8 << 20  # files up to this size are read once, whole; larger ones by frame
 
 
 @dataclass(frozen=True, slots=True)
