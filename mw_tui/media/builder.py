@@ -1,11 +1,13 @@
 """Building the media of a job: from studies in the store to complete volumes.
 
 `build_volumes()` checks every instance against the profile (transcoding what the profile
-does not allow), spreads the job over media when it is too big for one (see span.py), and
-composes each volume: File IDs, DICOMDIR, README.TXT, the IHE PDI web pages, the viewer
-folder. Nothing is copied: a volume lists the store's files (and transcoded ones in the work
-folder), ready for `write_iso()` or `stage_tree()`. Plain Python, progress by callback,
-cancellable with a `threading.Event`.
+does not allow) while worker processes render the web images (webimages.py), spreads the
+job over media when it is too big for one (see span.py; the web images are lowered when
+they would need one more medium), and composes each volume: File IDs, DICOMDIR,
+README.TXT, the IHE PDI web pages with their images, the viewer folder. Nothing is copied:
+a volume lists the store's files (and transcoded ones and web images in the work folder),
+ready for `write_iso()` or `stage_tree()`. Plain Python, progress by callback, cancellable
+with a `threading.Event`.
 """
 
 from __future__ import annotations
