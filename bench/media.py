@@ -4,13 +4,17 @@ Same files, same run. A study of CT instances (default 1,000 of 512x512, 16 bit)
 a store; then, alternately and several times:
 
 - mw-tui: `build_volumes()` (checks, DICOMDIR from the index, README, web pages) and
-  `write_iso()` (ISO 9660 + Joliet with pycdlib, md5 computed while writing);
+  `write_iso()` (ISO 9660 + Joliet with pycdlib, md5 computed while writing), without web
+  images (`media.web_images = "none"`) and with them (the default, "all");
 - the peers, on a hard-linked copy of the same files with the same names (not timed):
   `dcmmkdir +r -Pgp` then `genisoimage -J` (and `xorriso -as mkisofs -J`).
 
-The median of each is printed with the ratio. Also printed: the transcoding cost per
-instance (Implicit VR -> Explicit VR, JPEG 2000 lossless -> Explicit VR) and the peak memory
-of a whole build + ISO in a fresh process (`--memory`: of a 5,000-instance study).
+The median of each is printed with the ratios. Then the web images alone: mw-tui's renderer
+per image (in this process, and in a build's worker processes) against dcmtk's
+`dcmj2pnm +oj` on the same files (one process per file, and in one shell loop). Also
+printed: the transcoding cost per instance (Implicit VR -> Explicit VR, JPEG 2000 lossless
+-> Explicit VR) and the peak memory of a whole build + ISO in a fresh process, its worker
+processes included (`--memory`: of a 5,000-instance study).
 
     python bench/media.py [--count N] [--runs R] [--memory] [--tiny]
 """
@@ -19,19 +23,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _render
 from pydicom.uid import generate_uid
 
+from mw_tui import config as cfg
 from mw_tui.demo import synth
 from mw_tui.media import build_volumes, write_iso
 from mw_tui.media.transcode import to_explicit_le
@@ -70,11 +76,13 @@ def timed(fn: object) -> float:
     return time.perf_counter() - t
 
 
-def ours(store: Store, uid: str, work: Path, out: Path) -> tuple[float, float, str]:
+def ours(store: Store, uid: str, work: Path, out: Path,
+         web: str = "none") -> tuple[float, float, str]:
     """(build seconds, ISO seconds, md5)"""
     shutil.rmtree(work, ignore_errors=True)
     t = time.perf_counter()
-    (volume,) = build_volumes(store, [uid], "STD-GEN-DVD", None, work)
+    (volume,) = build_volumes(store, [uid], "STD-GEN-DVD", None, work,
+                              settings=cfg.MediaConfig(web_images=web))
     t_build = time.perf_counter() - t
     t = time.perf_counter()
     volume = write_iso(volume, out)
@@ -85,7 +93,8 @@ def ours(store: Store, uid: str, work: Path, out: Path) -> tuple[float, float, s
 def peer_tree(store: Store, uid: str, tree: Path) -> None:
     """The same files under the same File IDs, hard-linked (what dcmmkdir works on)."""
     shutil.rmtree(tree, ignore_errors=True)
-    (volume,) = build_volumes(store, [uid], "STD-GEN-DVD", None, tree.parent / "peer-work")
+    (volume,) = build_volumes(store, [uid], "STD-GEN-DVD", None, tree.parent / "peer-work",
+                              settings=cfg.MediaConfig(web_images="none"))
     for f in volume.dicom_files():
         dest = tree / f.dest
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -131,23 +140,32 @@ def transcode_cost(root: Path, count: int, size: int) -> dict[str, float]:
     return out
 
 
-def child_memory(root: Path, uid: str) -> None:
-    """(in a fresh process) build + ISO of the study; prints the peak RSS in KiB."""
+def child_memory(root: Path, uid: str, web: str, station: bool) -> None:
+    """(in a fresh process) build + ISO of the study. `station`: another thread runs, as in
+    the station (the workers then come from a fork server)."""
+    if station:
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
     store = Store(root / "store")
-    (volume,) = build_volumes(store, [uid], "STD-GEN-DVD", None, root / "mem-work")
+    (volume,) = build_volumes(store, [uid], "STD-GEN-DVD", None, root / f"mem-work-{web}",
+                              settings=cfg.MediaConfig(web_images=web))
     write_iso(volume, root / "mem.iso")
     (root / "mem.iso").unlink()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    shutil.rmtree(root / f"mem-work-{web}")
 
 
-def peak_memory(root: Path, count: int, size: int) -> tuple[int, float]:
-    """(instances, peak MiB) of a whole build of a `count`-instance study."""
+def peak_memory(root: Path, count: int, size: int) -> tuple[int, dict[str, float]]:
+    """(instances, {case: peak MiB}) of whole builds of a `count`-instance study: the
+    proportional set size of the building process and its workers (a fork server too)."""
     store = Store(root / "store")
     uid = fill(store, count, size)
     store.close()
-    proc = subprocess.run([sys.executable, __file__, "--child-memory", str(root), uid],
-                          check=True, capture_output=True, text=True)
-    return count, int(proc.stdout.strip().splitlines()[-1]) / 1024
+    out = {}
+    for case, web, station in (("without web images", "none", "0"),
+                               ("with web images", "all", "0"),
+                               ("with web images, workers from a fork server", "all", "1")):
+        out[case], _ = _render.tree_peak([sys.executable, __file__, "--child-memory",
+                                          str(root), uid, web, station])
+    return count, out
 
 
 def main() -> int:
@@ -158,10 +176,11 @@ def main() -> int:
     ap.add_argument("--memory", action="store_true",
                     help="peak memory for a 5,000-instance study (default: the bench study)")
     ap.add_argument("--tiny", action="store_true", help="20 instances of 64x64, 2 runs (CI)")
-    ap.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--child-memory", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_memory:
-        child_memory(Path(args.child_memory[0]), args.child_memory[1])
+        root_, uid_, web_, station_ = args.child_memory
+        child_memory(Path(root_), uid_, web_, station_ == "1")
         return 0
     count = args.count or (20 if args.tiny else 1000)
     size = args.size or (64 if args.tiny else 512)
@@ -180,47 +199,87 @@ def main() -> int:
               f"(made in {time.perf_counter() - t:.1f} s)")
         peer_tree(store, uid, root / "tree")
         results: dict[str, list[float]] = {k: [] for k in (
-            "mw build", "mw iso+md5", "mw total", "dcmmkdir", "genisoimage", "xorriso",
-            "md5sum")}
+            "mw build", "mw iso+md5", "mw total", "mw web build", "mw web iso+md5",
+            "mw web total", "dcmmkdir", "genisoimage", "xorriso", "md5sum")}
         md5 = ""
         load = os.getloadavg()[0]
         for _ in range(runs):
             b, i, md5 = ours(store, uid, root / "work", root / "mw.iso")
             (root / "mw.iso").unlink()
+            wb, wi, _md5 = ours(store, uid, root / "work", root / "mw.iso", "all")
+            (root / "mw.iso").unlink()
             d, g, x, m = peers(root / "tree", root / "peer.iso")
-            for k, v in zip(results, (b, i, b + i, d, g, x, m), strict=True):
+            for k, v in zip(results, (b, i, b + i, wb, wi, wb + wi, d, g, x, m), strict=True):
                 results[k].append(v)
+        shutil.rmtree(root / "work", ignore_errors=True)
         med = {k: statistics.median(v) for k, v in results.items()}
-        peer = med["dcmmkdir"] + med["genisoimage"]
-        ratio = med["mw total"] / peer
-        print(f"runs: {runs} (medians); load average {load:.1f} -> {os.getloadavg()[0]:.1f} "
-              f"on {os.cpu_count()} CPUs (other work on the machine slows the two-thread "
-              "write_iso more than the single-threaded peers)")
-        print(f"  mw-tui build_volumes (DICOMDIR, pages)  {med['mw build']:7.3f} s")
-        print(f"  mw-tui write_iso (pycdlib + md5)        {med['mw iso+md5']:7.3f} s")
-        print(f"  mw-tui whole build                      {med['mw total']:7.3f} s")
-        print(f"  dcmmkdir +r -Pgp                        {med['dcmmkdir']:7.3f} s")
-        print(f"  genisoimage -J                          {med['genisoimage']:7.3f} s")
-        print(f"  xorriso -as mkisofs -J                  {med['xorriso']:7.3f} s")
-        print(f"  dcmmkdir + genisoimage                  {peer:7.3f} s")
-        print(f"ratio mw-tui / (dcmmkdir + genisoimage): {ratio:.2f}x  (bar <= {BAR_RATIO:.1f}x)"
-              f"  {'OK' if ratio <= BAR_RATIO else 'OVER THE BAR'}")
-        print(f"ratio mw-tui / (dcmmkdir + xorriso):     "
-              f"{med['mw total'] / (med['dcmmkdir'] + med['xorriso']):.2f}x")
-        with_md5 = peer + med["md5sum"]
-        print(f"  md5sum of the peer's image              {med['md5sum']:7.3f} s")
-        print(f"ratio mw-tui / (dcmmkdir + genisoimage + md5sum): "
-              f"{med['mw total'] / with_md5:.2f}x  (the same work: an image and its md5)")
-        print(f"  (md5 of the last image: {md5})")
+        report(med, runs, load, md5)
+        renderings(store, uid, root, count)
         tc = transcode_cost(root, 10 if args.tiny else 50, size)
         for name, ms in tc.items():
             print(f"transcoding cost, {name} -> Explicit VR LE: {ms:.1f} ms/instance")
         mem_root = root / "memory"
         mem_count = (200 if args.tiny else 5000) if args.memory else count
-        n, mib = peak_memory(mem_root, mem_count, 64 if args.tiny else size)
-        print(f"peak memory, build + ISO of {n} instances: {mib:.1f} MiB  "
-              f"(bar <= {BAR_MEMORY_MIB} MiB)  {'OK' if mib <= BAR_MEMORY_MIB else 'OVER'}")
+        n, peaks = peak_memory(mem_root, mem_count, 64 if args.tiny else size)
+        for case, mib in peaks.items():
+            bar = BAR_MEMORY_MIB if case.startswith("without") else _render.BAR_MEMORY_MIB
+            print(f"peak memory (PSS, worker processes included), build + ISO of {n} "
+                  f"instances {case}: {mib:.1f} MiB  (bar <= {bar} MiB)  "
+                  f"{'OK' if mib <= bar else 'OVER'}")
     return 0
+
+
+def report(med: dict[str, float], runs: int, load: float, md5: str) -> None:
+    peer = med["dcmmkdir"] + med["genisoimage"]
+    ratio = med["mw total"] / peer
+    print(f"runs: {runs} (medians); load average {load:.1f} -> {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs (other work on the machine slows the two-thread "
+          "write_iso and the worker processes more than the single-threaded peers)")
+    print(f"  mw-tui build_volumes (DICOMDIR, pages)  {med['mw build']:7.3f} s")
+    print(f"  mw-tui write_iso (pycdlib + md5)        {med['mw iso+md5']:7.3f} s")
+    print(f"  mw-tui whole build                      {med['mw total']:7.3f} s")
+    print(f"  mw-tui build_volumes with web images    {med['mw web build']:7.3f} s")
+    print(f"  mw-tui write_iso with web images        {med['mw web iso+md5']:7.3f} s")
+    print(f"  mw-tui whole build with web images      {med['mw web total']:7.3f} s")
+    print(f"  dcmmkdir +r -Pgp                        {med['dcmmkdir']:7.3f} s")
+    print(f"  genisoimage -J                          {med['genisoimage']:7.3f} s")
+    print(f"  xorriso -as mkisofs -J                  {med['xorriso']:7.3f} s")
+    print(f"  dcmmkdir + genisoimage                  {peer:7.3f} s")
+    print(f"ratio mw-tui / (dcmmkdir + genisoimage): {ratio:.2f}x  (bar <= {BAR_RATIO:.1f}x)"
+          f"  {'OK' if ratio <= BAR_RATIO else 'OVER THE BAR'}")
+    print(f"ratio mw-tui / (dcmmkdir + xorriso):     "
+          f"{med['mw total'] / (med['dcmmkdir'] + med['xorriso']):.2f}x")
+    with_md5 = peer + med["md5sum"]
+    print(f"  md5sum of the peer's image              {med['md5sum']:7.3f} s")
+    print(f"ratio mw-tui / (dcmmkdir + genisoimage + md5sum): "
+          f"{med['mw total'] / with_md5:.2f}x  (the same work: an image and its md5)")
+    web = med["mw web total"] / med["mw total"]
+    print(f"ratio whole build with web images / without: {web:.2f}x  (bar <= "
+          f"{_render.BAR_BUILD:.1f}x)  {'OK' if web <= _render.BAR_BUILD else 'OVER THE BAR'}")
+    print(f"  (md5 of the last image: {md5})")
+
+
+def renderings(store: Store, uid: str, root: Path, count: int) -> None:
+    """mw-tui's renderer against dcmj2pnm +oj, per image, on the study's files."""
+    if shutil.which("dcmj2pnm") is None:
+        print("bench/media: dcmj2pnm is missing (dcmtk): renderings not compared")
+        return
+    files = _render.files(store, uid)
+    serial = _render.ours_serial(files, root / "render-serial")
+    pool = _render.ours_pool(files, root / "render-pool")
+    per_file = _render.dcmtk_per_file(files, root / "render-dcmtk")
+    batch = _render.dcmtk_batch(files, root / "render-batch")
+    print(f"web images of the {count} CT instances (ms per image; ours: preview + thumbnail):")
+    print(f"  mw-tui renderer, in one process         {serial * 1000:7.2f} ms")
+    print(f"  mw-tui renderer, a build's workers      {pool * 1000:7.2f} ms  "
+          f"({_render.default_workers()} processes)")
+    print(f"  dcmj2pnm +oj, one process per file      {per_file * 1000:7.2f} ms")
+    print(f"  dcmj2pnm +oj, in a shell loop           {batch * 1000:7.2f} ms")
+    for name, ours_s in (("in one process", serial), ("in the build's workers", pool)):
+        for peer_name, peer_s in (("per file", per_file), ("shell loop", batch)):
+            r = ours_s / peer_s
+            print(f"ratio renderer ({name}) / dcmj2pnm ({peer_name}): {r:.2f}x  (bar <= "
+                  f"{_render.BAR_RENDER}x)  {'OK' if r <= _render.BAR_RENDER else 'OVER'}")
 
 
 if __name__ == "__main__":

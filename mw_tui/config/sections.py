@@ -285,6 +285,19 @@ class MediaConfig:
         default="STD-GEN-CD")
     work: str = item("Folder for transcoded files and ISO images being built (empty = "
                      "inside the storage folder).", default="")
+    web_images: str = item(
+        "Images in the web pages of every medium (JPEG previews a browser shows): \"all\" "
+        "(a grid of thumbnails per series and a page per image), \"thumbnails\" (the grids "
+        "only) or \"none\". Reduced by the builder when they would need one more medium.",
+        check_choice("all", "thumbnails", "none"), default="all")
+    web_image_size: int = item("Longest edge of an image's web preview, in pixels (smaller "
+                               "images are never enlarged).",
+                               in_range(128, 4096, "a number of pixels"), default=1024)
+    web_image_quality: int = item("JPEG quality of the web previews (1-95).",
+                                  in_range(1, 95, "a JPEG quality"), default=85)
+    web_image_frames: int = item("Most frames of one multi-frame instance shown in the web "
+                                 "pages (evenly spread over the instance).",
+                                 in_range(1, 10000, "a number of frames"), default=50)
 
 
 @dataclass(frozen=True)

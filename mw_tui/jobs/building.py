@@ -115,6 +115,9 @@ class BuildStep:
                 settings=source.settings, without_reports=source.without_reports)
             log.info("job %d: %d volume(s) laid out in %.2f s", job.id, len(volumes),
                      time.monotonic() - started)
+            for note in dict.fromkeys(n for v in volumes for n in v.notes):
+                log.warning("job %d: %s", job.id, note)  # e.g. web images reduced to fit
+                c.queue.note(job.id, note)
             if writer.needs_iso:
                 volumes = self._images(job, volumes, workdir, cancel)
         except (BuildCancelled, IsoCancelled):

@@ -1,11 +1,13 @@
 """Building the media of a job: from studies in the store to complete volumes.
 
 `build_volumes()` checks every instance against the profile (transcoding what the profile
-does not allow), spreads the job over media when it is too big for one (see span.py), and
-composes each volume: File IDs, DICOMDIR, README.TXT, the IHE PDI web pages, the viewer
-folder. Nothing is copied: a volume lists the store's files (and transcoded ones in the work
-folder), ready for `write_iso()` or `stage_tree()`. Plain Python, progress by callback,
-cancellable with a `threading.Event`.
+does not allow) while worker processes render the web images (webimages.py), spreads the
+job over media when it is too big for one (see span.py; the web images are lowered when
+they would need one more medium), and composes each volume: File IDs, DICOMDIR,
+README.TXT, the IHE PDI web pages with their images, the viewer folder. Nothing is copied:
+a volume lists the store's files (and transcoded ones and web images in the work folder),
+ready for `write_iso()` or `stage_tree()`. Plain Python, progress by callback, cancellable
+with a `threading.Event`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -27,8 +30,17 @@ from mw_tui.media.compose import REPORTS_DIR, compose_volume
 from mw_tui.media.content import Item, PatientContent, SeriesContent, StudyContent
 from mw_tui.media.iso import image_size
 from mw_tui.media.profiles import SECTOR, Profile
+from mw_tui.media.render import Rendering
 from mw_tui.media.transcode import TranscodeError, dataset_is_explicit, to_explicit_le
-from mw_tui.media.volume import Volume, VolumeFile
+from mw_tui.media.volume import Volume, VolumeFile, WebImages
+from mw_tui.media.webimages import (
+    Renderer,
+    WebContent,
+    WebSettings,
+    choose_level,
+    drop_full_size,
+    extra_cost,
+)
 from mw_tui.standard import sop
 from mw_tui.store import Store
 from mw_tui.store.check import read_part10
@@ -37,6 +49,7 @@ from mw_tui.store.index import InstanceRow, SeriesRow, StudyRow
 
 log = logging.getLogger(__name__)
 VIEWER_DIR = "VIEWER"
+WEB_WORK = "web"  # in the work folder: the web images
 MAX_VIEWER_DEPTH = 7  # VIEWER/ plus 7 levels: ISO 9660 allows 8
 
 
@@ -51,6 +64,7 @@ class BuildCancelled(BuildError):
 
 class BuildStage(StrEnum):
     PREPARING = "preparing"  # checking each instance, transcoding what the profile needs
+    RENDERING = "rendering"  # waiting for the web images (made while preparing)
     COMPOSING = "composing"  # DICOMDIR, README and web pages of each volume
 
 
@@ -107,13 +121,23 @@ def build_volumes(store: Store, study_uids: Sequence[str],
     made: list[Path] = []
     try:
         studies = _collect(store, study_uids, without_reports)
-        _prepare(store, studies, job, made)
+        wanted = WebSettings.from_config(settings)
+        with Renderer(work / WEB_WORK, wanted) as renderer:
+            if wanted.level is not WebImages.NONE:  # rendered while the rest goes on
+                for item in (i for st in studies for se in st.series for i in se.items):
+                    if item.sop_class not in REPORT_CLASSES:
+                        renderer.submit(item.sop_uid, store.root / item.source)
+            _prepare(store, studies, job, made)
+            renderings = renderer.collect(job.check, lambda done, total: job.report(
+                BuildStage.RENDERING, done, total, "web images"))
         viewer = _viewer_files(settings.viewer_folder)
         fixed = spanning.FIXED + sum(spanning.instance_cost(f.size, block) for f in viewer)
-        sizes = [[[i.size for i in se.items] for se in st.series] for st in studies]
+        web = _web_content(studies, renderings, wanted.level, capacity, block, fixed)
+        sizes = _sizes(studies, web, block)
         for _attempt in range(4):
             volumes = _compose_all(store, studies, sizes, capacity, block, fixed, job,
-                                   created=created, settings=settings, viewer=viewer)
+                                   created=created, settings=settings, viewer=viewer,
+                                   web=web)
             if capacity is None:
                 return volumes
             over = max(medium_size(v, block) for v in volumes) - capacity
@@ -127,13 +151,45 @@ def build_volumes(store: Store, study_uids: Sequence[str],
         for p in made:
             p.unlink(missing_ok=True)
         shutil.rmtree(work / REPORTS_DIR, ignore_errors=True)
+        shutil.rmtree(work / WEB_WORK, ignore_errors=True)
         raise
+
+
+def _sizes(studies: list[StudyContent], web: WebContent, block: int) -> list[list[list[int]]]:
+    """Bytes per instance on a medium: its file, and its web images."""
+    return [[[i.size + extra_cost(web.renderings.get(i.sop_uid), web.level, block)
+              for i in se.items] for se in st.series] for st in studies]
+
+
+def _web_content(studies: list[StudyContent], renderings: dict[str, Rendering],
+                 wanted: WebImages, capacity: int | None, block: int,
+                 fixed: int) -> WebContent:
+    """The web images the media get: fewer than `wanted` when they would need one more
+    medium than the DICOM files alone (thumbnails only, then none)."""
+    if wanted is WebImages.NONE:
+        return WebContent()
+
+    def media(level: WebImages) -> int:
+        sizes = _sizes(studies, WebContent(level, renderings), block)
+        try:
+            return len(spanning.span(sizes, capacity, block, fixed))
+        except spanning.DoesNotFit:
+            return sys.maxsize
+
+    level, note = (wanted, "") if capacity is None else choose_level(wanted, media)
+    if note:
+        log.warning("media: %s", note)
+    if level is WebImages.NONE:
+        return WebContent(level, {}, note)
+    if level is WebImages.THUMBNAILS and wanted is WebImages.ALL:
+        renderings = drop_full_size(renderings)
+    return WebContent(level, renderings, note)
 
 
 def _compose_all(store: Store, studies: list[StudyContent], sizes: list[list[list[int]]],
                  capacity: int | None, block: int, fixed: int, job: _Job, *,
                  created: datetime, settings: cfg.MediaConfig,
-                 viewer: list[VolumeFile]) -> list[Volume]:
+                 viewer: list[VolumeFile], web: WebContent) -> list[Volume]:
     try:
         slices = spanning.span(sizes, capacity, block, fixed)
     except spanning.DoesNotFit as exc:
@@ -146,7 +202,7 @@ def _compose_all(store: Store, studies: list[StudyContent], sizes: list[list[lis
         volumes.append(compose_volume(
             store, patients, profile=job.profile, number=n, count=len(slices),
             created=created, settings=settings, viewer=viewer, workdir=job.workdir,
-            capacity=capacity, check=job.check))
+            capacity=capacity, check=job.check, web=web))
     job.report(BuildStage.COMPOSING, len(slices), len(slices), "done")
     return volumes
 

@@ -19,6 +19,7 @@ from mw_tui.media.ids import fileset_id
 from mw_tui.media.profiles import Profile
 from mw_tui.media.reports import Report, extract
 from mw_tui.media.volume import Volume, VolumeFile
+from mw_tui.media.webimages import WebContent
 from mw_tui.store import Store
 
 DICOM_DIR = "DICOM"
@@ -105,18 +106,18 @@ def _leaf(store: Store, item: Item, file_id: tuple[str, ...],
 def compose_volume(store: Store, patients: list[PatientContent], *, profile: Profile,
                    number: int, count: int, created: datetime, settings: cfg.MediaConfig,
                    viewer: list[VolumeFile], workdir: Path, capacity: int | None,
-                   check: Callable[[], None]) -> Volume:
+                   check: Callable[[], None], web: WebContent | None = None) -> Volume:
     with warnings.catch_warnings():  # the data's own oddities, handled record by record
         warnings.simplefilter("ignore")
         return _compose(store, patients, profile=profile, number=number, count=count,
                         created=created, settings=settings, viewer=viewer, workdir=workdir,
-                        capacity=capacity, check=check)
+                        capacity=capacity, check=check, web=web or WebContent())
 
 
 def _compose(store: Store, patients: list[PatientContent], *, profile: Profile, number: int,
              count: int, created: datetime, settings: cfg.MediaConfig,
              viewer: list[VolumeFile], workdir: Path, capacity: int | None,
-             check: Callable[[], None]) -> Volume:
+             check: Callable[[], None], web: WebContent) -> Volume:
     label = fileset_id(created, number, count)
     roots: list[dicomdir.Node] = []
     placed: dict[str, Placed] = {}
@@ -151,16 +152,18 @@ def _compose(store: Store, patients: list[PatientContent], *, profile: Profile, 
                             reports.append(rep)
     info = pdi.MediumInfo(label, profile.value, number, count, created,
                           settings.institution, settings.station_name,
-                          "VIEWER" if viewer else "")
+                          "VIEWER" if viewer else "", web.level, web.note)
     generated = {"DICOMDIR": dicomdir.encode(label, roots),
                  "README.TXT": pdi.readme(info, patients, reports)}
-    generated.update(pdi.web_pages(info, patients, placed, reports))
+    site = pdi.web_pages(info, patients, placed, reports, web.renderings)
+    generated.update(site.pages)
     head = [VolumeFile(dest, len(data), data=data) for dest, data in generated.items()]
     head += [VolumeFile(r.dest, r.source.stat().st_size, source=r.source)
              for r in reports if r.source is not None]
+    head += [VolumeFile(dest, p.size, source=p.path) for dest, p in site.pictures.items()]
     return Volume(
         label=label, profile=profile.value, number=number, count=count,
         files=(*head, *files, *viewer), created=created.isoformat(timespec="seconds"),
         patients=tuple(p.name for p in patients),
         studies=tuple(s.row.study_uid for p in patients for s in p.studies),
-        capacity=capacity)
+        capacity=capacity, notes=(web.note,) if web.note else ())

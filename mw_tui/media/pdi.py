@@ -8,24 +8,19 @@ disc label shows (patient names, the institution, the date).
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from mw_tui import __version__
-from mw_tui.media.content import PatientContent, Placed
+from mw_tui.media.content import PatientContent, Placed, SeriesContent
+from mw_tui.media.render import Preview, Rendering
 from mw_tui.media.reports import Report
+from mw_tui.media.volume import WEB_DIR, WebImages
+from mw_tui.media.webpages import NOT_FOR_DIAGNOSIS, SeriesPlace, gallery
+from mw_tui.media.xhtml import STYLE, link, page, table
 from mw_tui.standard.sop import sop_class_name
-
-WEB_DIR = "IHE_PDI"
-STYLE = """body { font-family: sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; }
-th { background: #eee; }
-.meta { color: #555; }
-.name { font-weight: bold; }
-.nested { margin-left: 2em; }
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +33,8 @@ class MediumInfo:
     institution: str = ""
     station: str = ""
     viewer: str = ""  # folder of a viewer on the medium, "" for none
+    web: WebImages = WebImages.NONE  # the images the web pages show
+    web_note: str = ""  # why they show less than the configuration asks
 
     @property
     def disc(self) -> str:
@@ -113,8 +110,7 @@ def readme(info: MediumInfo, patients: Sequence[PatientContent],
         "--------------",
         "- With a DICOM viewer: open the DICOMDIR file at the root of this medium (in most",
         "  viewers: File > Open DICOMDIR, or Import > CD/DVD).",
-        "- With a web browser: open INDEX.HTM for the list of studies, series and reports",
-        "  (text only, no images).",
+        *_browser_lines(info),
     ]
     if info.viewer:
         lines.append(f"- A viewer program is in the {info.viewer} folder: start it from there "
@@ -126,7 +122,9 @@ def readme(info: MediumInfo, patients: Sequence[PatientContent],
         "DICOMDIR     the DICOM directory: the index of every DICOM file on this medium",
         "DICOM/       the DICOM files (they have no file name extension, as DICOM requires)",
         "INDEX.HTM    start page of the web pages",
-        "IHE_PDI/     web pages and readable copies of the reports",
+        "IHE_PDI/     web pages, " + ("previews of the images (JPEG), "
+                                        if info.web is not WebImages.NONE else "")
+        + "readable copies of the reports",
         "README.TXT   this file",
     ]
     if info.viewer:
@@ -135,119 +133,155 @@ def readme(info: MediumInfo, patients: Sequence[PatientContent],
     return "\r\n".join(lines).encode("utf-8")
 
 
-def _page(title: str, body: list[str], css: str = "STYLE.CSS") -> bytes:
-    head = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
-        '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">',
-        '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">',
-        "<head>",
-        '<meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />',
-        f"<title>{html.escape(title)}</title>",
-        f'<link rel="stylesheet" type="text/css" href="{css}" />',
-        "</head>",
-        "<body>",
-    ]
-    return "\n".join([*head, *body, "</body>", "</html>", ""]).encode("utf-8")
+def _browser_lines(info: MediumInfo) -> list[str]:
+    """How to open the medium in a web browser, as the web images allow."""
+    if info.web is WebImages.NONE:
+        lines = ["- With a web browser: open INDEX.HTM for the list of studies, series and "
+                 "reports", "  (text only, no images)."]
+    else:
+        lines = [
+            "- With a web browser: open INDEX.HTM. The images can be seen in any web browser,",
+            "  nothing to install: each series shows its images as small pictures"
+            + (", and a click" if info.web is WebImages.ALL else " (thumbnails only)."),
+        ]
+        if info.web is WebImages.ALL:
+            lines += ["  on one shows it larger (the keys Alt+N and Alt+P page through the "
+                      "series)."]
+        lines += ["  These pictures are previews, not for diagnosis: the DICOM files are the "
+                  "originals."]
+    if info.web_note:
+        lines += textwrap.wrap(f"Note: {info.web_note}.", 78, initial_indent="  ",
+                               subsequent_indent="  ")
+    return lines
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A table; cells are already escaped XHTML."""
-    out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>"]
-    out += ["<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows]
-    out.append("</table>")
-    return out
+@dataclass(slots=True)
+class WebSite:
+    """INDEX.HTM and the IHE_PDI/ content: generated pages and JPEG files to copy."""
 
-
-def _link(href: str, text: str) -> str:
-    return f'<a href="{html.escape(href)}">{html.escape(text or "-")}</a>'
+    pages: dict[str, bytes] = field(default_factory=dict)
+    pictures: dict[str, Preview] = field(default_factory=dict)
 
 
 def web_pages(info: MediumInfo, patients: Sequence[PatientContent],
-              placed: Mapping[str, Placed], reports: Sequence[Report]) -> dict[str, bytes]:
-    """INDEX.HTM and the pages under IHE_PDI/ (dest -> content); `reports` with `data` are
-    rendered into pages here, the others (PDF files) are only linked."""
+              placed: Mapping[str, Placed], reports: Sequence[Report],
+              renderings: Mapping[str, Rendering] | None = None) -> WebSite:
+    """INDEX.HTM and the pages under IHE_PDI/ with the JPEG files they show; `reports` with
+    `data` are rendered into pages here, the others (PDF files) are only linked;
+    `renderings` are the previews of the image instances (shown as `info.web` says)."""
     e = html.escape
-    pages: dict[str, bytes] = {}
+    site = WebSite()
+    pages = site.pages
+    renderings = renderings or {}
     by_study: dict[str, list[Report]] = {}
     for rep in reports:
         by_study.setdefault(rep.study_uid, []).append(rep)
-    intro = [f"<p class=\"meta\">{e(info.disc.capitalize())} - volume {e(info.label)} - "
-             f"made {e(info.created.strftime('%Y-%m-%d %H:%M'))}"
-             + (f" by {e(info.station)}" if info.station else "")
-             + (f", {e(info.institution)}" if info.institution else "") + "</p>"]
     rows, st_no, se_no = [], 0, 0
+    keys_by_study: list[tuple[str, list[str]]] = []
     for p_no, patient in enumerate(patients, 1):
         p_page = f"PAT{p_no:05d}.HTM"
-        rows.append([_link(f"{WEB_DIR}/{p_page}", _name(patient.name)), e(patient.patient_id),
+        rows.append([link(f"{WEB_DIR}/{p_page}", _name(patient.name)), e(patient.patient_id),
                      e(_date(patient.birth_date)), str(len(patient.studies))])
         st_rows = []
         for study in patient.studies:
             st_no += 1
             st_page = f"STU{st_no:05d}.HTM"
             r = study.row
-            st_rows.append([_link(st_page, _date(r.study_date) or "(no date)"), e(r.description),
+            st_rows.append([link(st_page, _date(r.study_date) or "(no date)"), e(r.description),
                             e(r.accession), e(", ".join(sorted({s.row.modality
                                                                 for s in study.series}))),
                             str(sum(len(s.items) for s in study.series))])
-            se_rows = []
+            se_rows, keys = [], []
             for series in study.series:
                 se_no += 1
-                se_page = f"SER{se_no:05d}.HTM"
-                part = (f" (part {series.part[0]} of {series.part[1]})"
-                        if series.part[1] > 1 else "")
-                se_rows.append([_link(se_page, series.row.series_number or "-"),
-                                e(series.row.modality), e(series.row.description + part),
+                place = _place(series, se_no)
+                se_rows.append([link(place.page, series.row.series_number or "-"),
+                                e(series.row.modality), e(series.row.description
+                                                          + _part(series.part)),
                                 str(len(series.items))])
+                found = gallery(place, series.items, placed, info.web, renderings)
+                pages.update(found.pages)
+                site.pictures.update(found.pictures)
+                if found.key:
+                    keys.append(found.key)
                 inst_rows = [[e(i.instance_number), e(sop_class_name(i.sop_class)),
                               e(placed[i.sop_uid].dest)] for i in series.items]
-                title = f"Series {series.row.series_number or '-'}" + (
-                    f": {series.row.description}" if series.row.description else "") + part
-                pages[f"{WEB_DIR}/{se_page}"] = _page(title, [
-                    f"<h1>{e(title)}</h1>",
-                    f"<p>{_link(st_page, 'Back to the study')}</p>",
+                pages[f"{WEB_DIR}/{place.page}"] = page(place.title, [
+                    f"<h1>{e(place.title)}</h1>",
+                    f"<p>{link(st_page, 'Back to the study', 'b')}</p>",
                     f"<p>Modality {e(series.row.modality)}, {len(series.items)} instance(s)."
-                    "</p>",
-                    *_table(["Number", "Kind", "DICOM file"], inst_rows)])
-            body = [f"<h1>{e(_study_title(r.study_date, r.description))}</h1>",
-                    f"<p>{_link(p_page, 'Back to the patient')}</p>",
-                    *_table(["Date", "Time", "Accession", "Study ID", "Referring physician"],
-                            [[e(_date(r.study_date)), e(r.study_time[:6]), e(r.accession),
-                              e(r.study_id), e(_name(r.referring, ""))]])]
+                    "</p>", *found.grid, "<h2>DICOM files</h2>",
+                    *table(["Number", "Kind", "DICOM file"], inst_rows)])
+            title = _study_title(r.study_date, r.description)
+            if keys:
+                keys_by_study.append((f"{WEB_DIR}/{st_page}", keys))
+            body = [f"<h1>{e(title)}</h1>",
+                    f"<p>{link(p_page, 'Back to the patient', 'b')}</p>",
+                    *table(["Date", "Time", "Accession", "Study ID", "Referring physician"],
+                           [[e(_date(r.study_date)), e(r.study_time[:6]), e(r.accession),
+                             e(r.study_id), e(_name(r.referring, ""))]])]
             if not study.complete:
                 body.append("<p>Part of this study is on another medium of the set.</p>")
+            if keys:
+                body += ["<h2>Key images</h2>", "<p class=\"meta\">One image of each series: "
+                         f"open it to page through its series. {e(NOT_FOR_DIAGNOSIS)}</p>",
+                         '<div class="grid">', *keys, "</div>"]
             body += ["<h2>Series</h2>",
-                     *_table(["Number", "Modality", "Description", "Instances"], se_rows)]
+                     *table(["Number", "Modality", "Description", "Instances"], se_rows)]
             study_reports = by_study.get(r.study_uid, [])
             if study_reports:
-                body += ["<h2>Reports</h2>", *_table(["Report", "Date"], [
-                    [_link(x.dest.split("/")[-1], x.title), e(_date(x.date))]
+                body += ["<h2>Reports</h2>", *table(["Report", "Date"], [
+                    [link(x.dest.split("/")[-1], x.title), e(_date(x.date))]
                     for x in study_reports])]
-            pages[f"{WEB_DIR}/{st_page}"] = _page(_study_title(r.study_date, r.description),
-                                                  body)
-        pages[f"{WEB_DIR}/{p_page}"] = _page(_name(patient.name), [
+            pages[f"{WEB_DIR}/{st_page}"] = page(title, body)
+        pages[f"{WEB_DIR}/{p_page}"] = page(_name(patient.name), [
             f"<h1>{e(_name(patient.name))}</h1>",
-            "<p><a href=\"../INDEX.HTM\">Back to the start page</a></p>",
-            *_table(["Patient ID", "Birth date", "Sex"],
-                    [[e(patient.patient_id), e(_date(patient.birth_date)), e(patient.sex)]]),
+            "<p><a href=\"../INDEX.HTM\" accesskey=\"b\">Back to the start page</a></p>",
+            *table(["Patient ID", "Birth date", "Sex"],
+                   [[e(patient.patient_id), e(_date(patient.birth_date)), e(patient.sex)]]),
             "<h2>Studies</h2>",
-            *_table(["Date", "Description", "Accession", "Modalities", "Instances"], st_rows)])
+            *table(["Date", "Description", "Accession", "Modalities", "Instances"], st_rows)])
     for rep in reports:
         if rep.data is not None:
-            pages[rep.dest] = _page(rep.title, [
+            pages[rep.dest] = page(rep.title, [
                 "<p><a href=\"../INDEX.HTM\">Back to the start page</a></p>",
                 rep.data.decode("utf-8")])
     pages[f"{WEB_DIR}/STYLE.CSS"] = STYLE.encode("ascii")
-    index_body = [
-        "<h1>DICOM images and reports</h1>", *intro,
-        "<p>Open the DICOMDIR file of this medium with a DICOM viewer to see the images. "
-        "These pages list what the medium holds.</p>",
-        *_table(["Patient", "Patient ID", "Birth date", "Studies"], rows)]
+    pages["INDEX.HTM"] = _index(info, rows, reports, bool(keys_by_study))
+    return site
+
+
+def _part(part: tuple[int, int]) -> str:
+    return f" (part {part[0]} of {part[1]})" if part[1] > 1 else ""
+
+
+def _place(series: SeriesContent, number: int) -> SeriesPlace:
+    title = f"Series {series.row.series_number or '-'}" + (
+        f": {series.row.description}" if series.row.description else "") + _part(series.part)
+    return SeriesPlace(f"SER{number:05d}", f"SER{number:05d}.HTM", title)
+
+
+def _index(info: MediumInfo, rows: list[list[str]], reports: Sequence[Report],
+           images: bool) -> bytes:
+    e = html.escape
+    body = ["<h1>DICOM images and reports</h1>",
+            f"<p class=\"meta\">{e(info.disc.capitalize())} - volume {e(info.label)} - "
+            f"made {e(info.created.strftime('%Y-%m-%d %H:%M'))}"
+            + (f" by {e(info.station)}" if info.station else "")
+            + (f", {e(info.institution)}" if info.institution else "") + "</p>"]
+    if images:
+        body.append("<p>The images can be seen in this browser: open a patient, then a study "
+                    "and a series, and click an image. " + e(NOT_FOR_DIAGNOSIS) + " Open the "
+                    "DICOMDIR file of this medium with a DICOM viewer to read them.</p>")
+    else:
+        body.append("<p>Open the DICOMDIR file of this medium with a DICOM viewer to see the "
+                    "images. These pages list what the medium holds.</p>")
+    if info.web_note:
+        body.append(f'<p class="note">{e(info.web_note[:1].upper() + info.web_note[1:])}.</p>')
+    body += table(["Patient", "Patient ID", "Birth date", "Studies"], rows)
     if reports:
-        index_body += ["<h2>Reports</h2>", *_table(["Report", "Date"], [
-            [_link(x.dest, x.title), e(_date(x.date))] for x in reports])]
+        body += ["<h2>Reports</h2>", *table(["Report", "Date"], [
+            [link(x.dest, x.title), e(_date(x.date))] for x in reports])]
     if info.viewer:
-        index_body.append(f"<p>A viewer program is in the {e(info.viewer)} folder.</p>")
-    pages["INDEX.HTM"] = _page("DICOM medium " + info.label, index_body,
-                               css=f"{WEB_DIR}/STYLE.CSS")
-    return pages
+        body.append(f"<p>A viewer program is in the {e(info.viewer)} folder.</p>")
+    return page("DICOM medium " + info.label, body, css=f"{WEB_DIR}/STYLE.CSS")

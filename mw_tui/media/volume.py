@@ -5,7 +5,29 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+
+WEB_DIR = "IHE_PDI"
+
+
+class WebImages(StrEnum):
+    """What the web pages of a medium show of its images (`media.web_images`)."""
+
+    ALL = "all"  # a grid of thumbnails per series and a page per image
+    THUMBNAILS = "thumbnails"  # the grids only
+    NONE = "none"  # text only
+
+    @property
+    def label(self) -> str:
+        """What the medium's label says (IHE PDI): DICOM PLUS WEB or DICOM ONLY."""
+        return "DICOM ONLY" if self is WebImages.NONE else "DICOM PLUS WEB"
+
+    def smaller(self) -> WebImages | None:
+        """The next smaller choice, None below NONE."""
+        order = list(WebImages)
+        i = order.index(self)
+        return order[i + 1] if i + 1 < len(order) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +117,26 @@ class Volume:
     studies: tuple[str, ...] = ()  # Study Instance UIDs with instances on this volume
     capacity: int | None = None  # bytes the medium holds (None: not limited)
     read_back: ReadBack | None = None
+    notes: tuple[str, ...] = ()  # what the builder had to decide (for the job's log)
+
+    @property
+    def web_images(self) -> WebImages:
+        """The images its web pages show, from its files: image pages come with full-size
+        previews `IHE_PDI/.../Innnnnnn.JPG`, thumbnails are `IHE_PDI/.../Tnnnnnnn.JPG`."""
+        level = WebImages.NONE
+        for f in self.files:
+            folder, _, name = f.dest.rpartition("/")
+            if folder.startswith(WEB_DIR + "/") and name.endswith(".JPG"):
+                if name.startswith("I"):
+                    return WebImages.ALL
+                if name.startswith("T"):
+                    level = WebImages.THUMBNAILS
+        return level
+
+    @property
+    def label_kind(self) -> str:
+        """DICOM PLUS WEB when a browser shows its images, else DICOM ONLY."""
+        return self.web_images.label
 
     @property
     def size(self) -> int:

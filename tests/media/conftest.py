@@ -23,6 +23,7 @@ from mw_tui.dicom.scp import Receiver
 from mw_tui.standard import sop
 from mw_tui.store import Store
 from tests.conftest import EXTRA_TS, make_config, with_dicom
+from tests.media import images as imaging
 from tests.peers import PYDICOM_TEST_FILES, STORESCU_PROPOSE, dcmtk
 
 GSPS = "1.2.840.10008.5.1.4.1.1.11.1"
@@ -33,6 +34,7 @@ EXTRA_CLASSES = [
     "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation
     "1.2.840.10008.5.1.4.1.1.9.1.1",  # 12-lead ECG
     GSPS, KO,
+    imaging.ENHANCED_MR,  # multi-frame, its window in its functional groups
 ]
 LATIN1_NAME = "Müller^Jürgen"
 UTF8_NAME = "Ωμέγα^Ελένη"
@@ -133,10 +135,19 @@ def generate(folder: Path) -> tuple[dict[str, str], list[Path], str]:
                 ds = synth.image(study, "CT", uid, se, i, rows=128, columns=128)
                 files.append(synth.save(ds, folder / f"{name}_{se}_{i}"))
 
+    mr_mf = synth.StudyInfo(patient=synth.PatientInfo("Multi^Frame", "PID-MF"),
+                            description="Enhanced MR", accession="ACCMF")
+    files.append(synth.save(imaging.enhanced_mr(mr_mf, 12), folder / "mr_multiframe"))
+    us = synth.StudyInfo(patient=synth.PatientInfo("Colour^Echo", "PID-US"),
+                         description="Ultrasound", accession="ACCUS")
+    us_series = imaging.new_series()
+    files.append(_save_as_is(imaging.us_jpeg(us, us_series), folder / "us_jpeg"))
+    files.append(synth.save(imaging.us_native_422(us, us_series), folder / "us_ybr422"))
+
     corrupt = synth.StudyInfo(patient=synth.PatientInfo("Broken^Stream", "PID-BAD"))
     files.append(_save_as_is(_corrupt_jpeg(corrupt), folder / "corrupt"))
-    return ({"latin1": latin.study_uid, "utf8": utf8.study_uid, **spanned}, files,
-            corrupt.study_uid)
+    return ({"latin1": latin.study_uid, "utf8": utf8.study_uid, "mr_multiframe":
+             mr_mf.study_uid, "ultrasound": us.study_uid, **spanned}, files, corrupt.study_uid)
 
 
 def _save_as_is(ds: Dataset, path: Path) -> Path:

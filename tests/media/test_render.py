@@ -1,0 +1,182 @@
+"""The web previews show what a viewer shows: grey levels, inversion, colours and shapes
+checked on the medium against references computed here from the stored values."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.fileset import FileSet
+
+from mw_tui import config as cfg
+from mw_tui.demo import synth
+from mw_tui.media import Profile, Volume, build_volumes, stage_tree
+from mw_tui.standard import sop
+from mw_tui.store import Store
+from tests.media import images as im
+
+CT_RAW = (1024, 824, 1224, 1104)  # HU 0, -200, 200, 80 with the rescale of -1024
+MONO1_RAW = (100, 300, 500, 700)
+JPEG_ERROR = 4  # grey levels a uniform area may move by in a JPEG of quality 85
+
+
+def linear_window(x: np.ndarray, centre: float, width: float) -> np.ndarray:
+    """PS3.3 C.11.2.1.2.1, LINEAR, to 0..255: the reference, written from the standard."""
+    x = np.asarray(x, dtype=float)
+    low, high = centre - 0.5 - (width - 1) / 2, centre - 0.5 + (width - 1) / 2
+    y = ((x - (centre - 0.5)) / (width - 1) + 0.5) * 255
+    return np.where(x <= low, 0.0, np.where(x > high, 255.0, y))
+
+
+@dataclass
+class Medium:
+    volume: Volume
+    tree: Path
+    uids: dict[str, str]  # name -> SOP Instance UID
+
+    def pages(self, name: str) -> list[str]:
+        """The image pages of instance `name`, in stack order."""
+        dest = self._dest(name)
+        out = []
+        for page in sorted((self.tree / "IHE_PDI").glob("SER*/B*/I*.HTM")):
+            text = page.read_text("utf-8")
+            if f"the DICOM file {dest}." in text:
+                out.append(text)
+        return out
+
+    def previews(self, name: str) -> list[np.ndarray]:
+        """The previews of instance `name` as its pages show them."""
+        dest = self._dest(name)
+        out = []
+        for page in sorted((self.tree / "IHE_PDI").glob("SER*/B*/I*.HTM")):
+            text = page.read_text("utf-8")
+            src = re.search(r'<img src="(I\d{7}\.JPG)"', text)
+            if f"the DICOM file {dest}." in text and src:
+                out.append(np.asarray(Image.open(page.parent / src.group(1))))
+        return out
+
+    def _dest(self, name: str) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fs = FileSet(pydicom.dcmread(self.tree / "DICOMDIR"))
+        (instance,) = fs.find(SOPInstanceUID=self.uids[name])
+        return Path(instance.path).relative_to(self.tree).as_posix()
+
+
+def make(tmp: Path, settings: cfg.MediaConfig | None = None) -> Medium:
+    store = Store(tmp / "store")
+    study = synth.StudyInfo(description="Previews")
+    us_series = im.new_series()
+    uids = {
+        "ct": im.put(store, im.ct_windowed(study, CT_RAW, 40, 400)),
+        "mono1": im.put(store, im.monochrome1(study, MONO1_RAW, 400, 400)),
+        "mr": im.put(store, im.enhanced_mr(study, 12)),
+        "us_jpeg": im.put(store, im.us_jpeg(study, us_series), sop.JPEG_BASELINE),
+        "us_422": im.put(store, im.us_native_422(study, us_series)),
+        "palette": im.put(store, im.palette(study)),
+        "tall": im.put(store, im.tall_pixels(study)),
+        "hsv": im.put(store, im.unknown_interpretation(study)),
+        "damaged": im.put(store, im.damaged_jpeg(study), sop.JPEG_BASELINE),
+    }
+    (volume,) = build_volumes(store, [study.study_uid], Profile.STD_GEN_DVD_JPEG, None,
+                              tmp / "work", settings=settings)
+    return Medium(volume, stage_tree(volume, tmp / "tree"), uids)
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory: pytest.TempPathFactory) -> Medium:
+    return make(tmp_path_factory.mktemp("previews"))
+
+
+def centres(rows: int, columns: int) -> list[tuple[int, int]]:
+    """The centre of each quadrant, in the order of images.quadrants()."""
+    return [(rows // 4, columns // 4), (rows // 4, 3 * columns // 4),
+            (3 * rows // 4, columns // 4), (3 * rows // 4, 3 * columns // 4)]
+
+
+def test_a_ct_shows_the_grey_levels_of_its_first_window(medium: Medium) -> None:
+    (preview,) = medium.previews("ct")
+    assert preview.shape == (128, 128)
+    hu = np.array(CT_RAW) - 1024  # Rescale Slope 1, Intercept -1024
+    expected = linear_window(hu, 40, 400)
+    got = [int(preview[y, x]) for y, x in centres(128, 128)]
+    assert np.allclose(got, expected, atol=JPEG_ERROR), (got, expected)
+    (page,) = medium.pages("ct")
+    assert "Window centre 40, width 400 (from the image)" in page
+
+
+def test_monochrome1_is_inverted(medium: Medium) -> None:
+    (preview,) = medium.previews("mono1")
+    expected = 255 - linear_window(np.array(MONO1_RAW), 400, 400)
+    got = [int(preview[y, x]) for y, x in centres(96, 96)]
+    assert np.allclose(got, expected, atol=JPEG_ERROR), (got, expected)
+    assert got[0] > 250 and got[3] < 5  # low values bright, high values dark
+
+
+def test_ybr_full_422_ultrasound_has_its_colours(medium: Medium) -> None:
+    (jpeg,) = medium.previews("us_jpeg")
+    assert jpeg.shape == (120, 160, 3)
+    assert np.allclose(jpeg[60, 40], im.RED, atol=12), jpeg[60, 40]
+    assert np.allclose(jpeg[60, 120], im.BLUE, atol=12), jpeg[60, 120]
+    native = medium.previews("us_422")
+    assert len(native) == 3  # every frame
+    for frame in native:
+        assert np.allclose(frame[32, 20], im.GREEN, atol=8), frame[32, 20]
+        assert np.allclose(frame[32, 60], im.RED, atol=8), frame[32, 60]
+
+
+def test_palette_colour_goes_through_its_lookup_tables(medium: Medium) -> None:
+    (preview,) = medium.previews("palette")
+    assert np.allclose(preview[32, 10], (40, 215, 128), atol=8), preview[32, 10]
+    assert np.allclose(preview[32, 50], (220, 35, 128), atol=8), preview[32, 50]
+
+
+def test_a_multi_frame_instance_gets_a_page_per_frame_with_its_window(medium: Medium) -> None:
+    pages = medium.pages("mr")
+    assert len(pages) == 12
+    assert "Image 5 of 12" in pages[4] and "frame 5 of 12" in pages[4]
+    assert "Window centre 600, width 1200 (from the image)" in pages[0]  # functional groups
+    previews = medium.previews("mr")
+    y, x = 20, 30
+    for frame in (0, 11):
+        raw = (x * 16 + y * 4 + frame * 50) % 1200
+        expected = float(linear_window(np.array([raw]), 600, 1200)[0])
+        assert abs(int(previews[frame][y, x]) - expected) <= 6, (frame, expected)
+
+
+def test_rectangular_pixels_are_made_square_and_small_images_are_not_enlarged(
+        medium: Medium) -> None:
+    (tall,) = medium.previews("tall")
+    assert tall.shape == (64, 64)  # 64 rows of pixels twice as tall as wide
+    (ct,) = medium.previews("ct")
+    assert ct.shape == (128, 128)
+
+
+def test_what_cannot_be_shown_gets_a_placeholder_and_the_medium_is_made(
+        medium: Medium) -> None:
+    (hsv,) = medium.pages("hsv")
+    assert "no preview of this image: its photometric interpretation HSV" in hsv
+    (damaged,) = medium.pages("damaged")
+    assert "no preview of this image: its pixel data cannot be read" in damaged
+    grids = "".join(p.read_text("utf-8") for p in (medium.tree / "IHE_PDI").glob("SER*.HTM"))
+    assert grids.count("no preview (") == 2
+    assert len(medium.volume.dicom_files()) == len(medium.uids)  # every instance on it
+    assert medium.volume.label_kind == "DICOM PLUS WEB"
+
+
+def test_size_and_frame_limits_come_from_the_configuration(tmp_path: Path) -> None:
+    small = make(tmp_path, cfg.MediaConfig(web_image_size=100, web_image_frames=5))
+    (ct,) = small.previews("ct")
+    assert ct.shape == (100, 100)
+    pages = small.pages("mr")
+    assert len(pages) == 5  # evenly spread, the first and the last kept
+    assert "frame 1 of 12" in pages[0] and "frame 12 of 12" in pages[-1]
+    assert "Image 5 of 5" in pages[-1]
+    thumbs = [Image.open(p).size for p in (small.tree / "IHE_PDI").glob("SER*/B*/T*.JPG")]
+    assert thumbs and max(max(s) for s in thumbs) <= 160
