@@ -30,6 +30,7 @@ from mw_tui.config.checks import (
     is_valid_uid,
     item,
 )
+from mw_tui.config.importing import ImportingConfig
 from mw_tui.config.parsing import (
     loads,
     parse,
@@ -85,6 +86,7 @@ __all__ = [
     "ConfigFile",
     "DevicesConfig",
     "DicomConfig",
+    "ImportingConfig",
     "JobsConfig",
     "MediaConfig",
     "ReportSource",

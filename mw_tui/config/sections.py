@@ -23,6 +23,7 @@ from mw_tui.config.checks import (
     in_range,
     item,
 )
+from mw_tui.config.importing import ImportingConfig
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,7 @@ class Config:
     tls: TlsConfig = field(default_factory=TlsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    importing: ImportingConfig = field(default_factory=ImportingConfig)
     path: Path | None = None
 
     def archive(self, name: str) -> Archive:
@@ -373,6 +375,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "tls": (TlsConfig, False),
     "retention": (RetentionConfig, False),
     "ui": (UiConfig, False),
+    "importing": (ImportingConfig, False),
 }
 
 # A commented example written by `config init` for each array of tables.
