@@ -20,9 +20,18 @@ from mw_tui.importing.rewrite import Prepared
 from mw_tui.media.transcode import to_explicit_le
 from mw_tui.store.ingest import file_meta
 
+CONVERT_LIMIT = 1 << 30  # larger instances are not decoded in memory
+
+
+class ConvertError(Exception):
+    """The instance cannot be converted; the message says why."""
+
 
 def convert(item: Prepared, read_at: ReadAt, target: str) -> bytes:
     """The data set of `item` in `target` (Explicit or Implicit VR Little Endian)."""
+    if item.size > CONVERT_LIMIT:
+        raise ConvertError(f"it takes {item.size >> 20} MiB, more than the "
+                           f"{CONVERT_LIMIT >> 20} MiB this station converts")
     with tempfile.TemporaryDirectory(prefix="mw-tui-import-") as tmp:
         source, dest = Path(tmp) / "in.dcm", Path(tmp) / "out.dcm"
         with open(source, "wb") as f:

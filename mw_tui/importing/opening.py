@@ -8,6 +8,7 @@ refused: nothing is ever written to an outside medium.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
@@ -35,6 +36,8 @@ def open_source(source: str | os.PathLike[str], config: Config | None = None) ->
     if stat.S_ISDIR(st.st_mode):
         return FolderSource(path)
     if stat.S_ISBLK(st.st_mode):
+        if device_size(path) == 0:
+            raise MediumError(f"There is no medium in {path}: insert the disc or stick.")
         if is_iso9660(path):
             return IsoSource(path, MediumKind.DISC)
         return MountedSource(path, config or Config())
@@ -44,6 +47,22 @@ def open_source(source: str | os.PathLike[str], config: Config | None = None) ->
         raise MediumError(f"{path} is neither a folder nor an ISO 9660 image (a disc "
                           "image): point at the folder, the .iso file or the device.")
     raise MediumError(f"{path} is neither a folder, an ISO image nor a block device.")
+
+
+def device_size(path: Path) -> int | None:
+    """Bytes a block device holds (0: an empty drive), None when it cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENOMEDIUM:
+            return 0
+        return None
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class MountedSource(FolderSource):

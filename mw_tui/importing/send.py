@@ -23,7 +23,7 @@ from mw_tui.importing.channels import ChannelError, Outcome, StoreChannel, StowC
 from mw_tui.importing.elements import BadFile, read_header
 from mw_tui.importing.models import Located, Medium
 from mw_tui.importing.opening import open_source
-from mw_tui.importing.plan import Destination, DestinationKind, ImportPlan
+from mw_tui.importing.plan import Destination, DestinationKind, ImportPlan, PlanError
 from mw_tui.importing.rewrite import Changes, RewriteError, UidMap, prepare
 from mw_tui.importing.sources import FileEntry, Source
 
@@ -117,9 +117,16 @@ def send(config: Config, medium: Medium, plan: ImportPlan, *,
          on_confirmed: Callable[[Confirmed], None] | None = None,
          confirmed: Collection[str] = (), source: Source | None = None) -> SendResult:
     """Send the plan's instances of `medium` (opened again from `medium.source` unless an
-    open `source` is given). Callbacks run on the sending threads, one at a time."""
+    open `source` is given). Callbacks run on the sending threads, one at a time.
+
+    Raises PlanError for a destination or study that does not exist, MediumError when
+    the medium cannot be opened again (taken out?); everything else is in the result.
+    """
     started = time.monotonic()
     dest = Destination.parse(plan.destination, config)
+    missing = set(plan.study_uids) - {s.study_uid for s in medium.studies}
+    if missing:
+        raise PlanError(f"study {sorted(missing)[0]} is not on this medium")
     changes = changes_of(medium, plan)
     chosen = selected(medium, plan)
     expected: dict[str, int] = {}

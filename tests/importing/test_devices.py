@@ -124,3 +124,11 @@ def test_a_disc_is_read_straight_from_the_device(tmp_path: Path, loop: list[str]
     assert medium.kind is MediumKind.DISC  # no mount: pycdlib on the device
     assert medium.label == "OUTSIDE"
     assert medium.patients == read_medium(disc.iso).patients
+
+
+def test_an_empty_drive_says_to_insert_the_medium(tmp_path: Path) -> None:
+    need("losetup")
+    free = subprocess.run(["losetup", "--find"], check=True, capture_output=True, text=True,
+                          timeout=30).stdout.strip()  # a loop device with nothing in it
+    with pytest.raises(MediumError, match="There is no medium in"):
+        read_medium(free, config_for(tmp_path, **FUSE_RO))

@@ -156,3 +156,13 @@ def test_what_cannot_be_read_says_what_to_do(tmp_path: Path) -> None:
     broken.write_bytes(bytes(32768) + b"\x01CD001" + bytes(3000))
     with pytest.raises(MediumError, match="not a readable ISO 9660"):
         read_medium(broken)
+
+
+def test_reading_reports_progress_and_can_be_cancelled(ct_disc: Disc) -> None:
+    from mw_tui.importing import Cancelled
+
+    seen: list[tuple[int, int]] = []
+    medium = read_medium(ct_disc.tree, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] >= medium.instance_count
+    with pytest.raises(Cancelled):
+        read_medium(ct_disc.tree, cancel=lambda: True)

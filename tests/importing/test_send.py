@@ -19,6 +19,7 @@ from mw_tui.importing import (
     Confirmed,
     ImportPlan,
     LocalPatient,
+    SendProgress,
     count_on_archive,
     read_medium,
     run_import,
@@ -62,9 +63,14 @@ def test_import_a_disc_into_orthanc(ct_disc: Disc, empty_pacs: Orthanc, tmp_path
     plan = ImportPlan.make(config, LOCAL, study_uids=(study,))
     assert plan.destination == "pacs"
     confirmed: list[Confirmed] = []
-    result = run_import(config, medium, plan, on_confirmed=confirmed.append)
+    progress: list[SendProgress] = []
+    result = run_import(config, medium, plan, on_confirmed=confirmed.append,
+                        progress=progress.append)
     assert result.ok, result.message
     assert result.sent.sent == 12 and len(confirmed) == 12
+    assert [p.done for p in progress] == list(range(1, 13))
+    size = sum(x.instance.size for x in medium.located() if x.study.study_uid == study)
+    assert progress[-1].bytes_done == progress[-1].bytes_total == size
     assert result.count is not None and result.count.studies[0].found == 12
     assert empty_pacs.instance_count() == 12
     originals = {str(ds.SOPInstanceUID): ds for ds in
@@ -215,6 +221,16 @@ def test_a_count_that_does_not_match_says_the_numbers(ct_disc: Disc, empty_pacs:
     assert not count.ok
     assert f"study {study}: the archive holds 12 instances, 14 were sent" in count.message
     assert "study 1.2.3.4.5: the archive holds 0 instances, 2 were sent" in count.message
+
+
+def test_a_study_not_on_the_medium_is_refused(ct_disc: Disc, empty_pacs: Orthanc,
+                                              tmp_path: Path) -> None:
+    from mw_tui.importing import PlanError
+
+    config = config_for(tmp_path, empty_pacs)
+    plan = ImportPlan.make(config, LOCAL, study_uids=("1.2.3.999",))
+    with pytest.raises(PlanError, match="not on this medium"):
+        send(config, read_medium(ct_disc.iso), plan)
 
 
 @pytest.mark.parametrize("destination, message", [
