@@ -24,7 +24,7 @@ from mw_tui.importing.models import (
     Study,
     Unreadable,
 )
-from mw_tui.importing.sources import FileEntry, Source
+from mw_tui.importing.sources import FileEntry, Source, key_of
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,15 @@ def scan(source: Source, progress: ReadProgress | None = None,
     if directory is not None:
         unreadable += directory.refused
         for ref in directory.references:
-            entry = by_key.get(ref.path.upper())
+            entry = by_key.get(key_of(ref.file_id))
             if entry is None:
                 unreadable.append(Unreadable(ref.path, "listed in the DICOMDIR but not on "
                                                        "the medium", ref.study_uid))
             elif entry.key not in listed:
                 listed.add(entry.key)
                 todo.append((entry, ref.study_uid))
-    others = [f for f in listing.files if f.key not in listed and f.key != "DICOMDIR"]
+    others = [f for f in listing.files  # other DICOMDIRs (a copied disc) only list files
+              if f.key not in listed and f.key.rsplit("/", 1)[-1] != "DICOMDIR"]
     total = len(todo) + len(others)
     found: list[_Found] = []
     done = 0

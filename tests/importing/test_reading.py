@@ -90,13 +90,15 @@ def test_a_folder_without_dicomdir_is_scanned_whole(tmp_path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(synth.part10(ds))
     (root / "README.TXT").write_text("outside disc\n")
+    copied = write_disc(tmp_path / "copied", ct_files(outside_ct(2)))  # a disc copied along
+    shutil.copytree(copied.tree, root / "CD COPY")
     (root / "viewer").mkdir()
     (root / "viewer" / "run.exe").write_bytes(b"MZ" + bytes(500))
     for name in PYDICOM_FILES[:3]:
         shutil.copy(Path(pydicom.__file__).parent / "data" / "test_files" / name, root / name)
     medium = read_medium(root)
     assert medium.dicomdir is DicomdirState.NONE
-    assert medium.instance_count == 5 + 3
+    assert medium.instance_count == 5 + 2 + 3
     assert not medium.unreadable
     paths = {x.instance.path for x in medium.located()}
     assert "export/series 0/image-0.dcm" in paths
