@@ -20,6 +20,7 @@ from pathlib import Path
 
 CURRENT_LAYERS = [
     "mw_tui.__main__", "mw_tui.cli : mw_tui.app : mw_tui.ui", "mw_tui.station", "mw_tui.jobs",
+    "mw_tui.importing",
     "mw_tui.devices : mw_tui.media : mw_tui.reports : mw_tui.demo : mw_tui.labels",
     "mw_tui.deid",
     "mw_tui.dicom",
@@ -129,7 +130,8 @@ def main(argv: list[str]) -> int:
     unlayered = sorted(m for m in known if layer_of(m, layers) is None)
     front, domain = ("mw_tui.cli", "mw_tui.app", "mw_tui.ui"), (
         "mw_tui.jobs", "mw_tui.devices", "mw_tui.media", "mw_tui.reports", "mw_tui.demo",
-        "mw_tui.deid", "mw_tui.labels", "mw_tui.dicom", "mw_tui.store", "mw_tui.audit")
+        "mw_tui.deid", "mw_tui.labels", "mw_tui.importing", "mw_tui.dicom", "mw_tui.store",
+        "mw_tui.audit")
     past = sorted((a, b) for a, ds in graph.items() for b in ds
                   if a.startswith(front) and b.startswith(domain))
     found = cycles(graph)

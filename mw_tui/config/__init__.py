@@ -32,6 +32,7 @@ from mw_tui.config.checks import (
     item,
 )
 from mw_tui.config.deid import BASIC_PROFILE, BurnedIn, DateHandling, DeidProfile
+from mw_tui.config.importing import ImportingConfig
 from mw_tui.config.labels import LabelsConfig
 from mw_tui.config.parsing import (
     loads,
@@ -98,6 +99,7 @@ __all__ = [
     "DeidProfile",
     "DevicesConfig",
     "DicomConfig",
+    "ImportingConfig",
     "JobsConfig",
     "LabelsConfig",
     "MediaConfig",

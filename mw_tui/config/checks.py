@@ -119,3 +119,12 @@ def default_storage() -> str:
         return "/var/lib/mw-tui/store"
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "mw-tui" / "store")
+
+
+def check_command(value: str) -> str | None:
+    import shlex
+
+    try:
+        return None if shlex.split(value) else "a command line"
+    except ValueError as exc:
+        return f"a command line ({exc})"

@@ -14,6 +14,7 @@ from mw_tui.config.checks import (
     check_ae_title,
     check_callers,
     check_choice,
+    check_command,
     check_log_level,
     check_max_pdu,
     check_name,
@@ -25,6 +26,7 @@ from mw_tui.config.checks import (
     item,
 )
 from mw_tui.config.deid import DeidProfile
+from mw_tui.config.importing import ImportingConfig
 from mw_tui.config.labels import LabelsConfig
 from mw_tui.config.publishers import Publisher
 from mw_tui.config.targets import check_target
@@ -177,15 +179,6 @@ def check_speed(value: str) -> str | None:
     if _SPEED_RE.match(value.lower()):
         return None
     return "\"max\", \"min\" or a speed such as \"8\", \"4x\", \"8d\" (DVD) or \"706k\" (kB/s)"
-
-
-def check_command(value: str) -> str | None:
-    import shlex
-
-    try:
-        return None if shlex.split(value) else "a command line"
-    except ValueError as exc:
-        return f"a command line ({exc})"
 
 
 @dataclass(frozen=True)
@@ -365,6 +358,7 @@ class Config:
     deid_profiles: tuple[DeidProfile, ...] = ()
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     publishers: tuple[Publisher, ...] = ()
+    importing: ImportingConfig = field(default_factory=ImportingConfig)
     path: Path | None = None
 
     def archive(self, name: str) -> Archive:
@@ -397,6 +391,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "deid_profiles": (DeidProfile, True),
     "labels": (LabelsConfig, False),
     "publishers": (Publisher, True),
+    "importing": (ImportingConfig, False),
 }
 
 # A commented example written by `config init` for each array of tables.

@@ -18,7 +18,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
@@ -232,6 +232,49 @@ class Association:
             yield from self._responses(message_id, store, on_stored)
         finally:
             self._outstanding = 0
+
+    def store(self, context_id: int, sop_class: str, sop_instance: str,
+              chunks: Iterable[bytes | memoryview], abort: Callable[[], bool] | None = None
+              ) -> Message:
+        """C-STORE one data set, streamed from `chunks` (never held whole); the response.
+
+        `abort` is asked between PDUs: when it says so the association is aborted
+        (ArchiveError CANCELLED), as a C-STORE cannot be cancelled half-way.
+        """
+        self.link.doing = "sending an instance"
+        message_id = next(self._ids) & 0xFFFF or next(self._ids)
+        size = max(min(self.peer_max_pdu or _SEND_CAP, _SEND_CAP) - 6, 1024)
+        out = [wire.p_data(context_id, 0x03,
+                           commands.store_request(message_id, sop_class, sop_instance))]
+        queued = len(out[0])
+        pending = bytearray()
+        for chunk in chunks:
+            pending += chunk
+            if len(pending) <= size:
+                continue
+            view = memoryview(pending)
+            cut = (len(pending) - 1) // size * size  # keep the last bytes: the last fragment
+            for start in range(0, cut, size):
+                out.append(wire.p_data(context_id, 0x00, bytes(view[start : start + size])))
+            queued += cut
+            view.release()
+            del pending[:cut]
+            if queued >= _SEND_CAP:
+                if abort is not None and abort():
+                    self.abort()
+                    raise ArchiveError(Problem.CANCELLED, f"{self.peer}: cancelled")
+                self.link.send(b"".join(out))
+                out, queued = [], 0
+        out.append(wire.p_data(context_id, 0x02, bytes(pending)))
+        self.link.send(b"".join(out))
+        self._outstanding, self._outstanding_context = message_id, context_id
+        try:
+            for rsp in self._responses(message_id, None, None):
+                return rsp.message
+        finally:
+            self._outstanding = 0
+        raise ArchiveError(Problem.PROTOCOL, messages.protocol_error(
+            self.peer, "no C-STORE response"))
 
     def _responses(self, message_id: int, store: Store | None,
                    on_stored: StoredCallback | None) -> Iterator[Response]:

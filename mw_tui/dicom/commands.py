@@ -2,9 +2,9 @@
 
 Command sets are always implicit VR little endian, group 0000 only. The receiver's own
 C-ECHO/C-STORE commands live in `wire.py`; this module adds what an SCU needs: the
-C-FIND/C-MOVE/C-GET/C-ECHO requests, C-CANCEL, the C-STORE response it sends while a
-C-GET runs, and a decoder that keeps every response field (status, sub-operation
-counts, error comment).
+C-FIND/C-MOVE/C-GET/C-ECHO requests, C-CANCEL, the C-STORE request of an import and the
+C-STORE response it sends while a C-GET runs, and a decoder that keeps every response
+field (status, sub-operation counts, error comment).
 """
 
 from __future__ import annotations
@@ -85,6 +85,13 @@ def request(command_field: int, message_id: int, sop_class: str, has_dataset: bo
         parts.append(_elem(0x0700, _US.pack(PRIORITY_MEDIUM)))
     parts.append(_elem(0x0800, _US.pack(HAS_DATASET if has_dataset else NO_DATASET)))
     return _group(*parts)
+
+
+def store_request(message_id: int, sop_class: str, sop_instance: str) -> bytes:
+    """A C-STORE request command set (a data set follows)."""
+    return _group(_elem(0x0002, _uid(sop_class)), _elem(0x0100, _US.pack(C_STORE_RQ)),
+                  _elem(0x0110, _US.pack(message_id)), _elem(0x0700, _US.pack(PRIORITY_MEDIUM)),
+                  _elem(0x0800, _US.pack(HAS_DATASET)), _elem(0x1000, _uid(sop_instance)))
 
 
 def cancel(message_id: int) -> bytes:

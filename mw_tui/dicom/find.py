@@ -45,17 +45,24 @@ IdentifierCallback = Callable[[identifier.Identifier], None]
 
 def find(config: Config, archive: Archive, values: dict[str, str],
          on_identifier: IdentifierCallback, cancel: threading.Event | None = None,
-         timeout: float | None = None) -> ArchiveOutcome:
-    """One C-FIND on one archive; every pending answer goes to `on_identifier`."""
+         timeout: float | None = None, root: str = sop.STUDY_ROOT_FIND) -> ArchiveOutcome:
+    """One C-FIND on one archive; every pending answer goes to `on_identifier`.
+
+    `root` is the information model (Study Root by default; Patient Root for a search
+    at PATIENT level): an archive that does not offer it fails with NOT_SUPPORTED.
+    """
     started = time.monotonic()
     timeout = timeout or archive.timeout
     peer = arch.peer_of(archive, config)
     matches = 0
+    context = FIND_CONTEXT if root == sop.STUDY_ROOT_FIND else Proposal(
+        root, FIND_CONTEXT.transfer_syntaxes)
+    service = FIND_SERVICE if root == sop.STUDY_ROOT_FIND else "Patient Root Query/Retrieve - FIND"
     try:
-        with Association(config.station.ae_title, peer, [FIND_CONTEXT], timeout=timeout,
+        with Association(config.station.ae_title, peer, [context], timeout=timeout,
                          max_pdu=config.station.max_pdu, deadline=started + timeout,
                          cancel=cancel) as assoc:
-            cid = assoc.context_for(sop.STUDY_ROOT_FIND, FIND_SERVICE)
+            cid = assoc.context_for(root, service)
             ts = assoc.accepted[cid][1]
             data = identifier.encode(values, ts)
             final = None

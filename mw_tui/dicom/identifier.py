@@ -38,6 +38,7 @@ TAGS: dict[int, str] = {
     0x0008103E: "SeriesDescription",
     0x00100010: "PatientName",
     0x00100020: "PatientID",
+    0x00100021: "IssuerOfPatientID",
     0x00100030: "PatientBirthDate",
     0x00100040: "PatientSex",
     0x00180015: "BodyPartExamined",
@@ -45,13 +46,14 @@ TAGS: dict[int, str] = {
     0x0020000E: "SeriesInstanceUID",
     0x00200010: "StudyID",
     0x00200011: "SeriesNumber",
+    0x00201200: "NumberOfPatientRelatedStudies",
     0x00201206: "NumberOfStudyRelatedSeries",
     0x00201208: "NumberOfStudyRelatedInstances",
     0x00201209: "NumberOfSeriesRelatedInstances",
 }
 _PN = frozenset({"PatientName", "ReferringPhysicianName"})
 _TEXT = frozenset({"AccessionNumber", "StudyDescription", "SeriesDescription", "PatientID",
-                   "StudyID", "BodyPartExamined"})
+                   "IssuerOfPatientID", "StudyID", "BodyPartExamined"})
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",
                        b"UT", b"SV", b"UV"})
 _HEAD = struct.Struct("<HHI")

@@ -1,0 +1,104 @@
+"""Import: a patient's outside disc or stick into the PACS, reconciled.
+
+The whole use case, as a job, the CLI or a screen calls it::
+
+    medium = read_medium("/dev/sr0", config)          # or a folder, or an .iso file
+    proposals = propose(config, medium)               # local patients, per outside patient
+    local = proposals[0].best.local() if proposals[0].best else LocalPatient("12345")
+    plan = ImportPlan.make(config, local, destination="pacs")   # or "cloud:NAME", "" = default
+    result = send(config, medium, plan, progress=..., cancel=event.is_set,
+                  on_confirmed=..., confirmed=already_confirmed_uids)
+    count = count_on_archive(config, plan.destination, result.expected)
+    ok = result.ok and count.ok                      # (`run_import` does the last two)
+
+Reading never writes to the medium and never follows it off itself (see `sources`);
+what cannot be read is in `Medium.unreadable` with the reason. `send` reports every
+instance the archive acknowledged through `on_confirmed`; passing those SOP Instance
+UIDs back as `confirmed` after a crash sends only the others. No Textual here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+
+from mw_tui.config import Config
+from mw_tui.importing.count import ArchiveCount, StudyCount, count_on_archive
+from mw_tui.importing.models import (
+    DicomdirState,
+    Instance,
+    Medium,
+    MediumKind,
+    Patient,
+    Series,
+    Study,
+    Unreadable,
+)
+from mw_tui.importing.opening import open_source
+from mw_tui.importing.plan import Destination, DestinationKind, ImportPlan, LocalPatient, PlanError
+from mw_tui.importing.reading import Cancelled, ReadProgress, scan
+from mw_tui.importing.reconcile import Candidate, Match, Proposal, propose
+from mw_tui.importing.send import Confirmed, SendFailure, SendProgress, SendResult, send
+from mw_tui.importing.sources import MediumError, Source
+
+__all__ = [
+    "ArchiveCount", "Cancelled", "Candidate", "Confirmed", "Destination", "DestinationKind",
+    "DicomdirState", "ImportPlan", "ImportResult", "Instance", "LocalPatient", "Match",
+    "Medium", "MediumError", "MediumKind", "Patient", "PlanError", "Proposal", "ReadProgress",
+    "SendFailure", "SendProgress", "SendResult", "Series", "Study", "StudyCount",
+    "Unreadable", "count_on_archive", "opened_medium", "propose", "read_medium",
+    "run_import", "send",
+]
+
+
+def read_medium(source: str | os.PathLike[str], config: Config | None = None,
+                progress: ReadProgress | None = None,
+                cancel: Callable[[], bool] | None = None) -> Medium:
+    """What a folder, an ISO file or a device holds. MediumError (its message says what
+    to do) when it cannot be read at all; Cancelled when `cancel()` turned true."""
+    with open_source(source, config) as src:
+        return scan(src, progress, cancel)
+
+
+@contextlib.contextmanager
+def opened_medium(source: str | os.PathLike[str], config: Config | None = None,
+                  progress: ReadProgress | None = None) -> Iterator[tuple[Source, Medium]]:
+    """The medium read and kept open (a stick stays mounted) until the block ends: pass
+    the Source to `send(..., source=)` to send without opening it again."""
+    with open_source(source, config) as src:
+        yield src, scan(src, progress)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    sent: SendResult
+    count: ArchiveCount | None  # None when the send did not succeed (nothing to count)
+
+    @property
+    def ok(self) -> bool:
+        return self.sent.ok and self.count is not None and self.count.ok
+
+    @property
+    def message(self) -> str:
+        if self.count is None or not self.sent.ok:
+            return self.sent.message
+        return self.count.message if not self.count.ok else (
+            f"{self.sent.message} {self.count.message}")
+
+
+def run_import(config: Config, medium: Medium, plan: ImportPlan, *,
+               progress: Callable[[SendProgress], None] | None = None,
+               cancel: threading.Event | None = None,
+               on_confirmed: Callable[[Confirmed], None] | None = None,
+               confirmed: Collection[str] = (), source: Source | None = None) -> ImportResult:
+    """`send`, then `count_on_archive` when every instance went."""
+    result = send(config, medium, plan, progress=progress,
+                  cancel=cancel.is_set if cancel is not None else None,
+                  on_confirmed=on_confirmed, confirmed=confirmed, source=source)
+    if not result.ok:
+        return ImportResult(result, None)
+    return ImportResult(result, count_on_archive(config, plan.destination, result.expected,
+                                                 cancel))

@@ -1,0 +1,173 @@
+"""What an outside medium holds: patients -> studies -> series -> instances, and the files
+that could not be read, with why. Plain frozen values; `Medium.to_json()` is the
+`--json` listing (an array of studies keyed by DICOM keyword)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class MediumKind(StrEnum):
+    FOLDER = "folder"
+    ISO_FILE = "iso file"
+    DISC = "disc"  # a block device holding an ISO 9660 file system, read directly
+    MOUNTED = "mounted device"  # a block device mounted read-only (a stick)
+
+
+class DicomdirState(StrEnum):
+    USED = "used"  # its records list every DICOM file on the medium
+    NONE = "none"  # no DICOMDIR: every file was scanned
+    BROKEN = "broken"  # unreadable, or its records loop: every file was scanned
+    INCOMPLETE = "incomplete"  # read, but files it does not list were found by scanning
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A file (or a DICOMDIR reference) that cannot be imported, and why. `study_uid` is
+    the study it belongs to when a DICOMDIR record says so."""
+
+    path: str
+    reason: str
+    study_uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    path: str  # on the medium, "/"-separated
+    size: int
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    number: str = ""  # Instance Number
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    series_uid: str
+    modality: str
+    number: str
+    description: str
+    instances: tuple[Instance, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(i.size for i in self.instances)
+
+
+@dataclass(frozen=True, slots=True)
+class Study:
+    study_uid: str
+    date: str
+    time: str
+    description: str
+    accession: str
+    study_id: str
+    series: tuple[Series, ...]
+    unreadable: tuple[Unreadable, ...] = ()
+
+    @property
+    def instance_count(self) -> int:
+        return sum(len(s.instances) for s in self.series)
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.series)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.modality for s in self.series if s.modality))
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    """The outside patient as the medium names it."""
+
+    name: str
+    patient_id: str
+    issuer: str
+    birth_date: str
+    sex: str
+    studies: tuple[Study, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """One instance with the patient, study and series it belongs to."""
+
+    patient: Patient
+    study: Study
+    series: Series
+    instance: Instance
+
+
+@dataclass(frozen=True, slots=True)
+class Medium:
+    """Everything read from one medium. `source` is what was read (a folder, an ISO file
+    or a device) and is opened again to send."""
+
+    source: str
+    kind: MediumKind
+    label: str
+    dicomdir: DicomdirState
+    patients: tuple[Patient, ...]
+    unreadable: tuple[Unreadable, ...]
+    notes: tuple[str, ...] = ()  # what the technician should know (loops, extra files...)
+
+    @property
+    def studies(self) -> tuple[Study, ...]:
+        return tuple(s for p in self.patients for s in p.studies)
+
+    def located(self) -> Iterator[Located]:
+        for p in self.patients:
+            for st in p.studies:
+                for se in st.series:
+                    for i in se.instances:
+                        yield Located(p, st, se, i)
+
+    @property
+    def instance_count(self) -> int:
+        return sum(s.instance_count for s in self.studies)
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.studies)
+
+    @property
+    def has_dicom(self) -> bool:
+        return bool(self.patients)
+
+    def patient_of(self, study_uid: str) -> Patient:
+        for p in self.patients:
+            if any(s.study_uid == study_uid for s in p.studies):
+                return p
+        raise KeyError(f"no study {study_uid} on this medium")
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """An array of studies keyed by DICOM keyword, with `size_bytes`, `files` (paths
+        on the medium) and `unreadable` (`file`, `reason`). Unreadable files that belong
+        to no known study come last, in an entry whose StudyInstanceUID is null."""
+        out: list[dict[str, Any]] = []
+        for p in self.patients:
+            for s in p.studies:
+                out.append({
+                    "PatientName": p.name, "PatientID": p.patient_id,
+                    "IssuerOfPatientID": p.issuer, "PatientBirthDate": p.birth_date,
+                    "PatientSex": p.sex, "StudyInstanceUID": s.study_uid, "StudyDate": s.date,
+                    "StudyTime": s.time, "StudyDescription": s.description,
+                    "AccessionNumber": s.accession, "StudyID": s.study_id,
+                    "ModalitiesInStudy": list(s.modalities),
+                    "NumberOfStudyRelatedSeries": len(s.series),
+                    "NumberOfStudyRelatedInstances": s.instance_count, "size_bytes": s.size,
+                    "files": [i.path for se in s.series for i in se.instances],
+                    "unreadable": [{"file": u.path, "reason": u.reason} for u in s.unreadable],
+                })
+        known = {s.study_uid for s in self.studies}
+        stray = [u for u in self.unreadable if u.study_uid not in known]
+        if stray:
+            out.append({"StudyInstanceUID": None, "NumberOfStudyRelatedInstances": 0,
+                        "size_bytes": 0, "files": [],
+                        "unreadable": [{"file": u.path, "reason": u.reason} for u in stray]})
+        return out
