@@ -41,6 +41,7 @@ def describe(device: Device) -> list[str]:
 
 def run_devices(args: argparse.Namespace) -> int:
     from mw_tui.station.devices import watch
+    from mw_tui.station.labels import publishers
 
     lock = threading.Lock()
     started = threading.Event()
@@ -64,15 +65,20 @@ def run_devices(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         devices = sorted(watcher.devices(), key=lambda d: (d.kind.value, d.devname))
+        robots = publishers(args.cfg)
         with lock:
             if args.json:
-                print(json.dumps([as_dict(d) for d in devices], indent=None if args.watch
-                                 is not None else 2), flush=True)
+                print(json.dumps([as_dict(d) for d in devices]
+                                 + [{"kind": "publisher", **dataclasses.asdict(p)}
+                                    for p in robots],
+                                 indent=None if args.watch is not None else 2), flush=True)
             else:
                 for d in devices:
                     print("\n".join(describe(d)))
-                if not devices:
-                    print("no disc drive and no USB stick found")
+                for p in robots:
+                    print(f"robot  {p.message}")
+                if not devices and not robots:
+                    print("no disc drive, USB stick or disc publisher found")
         if args.watch is not None:
             started.set()
             threading.Event().wait(args.watch or None)

@@ -170,8 +170,15 @@ def run_config_init(args: argparse.Namespace) -> int:
 
 
 def run_config_check(args: argparse.Namespace) -> int:
+    from mw_tui.station.labels import LabelProblem, labels_of
+
     for line in cfg.describe(args.cfg):
         print(line)
+    try:  # the label template and its fonts: a mistake shows here, not at the first disc
+        labels_of(args.cfg)
+    except LabelProblem as exc:
+        print(f"mw-tui config check: [labels]: {exc}", file=sys.stderr)
+        return 2
     print("configuration OK")
     return 0
 

@@ -61,6 +61,11 @@ class StoragePaths:
         return self.work / "media-work"
 
     @property
+    def labels(self) -> Path:
+        """The jobs' disc labels (a folder per job), kept to print again."""
+        return self.storage / "labels"
+
+    @property
     def audit_spool(self) -> Path:
         """Audit messages waiting for the audit repository."""
         return self.storage / "audit-spool"

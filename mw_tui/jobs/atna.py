@@ -51,7 +51,7 @@ def patients_and_studies(store: Store, study_uids: Iterable[str]
 
 
 def media_kind(kind: TargetKind, capacity: int | None) -> MediaKind:
-    if kind is TargetKind.DISC:
+    if kind in (TargetKind.DISC, TargetKind.PUBLISHER):
         if capacity and capacity <= (MEDIA["CD"].capacity or 0):
             return MediaKind.CD
         if capacity and capacity > (MEDIA["DVD-DL"].capacity or 0):

@@ -9,6 +9,7 @@ from mw_tui.devices.writers.base import MEDIUM_PROBLEMS, Phase, ProblemCode
 from mw_tui.devices.writers.base import Progress as WriteProgress
 from mw_tui.jobs import atna, manifest
 from mw_tui.jobs.control import MEDIA_RECHECK, JobControl, StepCancel, Stopped, log
+from mw_tui.jobs.labelling import JobLabels
 from mw_tui.jobs.media import next_medium, prompt
 from mw_tui.jobs.models import Job, JobState, Progress, VolumeRecord
 from mw_tui.media.volume import Volume
@@ -35,8 +36,10 @@ class WriteStep:
             self._done(job)
             return
         volume, copy = nxt
+        labels = self._labels(job)
         try:
-            writer = writer_for(c.config, job.target, c.devices())
+            writer = writer_for(c.config, job.target, c.devices(), job_id=job.id,
+                                copies=job.copies, label_for=labels.image)
         except WriterError as exc:
             if exc.code is ProblemCode.NO_DEVICE and kind.needs_media:
                 self._wait_for_media(job, volumes, exc.message)
@@ -57,6 +60,11 @@ class WriteStep:
                 c.fail(job.id, problems[0].message)
                 return
         self._write(job, writer, volume, copy, volumes, cancel)
+
+    def _labels(self, job: Job) -> JobLabels:
+        c = self.c
+        return JobLabels(c.config, c.store, job.id, [s.study_uid for s in job.studies],
+                         c.workdir(job), bool(job.options.anonymous_profile))
 
     def _wait_for_media(self, job: Job, volumes: list[Volume], problem: str) -> None:
         text = prompt(job, volumes, self.c.writer_class(job), problem)
@@ -98,9 +106,10 @@ class WriteStep:
             return
         c.check(job, cancel)
         job = c.queue.get(job.id)
+        made = job.copies if writer.writes_all_copies else 1  # a robot makes them all
         records = tuple(r if r.label != volume.label else VolumeRecord(
             r.label, r.number, r.count, r.iso, r.md5 or (result.md5 or ""), r.size,
-            r.written + 1, result.location) for r in job.volumes)
+            r.written + made, result.location) for r in job.volumes)
         job = c.queue.update(job.id, volumes=records)
         c.record(job, "medium written", volume=volume.label,
                  md5=result.md5 or volume.iso_md5 or "",
@@ -111,6 +120,8 @@ class WriteStep:
         message = f"disc {volume.number} of {volume.count}, copy {copy}: verified" + (
             "; safe to remove" if result.safe_to_remove else "")
         c.queue.note(job.id, message)
+        if writer.labelled:
+            self._labels(job).print_later(volume, lambda text: c.queue.note(job.id, text))
         if next_medium(job, volumes, type(writer)) is None:
             if job.state is JobState.WRITING:
                 c.transition(job.id, JobState.VERIFYING, "verified")

@@ -21,7 +21,7 @@ from mw_tui.dicom.retrieve import RetrieveProgress
 from mw_tui.jobs.models import Job, JobOptions, StudyRef
 from mw_tui.media.profiles import Profile
 from mw_tui.reports import ReportsResult
-from mw_tui.station import archives, auditing, jobs, media, store_admin
+from mw_tui.station import archives, auditing, jobs, labels, media, store_admin
 from mw_tui.station import search as searching
 from mw_tui.station.core import StationCore
 from mw_tui.station.pin import PinGate
@@ -71,7 +71,21 @@ class Station(StationCore):
     def targets(self, devices: Sequence[Device] | None = None) -> list[TargetChoice]:
         """Where a job can go now: drives, sticks, the ISO folder, cloud targets."""
         return choices(self.config, self.device_list() if devices is None else devices,
-                       self.demo)
+                       self.demo, labels.publishers(self.config))
+
+    def label_preview(self, studies: Sequence[StudyResult], count: int, anonymous: bool,
+                      width: int = 40, when: float | None = None) -> list[str]:
+        """The label as the disc will show it (LabelProblem when [labels] is wrong)."""
+        return labels.preview(self.config, studies, count, anonymous, width, when)
+
+    def job_labels(self, job_id: int, out: Path | None = None, print_them: bool = False
+                   ) -> list[labels.JobLabel]:
+        """A job's disc labels again: kept PDFs (made again if need be), copied, printed."""
+        return labels.job_labels(self.config, self.store, self.jobs.get(job_id), out,
+                                 print_them)
+
+    def publishers(self) -> list[labels.PublisherInfo]:
+        return labels.publishers(self.config)
 
     def default_target(self, found: Sequence[TargetChoice]) -> TargetChoice | None:
         return default_choice(found, self.demo)

@@ -11,6 +11,7 @@ from mw_tui.devices.models import Device, MediaState, OpticalDrive, UsbStick
 from mw_tui.devices.writers import Writer, writer_class
 from mw_tui.media.profiles import Profile
 from mw_tui.station.core import demo_root
+from mw_tui.station.labels import PublisherInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,9 @@ def short_path(path: str, room: int = 34) -> str:
     return path if len(path) <= room else "…" + path[-(room - 1):]
 
 
-def choices(config: Config, devices: Sequence[Device], demo: bool = False
-            ) -> list[TargetChoice]:
+def choices(config: Config, devices: Sequence[Device], demo: bool = False,
+            publishers: Sequence[PublisherInfo] = ()) -> list[TargetChoice]:
+    """Every target a job can go to now; `publishers`: the disc robots and their state."""
     out: list[TargetChoice] = []
     for d in devices:
         if isinstance(d, OpticalDrive):
@@ -68,6 +70,9 @@ def choices(config: Config, devices: Sequence[Device], demo: bool = False
                                 f"ISO file in {short_path(folder)}"))
     for t in config.targets:
         out.append(TargetChoice(Target(TargetKind.CLOUD, t.name), f"Cloud: {t.name} ({t.url})"))
+    for p in publishers:
+        out.append(TargetChoice(Target(TargetKind.PUBLISHER, p.name), f"Publisher: {p.message}",
+                                ready=p.ready))
     return out
 
 
@@ -76,7 +81,8 @@ def default_choice(found: Sequence[TargetChoice], demo: bool = False) -> TargetC
     if not found:
         return None
     order = ((TargetKind.ISO, TargetKind.DISC, TargetKind.USB, TargetKind.CLOUD) if demo else
-             (TargetKind.DISC, TargetKind.USB, TargetKind.ISO, TargetKind.CLOUD))
+             (TargetKind.PUBLISHER, TargetKind.DISC, TargetKind.USB, TargetKind.ISO,
+              TargetKind.CLOUD))
     ready = [c for c in found if c.ready]
     for kind in order:
         for c in ready:

@@ -125,6 +125,14 @@ class SearchFinished(Message):
         self.result = result
 
 
+class TargetsFound(Message):
+    """Where a job can go now (read on a worker: disc publishers' state)."""
+
+    def __init__(self, targets: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.targets = targets
+
+
 class ReportsCounted(Message):
     """How many reports a study has (None: nobody could tell)."""
 

@@ -187,6 +187,11 @@ def test_burn_to_a_loop_backed_drive(tmp_path: Path, archive: Archive, udev: Non
         assert hashlib.md5(burnt).hexdigest() == job.volumes[0].md5
         assert station.audit.entries(job.id)[1].action == "medium written"
         assert while_written == []  # the disc itself is read back, not its image
+        # a verified disc gets its label: no printer is set, so the PDF is kept and said
+        said = wait_until(lambda: [m for _, _, m in station.jobs.events(job.id)
+                                   if m.startswith("label of the disc")], 30, "the label")
+        kept = station.paths.labels / str(job.id) / "label1.pdf"
+        assert kept.is_file() and str(kept) in said[0] and "no printer is set" in said[0]
     finally:
         station.stop()
 

@@ -42,7 +42,7 @@ def test_a_copy_for_teaching_and_the_question_before_data_leaves(tmp_path: Path)
             assert "Bernardine, Odette" in text
             await pilot.press("d")
             text = await wait_for_text(pilot, "Anonymous: basic (d)")
-            assert "ANONYMOUS COPY" in text and "Bernardine" not in text.split("Label")[1]
+            assert "Anonymous copy" in text and "Bernardine" not in text.split("Label")[1]
             await pilot.press("d")
             await wait_for_text(pilot, "Patient copy (d)")
             await choose_target(pilot, "cloud")

@@ -186,6 +186,7 @@ class Writer(ABC):
         back while it is written, and not again)."""
         return False
     prints_labels: ClassVar[bool] = False  # prints the disc's label itself
+    labelled: ClassVar[bool] = False  # each verified medium gets a label (printed by CUPS)
     writes_all_copies: ClassVar[bool] = False  # one write() makes every copy it was given
 
     @abstractmethod

@@ -59,6 +59,7 @@ class DiscWriter(Writer):
     place_noun = "the drive"
     device_type = OpticalDrive
     device_noun = "disc drive"
+    labelled = True  # a printable disc, or a case insert
 
     @classmethod
     def medium(cls, profile: Profile | None, device: Device | None = None) -> Medium:

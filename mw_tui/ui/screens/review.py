@@ -3,7 +3,6 @@ reports, the size against the medium, and the label."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -13,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, OptionList, Static, Tree
 
+from mw_tui.station.labels import LabelProblem
 from mw_tui.station.models import Profile, StudyResult
 from mw_tui.station.plan import MediumPlan, Severity
 from mw_tui.station.targets import default_profile
@@ -155,7 +155,20 @@ class ReviewScreen(StationScreen):
 
     def _devices_changed(self, _data: object) -> None:
         app = self.station_app
-        found = app.station.targets(app.device_list)
+        if app.config.publishers:  # their state is read from their job folders
+            def find() -> None:
+                self.post_message(msg.TargetsFound(tuple(app.station.targets(app.device_list))))
+
+            self.run_worker(find, thread=True, exclusive=True, group="targets",
+                            exit_on_error=False)
+            return
+        self._show_targets(app.station.targets(app.device_list))
+
+    def on_targets_found(self, message: msg.TargetsFound) -> None:
+        self._show_targets(list(message.targets))
+
+    def _show_targets(self, found: list[Any]) -> None:
+        app = self.station_app
         if self.target is None or self.target not in {str(c.target) for c in found}:
             chosen = app.station.default_target(found)
             self.target = str(chosen.target) if chosen else None
@@ -291,9 +304,12 @@ class ReviewScreen(StationScreen):
                 text.append("\n")
                 text.append(why + " F8 asks first.", style="yellow")
         self.query_one("#fit", Static).update(text)
-        self.query_one(LabelPreview).show(
-            self.studies, datetime.fromtimestamp(app.clock()), plan.media,
-            app.config.media.institution, self.anonymize)
+        preview = self.query_one(LabelPreview)
+        try:
+            preview.show(app.station.label_preview(self.studies, plan.media,
+                                                   bool(self.anonymize), when=app.clock()))
+        except LabelProblem as exc:
+            preview.show((), f"No label: {exc}")
 
     # -- go -------------------------------------------------------------------------------
 

@@ -1,0 +1,119 @@
+"""A job's disc labels: the same content as the review screen's preview, drawn for a disc
+publisher to print on each disc, or printed (CUPS) once a disc is verified, the PDF kept
+with the job (`StoragePaths.labels`) whether or not a printer prints it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mw_tui.config import Config, StoragePaths
+from mw_tui.labels import LabelContent, Labels, PrintState, PrintStatus, StudyFacts, content_for
+from mw_tui.media.volume import Volume, WebImages
+from mw_tui.store import Store
+from mw_tui.store.index import StudyRow
+
+DEID = "deid"  # an anonymous job's copies, in its work folder (see building)
+
+
+def barcode_of(config: Config, job_id: int) -> str:
+    """What a label's barcode says: this station and the job ("MW_TUI-000042")."""
+    return f"{config.station.ae_title}-{job_id:06d}"
+
+
+def job_of_barcode(text: str) -> int:
+    """The job id of a label's barcode (or of a plain number); ValueError if neither."""
+    return int(text.rsplit("-", 1)[-1])
+
+
+def rows_for(store: Store, study_uids: Sequence[str], anonymous_store: Path | None
+             ) -> list[StudyRow]:
+    """The studies as the medium shows them: the store's, or an anonymous job's copies."""
+    if anonymous_store is not None and anonymous_store.exists():
+        copies = Store(anonymous_store)
+        try:
+            return copies.index.studies()
+        finally:
+            copies.close()
+    return [row for uid in study_uids if (row := store.index.study(uid)) is not None]
+
+
+def content(config: Config, studies: Sequence[StudyFacts], job_id: int | None, *,
+            number: int = 1, count: int = 1, volume_label: str = "", web: bool = True,
+            anonymous: bool = False, date: str = "") -> LabelContent:
+    """A disc's label: the patient(s), studies, disc n of m, DICOM PLUS WEB or DICOM ONLY,
+    the job's barcode (none before there is a job). The same content is the review
+    screen's preview, the printed label and the publisher's."""
+    return content_for(
+        studies, disc_number=number, disc_count=count, volume_label=volume_label,
+        institution="" if anonymous else config.media.institution,
+        station=config.media.station_name or config.station.ae_title,
+        copy_type="Anonymous copy" if anonymous else config.labels.copy_type,
+        web=web, job_id=barcode_of(config, job_id) if job_id is not None else "", date=date)
+
+
+def of_volume(config: Config, rows: Sequence[StudyRow], job_id: int, volume: Volume,
+              anonymous: bool) -> LabelContent:
+    return content(config, rows, job_id, number=volume.number, count=volume.count,
+                   volume_label=volume.label, web=volume.web_images is not WebImages.NONE,
+                   anonymous=anonymous)
+
+
+class JobLabels:
+    """The labels of one job: drawn on demand, kept under the storage folder."""
+
+    def __init__(self, config: Config, store: Store, job_id: int, study_uids: Sequence[str],
+                 workdir: Path, anonymous: bool) -> None:
+        self.config = config
+        self.store = store
+        self.job_id = job_id
+        self.study_uids = list(study_uids)
+        self.anonymous_store = workdir / DEID if anonymous else None
+        self.anonymous = anonymous
+        self.folder = StoragePaths.of(config).labels / str(job_id)
+
+    def content(self, volume: Volume) -> LabelContent:
+        rows = rows_for(self.store, self.study_uids, self.anonymous_store)
+        return of_volume(self.config, rows, self.job_id, volume, self.anonymous)
+
+    def image(self, volume: Volume) -> Path:
+        """A JPEG of the label, for a disc publisher (it cannot print a PDF)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return Labels(self.config.labels).image(self.content(volume),
+                                                self.folder / f"label{volume.number}.jpg")
+
+    def pdf(self, volume: Volume, label: LabelContent | None = None) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return Labels(self.config.labels).pdf(label or self.content(volume),
+                                              self.folder / f"label{volume.number}.pdf")
+
+    def print_later(self, volume: Volume, told: Callable[[str], None]) -> None:
+        """The label of a verified disc: its PDF kept, printed when [labels] printer is
+        set, on a thread of its own; `told` hears how it went (for the job's history).
+        The content is read now: an anonymous job's copies go with its work folder."""
+        try:
+            label = self.content(volume)
+        except Exception as exc:
+            told(f"the label of disc {volume.number} could not be made: {exc}")
+            return
+
+        def run() -> None:
+            try:
+                pdf = self.pdf(volume, label)
+                status = Labels(self.config.labels).print(pdf)
+            except Exception as exc:  # a template or font problem: the disc is still fine
+                told(f"the label of disc {volume.number} could not be made: {exc}")
+                return
+            told(describe(status, volume))
+
+        threading.Thread(target=run, name=f"label-{self.job_id}", daemon=True).start()
+
+
+def describe(status: PrintStatus, volume: Volume) -> str:
+    disc = f"disc {volume.number} of {volume.count}" if volume.count > 1 else "the disc"
+    if status.state is PrintState.KEPT:
+        return f"label of {disc}: {status.pdf} (no printer is set: print it from there)"
+    if status.state is PrintState.DONE:
+        return f"label of {disc} printed on {status.printer}"
+    return f"label of {disc} not printed ({status.state.value}): {status.message}"
