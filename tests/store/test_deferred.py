@@ -14,7 +14,7 @@ from pydicom.uid import generate_uid
 
 from mw_tui.demo import synth
 from mw_tui.standard import sop
-from mw_tui.store import Refusal, Refused, Store, StoredInstance, sync
+from mw_tui.store import Refusal, Refused, Store, StoredInstance, part10, sync
 from mw_tui.store import ingest as ingest_module
 from mw_tui.store.check import check, recover
 from mw_tui.store.header import NeedMore, scan
@@ -296,7 +296,7 @@ def test_short_writes_and_more_fragments_than_iov_max(tmp_path: Path,
 
     def stingy(fd: int, buffers: list[memoryview]) -> int:
         calls.append(len(buffers))
-        assert len(buffers) <= ingest_module.IOV_MAX
+        assert len(buffers) <= part10.IOV_MAX
         return real(fd, [b[:777] for b in buffers[:3]])  # never all of it
 
     monkeypatch.setattr(os, "writev", stingy)
@@ -306,7 +306,7 @@ def test_short_writes_and_more_fragments_than_iov_max(tmp_path: Path,
     for it, fragment in ((item, 1), (big, 3)):
         stored = put(store, it, deferred=True, fragment=fragment)
         assert stored.path.read_bytes()[-len(it[2]):] == it[2]
-    assert max(calls) == ingest_module.IOV_MAX
+    assert max(calls) == part10.IOV_MAX
 
 
 def test_the_header_is_read_from_the_first_fragment_only(tmp_path: Path,
