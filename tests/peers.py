@@ -119,6 +119,7 @@ class Orthanc:
     http_port: int = field(default_factory=free_port)
     modalities: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     dicomweb: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)  # more of Orthanc's configuration
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -159,6 +160,7 @@ class Orthanc:
             "ConcurrentJobs": 2,
             "StableAge": 1,
             "HttpTimeout": 60,
+            **self.settings,
         }
         cfg = self.folder / "orthanc.json"
         for attempt in range(3):  # a free port can be taken by someone else meanwhile
