@@ -10,8 +10,11 @@ from mw_tui.devices.writers.base import (
     MediaNotBlank,
     MediaTooSmall,
     NoDevice,
+    NoFileSystem,
     NoMedia,
+    NotEmpty,
     Phase,
+    ReadOnly,
     VerifyFailed,
     WriteFailed,
     Writer,
@@ -89,6 +92,14 @@ class WriteSteps(RunnerCore):
             self._check(job, cancel)
             raise Stopped() from None
         except (NoMedia, MediaNotBlank, MediaTooSmall) as exc:
+            self._back_to_waiting(job, volumes, exc.message)
+            return
+        except (NotEmpty, ReadOnly, NoFileSystem) as exc:
+            if not writer.needs_media:
+                self._fail(job.id, exc.message)
+                return
+            # a stick that holds a File-set already (such as one a crash caught while it was
+            # written), is locked or unformatted: another one will do
             self._back_to_waiting(job, volumes, exc.message)
             return
         except (VerifyFailed, WriteFailed) as exc:
