@@ -6,9 +6,10 @@ import shutil
 import time
 from pathlib import Path
 
-from mw_tui.devices.models import OpticalDrive
+from mw_tui.devices.models import SECTOR, MediaState, OpticalDrive
 from mw_tui.devices.writers import writer_for
 from mw_tui.devices.writers.base import WriterError
+from mw_tui.devices.writers.disc import PAD_SECTORS, DiscWriter
 from mw_tui.devices.writers.isofile import IsoFileWriter
 from mw_tui.jobs import manifest
 from mw_tui.jobs.core import RunnerCore, StepCancel, Stopped, log, written
@@ -113,12 +114,27 @@ class BuildSteps(RunnerCore):
         if job.target.kind is TargetKind.CLOUD:
             return None
         if job.target.kind is TargetKind.DISC:
-            for d in self.devices():
-                if isinstance(d, OpticalDrive) and d.media.capacity and (
-                        not job.target.where or d.devname == job.target.where):
-                    return int(d.media.capacity)
+            return self._disc_capacity(job, profile)
         if job.target.kind is TargetKind.USB:
             return None  # the stick's free space is checked by the writer
         medium = profile.default_medium
         return medium.capacity if medium.capacity else MEDIA["DVD"].capacity
 
+    def _disc_capacity(self, job: Job, profile: Profile) -> int:
+        """What an image may take of a disc: the free space the drive reports for the blank
+        disc in it (else the disc's, or the profile medium's, capacity), less the pad the
+        disc writer burns after the image, so every volume built fits when it is burnt."""
+        for d in self.devices():
+            if not isinstance(d, OpticalDrive) or (job.target.where
+                                                   and d.devname != job.target.where):
+                continue
+            try:
+                status = DiscWriter(d.devname).status()
+            except WriterError:
+                status = None
+            if status is not None and status.state is MediaState.BLANK and status.free_sectors:
+                return (status.free_sectors - PAD_SECTORS) * SECTOR
+            if d.media.capacity:
+                return int(d.media.capacity) - PAD_SECTORS * SECTOR
+        medium = profile.default_medium
+        return (medium.capacity or MEDIA["DVD"].capacity or 0) - PAD_SECTORS * SECTOR
