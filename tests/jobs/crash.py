@@ -8,7 +8,7 @@ The restart is `mw-tui jobs run --until-idle`, which resumes every job where it 
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
 import signal
@@ -24,9 +24,10 @@ from mw_tui import config as cfg
 from mw_tui.jobs.audit import AuditLog
 from mw_tui.jobs.models import Job, JobState
 from mw_tui.jobs.queue import JobQueue
-from tests.conftest import write_config
+from tests.conftest import make_config, write_config
 from tests.devices.conftest import Loops
-from tests.peers import port_open, wait_until
+from tests.jobs.conftest import STATION_AE
+from tests.peers import Orthanc, port_open, wait_until
 
 ORDER = ["queued", "retrieving", "building", "waiting for media", "writing", "verifying",
          "done", "failed", "cancelled"]
@@ -50,7 +51,7 @@ def fusefat_devices(loops: Loops) -> dict[str, Any]:
             "mount_folder": str(loops.folder / "mnt")}
 
 
-class Station:
+class CliStation:
     """`mw-tui` commands on one configuration, each in a process group of its own."""
 
     def __init__(self, config_path: Path, storage: Path, ae_title: str, port: int) -> None:
@@ -122,23 +123,24 @@ class Station:
         return self.start("jobs", "run", "--until-idle")
 
 
-def finished(proc: subprocess.Popen[bytes], station: Station, job_id: int = 1,
+def station_for(tmp_path: Path, orthanc: Orthanc,
+                devices: dict[str, object] | None = None) -> CliStation:
+    config = make_config(tmp_path, ae_title=STATION_AE)
+    orthanc.add_modality("mwtui", STATION_AE, "127.0.0.1",  # replaces the previous test's
+                         config.station.port)
+    config = dataclasses.replace(config, archives=(cfg.Archive(
+        name="orthanc", ae_title=orthanc.aet, host="127.0.0.1", port=orthanc.dicom_port),))
+    path = cli_config(config, tmp_path / "config.toml", devices)
+    return CliStation(path, config.storage, STATION_AE, config.station.port)
+
+
+def finished(proc: subprocess.Popen[bytes], station: CliStation, job_id: int = 1,
              timeout: float = 300) -> Job:
     """Wait for `jobs run --until-idle` to end; the job, which must be done."""
     assert proc.wait(timeout) == 0, f"jobs run exited with {proc.returncode}"
     job = station.job(job_id)
     assert job.state is JobState.DONE, (job.error, station.events(job_id))
     return job
-
-
-def has_iso_image(device: str) -> bool:
-    """Whether a drive's disc holds an ISO 9660 volume descriptor (the burn began)."""
-    try:
-        with open(device, "rb") as f:
-            f.seek(PVD)
-            return f.read(6)[1:6] == b"CD001"
-    except OSError:
-        return False
 
 
 def iso_files(image: Path) -> list[str]:
@@ -148,13 +150,3 @@ def iso_files(image: Path) -> list[str]:
     names = [f"{root}/{f}" for root, _, files in iso.walk(iso_path="/DICOM") for f in files]
     iso.close()
     return names
-
-
-def md5_of_start(path: Path | str, size: int) -> str:
-    """The md5 of the first `size` bytes (a disc holding an image, and what follows)."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while size > 0 and (chunk := f.read(min(size, 1 << 20))):
-            h.update(chunk)
-            size -= len(chunk)
-    return h.hexdigest()

@@ -3,7 +3,6 @@ and nothing is written twice. (Discs and USB sticks: test_crash_media.py.)"""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -12,13 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mw_tui import config as cfg
 from mw_tui.jobs.models import Job
 from mw_tui.store import Store, sync
 from mw_tui.store.check import check, recover
-from tests.conftest import make_config
-from tests.jobs.conftest import CRASH_INSTANCES, STATION_AE
-from tests.jobs.crash import Station, cli_config, finished, iso_files
+from tests.jobs.conftest import CRASH_INSTANCES
+from tests.jobs.crash import CliStation, finished, iso_files, station_for
 from tests.peers import Orthanc, wait_until
 
 
@@ -30,18 +27,7 @@ def shm() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def station_for(tmp_path: Path, orthanc: Orthanc,
-                devices: dict[str, object] | None = None) -> Station:
-    config = make_config(tmp_path, ae_title=STATION_AE)
-    orthanc.add_modality("mwtui", STATION_AE, "127.0.0.1",  # replaces the previous test's
-                         config.station.port)
-    config = dataclasses.replace(config, archives=(cfg.Archive(
-        name="orthanc", ae_title=orthanc.aet, host="127.0.0.1", port=orthanc.dicom_port),))
-    path = cli_config(config, tmp_path / "config.toml", devices)
-    return Station(path, config.storage, STATION_AE, config.station.port)
-
-
-def written_once(station: Station, out: Path, job: Job, study_uid: str) -> Path:
+def written_once(station: CliStation, out: Path, job: Job, study_uid: str) -> Path:
     """Exactly one verified image of the job in `out`, and nothing left behind."""
     isos = list(out.glob("*.iso"))
     assert len(isos) == 1, f"written {len(isos)} times: {isos}"

@@ -14,8 +14,8 @@ from mw_tui.jobs.models import Job, JobState
 from tests.devices.conftest import Loops, make_volume, settle
 from tests.devices.test_usb import plug
 from tests.jobs.conftest import CRASH_INSTANCES
-from tests.jobs.crash import Station, finished, fusefat_devices, has_iso_image, md5_of_start
-from tests.jobs.test_crash import station_for
+from tests.jobs.crash import CliStation, finished, fusefat_devices, station_for
+from tests.jobs.media import has_iso_image, md5_of_start, swap_disc
 from tests.peers import Orthanc, need, wait_until
 
 pytestmark = pytest.mark.root
@@ -29,21 +29,6 @@ PROFILE = {"disc": "STD-GEN-CD", "usb": "STD-GEN-USB-J2K"}
 @pytest.fixture(autouse=True)
 def _tools() -> None:
     need("xorriso", "fusefat", "fusermount", "fsck.vfat", "mdir")
-
-
-def swap_disc(loops: Loops, drive: str, disc: Path) -> None:
-    """The technician takes the disc out and puts `disc` in (same drive, new backing)."""
-    loops.detach(drive)
-    wait_until(lambda: _attach(loops, disc, drive), 20, f"{disc.name} in {drive}")
-    settle()
-
-
-def _attach(loops: Loops, disc: Path, drive: str) -> bool:
-    try:
-        loops.attach(disc, device=drive)
-        return True
-    except subprocess.CalledProcessError:  # the old one is still being let go
-        return False
 
 
 def written_disc(loops: Loops, folder: Path) -> Path:
@@ -69,7 +54,7 @@ def fsck_clean(part: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def waiting(station: Station, resumed: subprocess.Popen[bytes], what: str) -> Job:
+def waiting(station: CliStation, resumed: subprocess.Popen[bytes], what: str) -> Job:
     """The resumed station waits for a medium; its request mentions `what`."""
     def check() -> Job | None:
         assert resumed.poll() is None, f"jobs run exited with {resumed.returncode}"
@@ -80,7 +65,7 @@ def waiting(station: Station, resumed: subprocess.Popen[bytes], what: str) -> Jo
     return wait_until(check, 120, f"the resumed job to wait for a medium ({what!r})", 0.05)
 
 
-def start_job(station: Station, study_uid: str, target: str, kind: str,
+def start_job(station: CliStation, study_uid: str, target: str, kind: str,
               tmp_path: Path) -> subprocess.Popen[bytes]:
     """`mw-tui burn` of the study; for "queued", `jobs run` of three queued jobs where the
     third (to this target) waits behind two retrieving to ISO files."""

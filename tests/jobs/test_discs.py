@@ -14,8 +14,7 @@ from mw_tui.jobs.models import Job, JobState, StudyRef
 from mw_tui.station import Station
 from tests.devices.conftest import Loops, settle
 from tests.jobs.conftest import make_study, station_config
-from tests.jobs.crash import md5_of_start
-from tests.jobs.test_crash_media import swap_disc
+from tests.jobs.media import asks, done, md5_of_start, swap_disc
 from tests.peers import dcmtk, need, wait_until
 
 pytestmark = pytest.mark.root
@@ -59,30 +58,6 @@ def pushed(station: Station, folder: Path, *patients: str) -> list[StudyRef]:
                    is not None and row.instances == n, 30, f"study {pid} in the store")
         refs.append(StudyRef(uid, "", len(files)))
     return refs
-
-
-def asks(station: Station, job_id: int, *words: str) -> Job:
-    """The job waits for a disc, and its request says `words`."""
-    def check() -> Job | None:
-        job = station.jobs.get(job_id)
-        assert not job.state.finished, (job.state, job.error)
-        if job.state is JobState.WAITING_FOR_MEDIA and all(
-                w in job.progress.message for w in words):
-            return job
-        return None
-    try:
-        return wait_until(check, 60, f"the job to ask for a disc ({words})", 0.05)
-    except AssertionError as exc:
-        job = station.jobs.get(job_id)
-        raise AssertionError(f"{exc}; the job is {job.state.value}: {job.progress.message!r}, "
-                             f"{job.volumes}; {station.jobs.events(job_id)}") from None
-
-
-def done(station: Station, job_id: int) -> Job:
-    job = wait_until(lambda: station.jobs.get(job_id) if station.jobs.get(job_id).state
-                     .finished else None, 120, f"job {job_id} to finish")
-    assert job.state is JobState.DONE, job.error
-    return job
 
 
 def test_a_job_on_two_discs_asks_for_the_second(tmp_path: Path, station: Station,
