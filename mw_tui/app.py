@@ -123,8 +123,8 @@ class MwApp(App[None]):
         self._start_station()
         if self.status_interval:
             self.set_interval(self.status_interval, self._poll_status)
-        if self.config.ui.idle_minutes:
-            self.set_interval(30, self._check_idle)
+        if self.config.ui.idle_minutes:  # looked at four times per idle time, at most 30 s
+            self.set_interval(min(30.0, self.config.ui.idle_minutes * 15), self._check_idle)
 
     def on_unmount(self) -> None:
         self.station.off_job(self._job_changed)

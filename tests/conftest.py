@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from mw_tui import config as cfg
 from mw_tui.standard import sop
-from tests.peers import free_port
+from tests.peers import free_port, need_root
 
 # transfer syntaxes beyond the built-in seven that pydicom's test files use
 EXTRA_TS = [sop.EXPLICIT_VR_BE, sop.DEFLATED_EXPLICIT_VR_LE, "1.2.840.10008.1.2.5",
@@ -70,9 +69,7 @@ def receiver(station_config: cfg.Config) -> Iterator[object]:
         r.stop()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.geteuid() != 0:
-        skip = pytest.mark.skip(reason="needs root (loop devices, udevd); runs in CI as root")
-        for item in items:
-            if "root" in item.keywords:
-                item.add_marker(skip)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `root` skip without root, and fail under CI (see `need_root`)."""
+    if "root" in item.keywords:
+        need_root()

@@ -84,6 +84,15 @@ def need(*tools: str) -> None:
         pytest.skip(f"needs {', '.join(missing)} (./setup.sh deps installs them)")
 
 
+def need_root(what: str = "root (loop devices, udevd)") -> None:
+    """Skip (with the reason) when not root; under CI fail instead, as `need` does, so a CI
+    that lost its root cannot go green with the root tests skipped."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the tests as root: this one needs {what}")
+        pytest.skip(f"needs {what}; runs in CI as root")
+
+
 def dcmtk(tool: str, *args: str, timeout: float = 120, check: bool = True,
           env: dict[str, str] | None = None,
           cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -110,6 +119,7 @@ class Orthanc:
     http_port: int = field(default_factory=free_port)
     modalities: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     dicomweb: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)  # more of Orthanc's configuration
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -150,6 +160,7 @@ class Orthanc:
             "ConcurrentJobs": 2,
             "StableAge": 1,
             "HttpTimeout": 60,
+            **self.settings,
         }
         cfg = self.folder / "orthanc.json"
         for attempt in range(3):  # a free port can be taken by someone else meanwhile

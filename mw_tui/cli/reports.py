@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
                         "default: every configured archive)")
     p.add_argument("--json", action="store_true",
                    help="print a JSON array: source, title, status, date, time, author, "
-                        "origin, SOPInstanceUID, SOPClassUID, added")
+                        "origin, SOPInstanceUID, SOPClassUID, added, text, impressions")
     p.set_defaults(run=run_reports)
 
 

@@ -31,13 +31,13 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from mw_tui.demo import synth
+from mw_tui.demo import conformance, synth
 from mw_tui.demo.catalog import quiet_pydicom
 from mw_tui.standard import sop
 
 log = logging.getLogger(__name__)
 
-SAMPLES_VERSION = 1  # bump when the generated content changes: caches are regenerated
+SAMPLES_VERSION = 2  # bump when the generated content changes: caches are regenerated
 MANIFEST = "samples.json"
 _NAMESPACE = uuid.UUID("5b0e7f7e-3c41-4c53-9d0a-6d77772d7475")  # mw-tui demo samples
 PYDICOM_TEST_FILES = Path(str(__import__("pydicom").__file__)).parent / "data" / "test_files"
@@ -215,7 +215,8 @@ def _series_datasets(plan: StudyPlan, number: int, sp: SeriesPlan,
             ds.ImagePositionPatient = [0, 0, i * 5]
             ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
             ds.PixelSpacing = [f"{400 / size:.4g}", f"{400 / size:.4g}"]
-        yield ds
+        yield conformance.complete_image(ds, uid(plan.key, number, "frame of reference"),
+                                         conformance.laterality_of(plan.description))
 
 
 def _finish(ds: Dataset, plan: StudyPlan, number: int) -> Dataset:

@@ -138,7 +138,12 @@ def basic_text_sr(study: StudyInfo, text: str, title: str = "Radiology Report",
     observer = Dataset()
     observer.ObserverType = "PSN"
     observer.PersonName = author
+    observer.PersonIdentificationCodeSequence = []
+    observer.InstitutionName = ""
+    observer.InstitutionCodeSequence = []
     ds.AuthorObserverSequence = [observer]
+    ds.ReferencedPerformedProcedureStepSequence = []
+    ds.PerformedProcedureCodeSequence = []
     return ds
 
 
@@ -146,6 +151,7 @@ def encapsulated_pdf(study: StudyInfo, pdf: bytes, title: str = "Report",
                      series_number: int = 98) -> Dataset:
     ds = _base(study, sop.ENCAPSULATED_PDF, "DOC", None, series_number, 1, "PDF")
     ds.ConversionType = "WSD"
+    ds.AcquisitionDateTime = study.date + study.time
     ds.BurnedInAnnotation = "YES"
     ds.DocumentTitle = title
     ds.ConceptNameCodeSequence = []

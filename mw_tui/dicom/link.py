@@ -60,6 +60,7 @@ class Link:
         self._buf = bytearray()
         self._started = time.monotonic()
         self._last_activity = self._started
+        self._heard = False  # anything received yet
 
     @property
     def is_open(self) -> bool:
@@ -124,7 +125,7 @@ class Link:
             raise ArchiveError(Problem.TIMEOUT, messages.timed_out(
                 self.peer, self.timeout, self.doing)) from exc
         except OSError as exc:
-            raise ArchiveError(Problem.CLOSED, messages.closed(self.peer)) from exc
+            raise self._closed(exc) from exc
         self._last_activity = time.monotonic()
 
     def touch(self) -> None:
@@ -164,11 +165,21 @@ class Link:
             except TimeoutError as exc:
                 raise self._timeout() from exc
             except OSError as exc:
-                raise ArchiveError(Problem.CLOSED, messages.closed(self.peer)) from exc
+                raise self._closed(exc) from exc
             if not chunk:
-                raise ArchiveError(Problem.CLOSED, messages.closed(self.peer))
+                raise self._closed(None)
             buf += chunk
+            self._heard = True
             self._last_activity = time.monotonic()
+
+    def _closed(self, exc: OSError | None) -> ArchiveError:
+        """The connection ended. On TLS, before any answer: the archive ended the session
+        after the handshake (TLS 1.3 checks the client's certificate only then)."""
+        if self.peer.tls is not None and not self._heard:
+            detail = (exc.reason or str(exc)) if isinstance(exc, ssl.SSLError) else (
+                "the connection was closed")
+            return ArchiveError(Problem.REJECTED, messages.tls_refused(self.peer, str(detail)))
+        return ArchiveError(Problem.CLOSED, messages.closed(self.peer))
 
     def _timeout(self) -> ArchiveError:
         seconds = self.timeout

@@ -97,6 +97,13 @@ def closed(peer: Peer) -> str:
             "the archive's log says why.")
 
 
+def tls_refused(peer: Peer, detail: str) -> str:
+    return (f"{peer} ended the DICOM TLS session before answering ({detail}): it did not "
+            "accept this station's certificate, or wants one and none is configured. Check "
+            "[tls] certificate, key and ca here, and that the archive trusts the authority "
+            "that signed this station's certificate.")
+
+
 def protocol_error(peer: Peer, detail: str) -> str:
     return f"{peer} sent something this station cannot understand ({detail})."
 

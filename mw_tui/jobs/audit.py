@@ -75,8 +75,15 @@ def current_user() -> str:
         return str(os.getuid())
 
 
+SYSLOG_SOCKET = "/dev/log"
+
+
 class AuditLog:
-    def __init__(self, path: Path, station: str, syslog: bool = True) -> None:
+    """The audit table of the jobs database; with `syslog`, each entry is also sent to the
+    local syslog daemon's socket `address` (facility authpriv), when that socket exists."""
+
+    def __init__(self, path: Path, station: str, syslog: bool = True,
+                 address: str = SYSLOG_SOCKET) -> None:
         self.path = path
         self.station = station
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None,
@@ -84,10 +91,10 @@ class AuditLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._syslog: logging.Logger | None = None
-        if syslog and Path("/dev/log").exists():
+        if syslog and Path(address).exists():
             try:
                 handler = logging.handlers.SysLogHandler(
-                    "/dev/log", facility=logging.handlers.SysLogHandler.LOG_AUTHPRIV)
+                    address, facility=logging.handlers.SysLogHandler.LOG_AUTHPRIV)
                 handler.setFormatter(logging.Formatter("mw-tui[%(process)d]: %(message)s"))
                 self._syslog = logging.getLogger("mw_tui.audit.syslog")
                 self._syslog.propagate = False

@@ -96,7 +96,7 @@ class BuildStep:
         c = self.c
         profile = Profile(job.profile)
         writer = c.writer_class(job)
-        capacity = writer.medium(profile, c.device(job)).capacity
+        capacity = self._capacity(job, profile)
         started = time.monotonic()
 
         def progress(p: BuildProgress) -> None:
@@ -187,6 +187,17 @@ class BuildStep:
                      v.count, time.monotonic() - iso_started,
                      " (read back from the disk while written)" if read_back else "")
         return made
+
+    def _capacity(self, job: Job, profile: Profile) -> int | None:
+        """What one volume may take: as the writer says of its medium now (a disc drive
+        asks the disc in it), else of the medium its kind writes."""
+        c = self.c
+        device = c.device(job)
+        try:
+            writer = writer_for(c.config, job.target, [device] if device else [])
+        except WriterError:
+            return c.writer_class(job).medium(profile, device).capacity
+        return writer.capacity_now(profile, device)
 
     def _image_is_medium(self, job: Job, workdir: Path) -> bool:
         """Whether to read the images back from the disk while they are written: when the

@@ -90,7 +90,10 @@ class WriteStep:
             if exc.code is ProblemCode.CANCELLED:
                 c.check(job, cancel)
                 raise Stopped() from None
-            if exc.code in MEDIUM_PROBLEMS:
+            if exc.code in MEDIUM_PROBLEMS or (writer.needs_media and exc.code in (
+                    ProblemCode.NOT_EMPTY, ProblemCode.READ_ONLY, ProblemCode.NO_FILE_SYSTEM)):
+                # a stick that holds a File-set already (one a crash caught while it was
+                # written), is locked or unformatted: another medium will do
                 self._back_to_waiting(job, volumes, exc.message)
             elif exc.code in (ProblemCode.VERIFY_FAILED, ProblemCode.WRITE_FAILED):
                 c.record(job, "medium failed", volume=volume.label, result="failed",

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from mw_tui.config import Archive, Config, ReportSource
@@ -182,13 +183,56 @@ def _code_meaning(ds: Dataset) -> str:
 
 
 def _sr_status(ds: Dataset) -> ReportStatus:
-    if str(ds.get("VerificationFlag", "")).strip().upper() == "VERIFIED":
+    """From the SR's flags: verified, or complete with content that is final (Preliminary
+    Flag FINAL: an approved report whose approver is not named), is final."""
+    def flag(keyword: str) -> str:
+        return str(ds.get(keyword, "") or "").strip().upper()
+
+    if flag("VerificationFlag") == "VERIFIED":
         return ReportStatus.FINAL
-    if str(ds.get("CompletionFlag", "")).strip().upper() == "COMPLETE":
-        return ReportStatus.PRELIMINARY
-    if str(ds.get("CompletionFlag", "")).strip().upper() == "PARTIAL":
+    completion, preliminary = flag("CompletionFlag"), flag("PreliminaryFlag")
+    if completion == "PARTIAL":
         return ReportStatus.PARTIAL
+    if completion == "COMPLETE":
+        return ReportStatus.FINAL if preliminary == "FINAL" else ReportStatus.PRELIMINARY
+    if preliminary == "PRELIMINARY":
+        return ReportStatus.PRELIMINARY
     return ReportStatus.UNKNOWN
+
+
+def _sr_text(ds: Dataset) -> tuple[str, str]:
+    """(text, impressions) of an SR document: the TEXT items of an Impressions section (or
+    coded as an Impression) are its impressions, every other TEXT item its text."""
+    text: list[str] = []
+    impressions: list[str] = []
+
+    def walk(items: Iterable[Dataset], in_impressions: bool, depth: int) -> None:
+        for item in items:
+            code = _code_value(item)
+            inside = in_impressions or code in (textsr.IMPRESSIONS[0], textsr.IMPRESSION[0])
+            if str(item.get("ValueType", "")).upper() == "TEXT":
+                value = str(item.get("TextValue", "") or "").replace("\r\n", "\n").strip()
+                if value:
+                    (impressions if inside else text).append(value)
+            if depth < 16:
+                walk(item.get("ContentSequence") or [], inside, depth + 1)
+
+    walk(ds.get("ContentSequence") or [], False, 0)
+    return "\n\n".join(text), "\n\n".join(impressions)
+
+
+def _code_value(item: Dataset) -> str:
+    seq = item.get("ConceptNameCodeSequence")
+    return str(seq[0].get("CodeValue", "") or "").strip() if seq else ""
+
+
+def _whole(store: Store, path: str, header: Dataset) -> Dataset:
+    """The stored file (its content tree may be too large for the index's header copy)."""
+    try:
+        return dcmread(store.path_of(path), stop_before_pixels=True)
+    except Exception as exc:  # unreadable: what the index holds will do
+        log.warning("report %s: cannot read the file: %s", path, exc)
+        return header
 
 
 def _author(ds: Dataset) -> str:
@@ -216,19 +260,19 @@ def stored_reports(store: Store, study_uid: str, origins: dict[str, str] | None 
         except Exception as exc:
             log.warning("report %s: unreadable header: %s", inst.sop_uid, exc)
             ds = Dataset()
+        text = impressions = ""
         if inst.sop_class == sop.ENCAPSULATED_PDF:
             kind = ReportKind.PDF
             title = str(ds.get("DocumentTitle", "") or "").strip() or "PDF report"
-            status = _sr_status(ds)
         else:
             kind = ReportKind.MITRA if inst.series_uid == mitra_series else ReportKind.SR
             title = _code_meaning(ds) or "Report"
-            status = _sr_status(ds)
+            text, impressions = _sr_text(_whole(store, inst.path, ds))
         out.append(FoundReport(
-            kind, title, status, str(ds.get("ContentDate", "") or "").strip(),
+            kind, title, _sr_status(ds), str(ds.get("ContentDate", "") or "").strip(),
             str(ds.get("ContentTime", "") or "").strip(), _author(ds),
             origins.get(inst.sop_uid, "store"), inst.sop_uid, inst.sop_class,
-            inst.sop_uid in new))
+            inst.sop_uid in new, text, impressions))
     out.sort(key=lambda r: (r.date, r.time, r.sop_uid))
     return out
 

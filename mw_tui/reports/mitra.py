@@ -1,6 +1,6 @@
 """Mitra Report Management SCU: a study's reports as text, from a report broker.
 
-No public document defines this private service (see docs/DICOM.md, "Reports"). The
+No public document defines this private service (docs/reports.md says what is assumed). The
 station proposes every configured SOP class UID in one association, uses the first one
 the broker accepts, and sends a C-FIND whose identifier matches on one key (Accession
 Number, Study Instance UID or Patient ID, in the configured order, until one finds

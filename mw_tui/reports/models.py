@@ -105,12 +105,15 @@ class FoundReport:
     sop_uid: str = ""
     sop_class: str = ""
     added: bool = False  # put into the store by this fetch
+    text: str = ""  # the report's text (an SR's text items; "" for a PDF)
+    impressions: str = ""  # its Impressions section
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.kind.value, "title": self.title, "status": self.status.value,
                 "date": self.date, "time": self.time, "author": self.author,
                 "origin": self.origin, "SOPInstanceUID": self.sop_uid,
-                "SOPClassUID": self.sop_class, "added": self.added}
+                "SOPClassUID": self.sop_class, "added": self.added, "text": self.text,
+                "impressions": self.impressions}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,7 +76,10 @@ def test_web_serves_the_app_on_loopback(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as rsp:
             page = rsp.read().decode()
         assert "mw-tui" in page  # the page that opens the app in the browser
-        assert "ws" in page  # it talks to the app over a websocket
+        # it talks to the app over this server's websocket (what the browser test opens)
+        url = re.search(r'data-session-websocket-url="([^"]+)"', page)
+        assert url is not None, page
+        assert url.group(1) == f"ws://127.0.0.1:{port}/ws"
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pydicom
@@ -14,6 +16,7 @@ from mw_tui.demo import samples
 from mw_tui.demo.samples import Profile, ensure_samples
 from mw_tui.standard import sop
 from tests.demo.conftest import read_oracle
+from tests.peers import need
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -84,6 +87,28 @@ def test_full_set_is_realistic(tmp_path: Path) -> None:
     assert "Κωνσταντίνου^Ελένη" in charsets["ISO_IR 192"]
     assert len({s.first.PatientID for s in studies.values()}) >= 6
     assert len({s.first.StudyDate[:4] for s in studies.values()}) >= 5
+
+
+def test_every_generated_sample_is_a_valid_object(tmp_path: Path) -> None:
+    """dciodvfy (dicom3tools) finds no error in any generated instance: a new user who
+    validates a demo medium sees none."""
+    need("dciodvfy")
+    ensure_samples(tmp_path, Profile.FULL)
+    files = sorted((tmp_path / "samples").rglob("*.dcm"))
+    assert len(files) > 700
+
+    def errors(path: Path) -> list[str]:
+        proc = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True,
+                              errors="replace", timeout=60)
+        return [f"{path.relative_to(tmp_path)}: {line}"
+                for line in (proc.stdout + proc.stderr).splitlines()
+                if line.startswith("Error")]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = [e for es in pool.map(errors, files) for e in es]
+    kinds = Counter(pydicom.dcmread(f, stop_before_pixels=True).Modality for f in files)
+    assert {"CT", "MR", "CR", "US", "SR", "DOC"} <= set(kinds)  # every kind was checked
+    assert not found, f"{len(found)} errors, the first ones:\n" + "\n".join(found[:20])
 
 
 def test_non_ascii_names_are_encoded_with_their_character_set(demo_data: Path) -> None:

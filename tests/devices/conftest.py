@@ -25,7 +25,7 @@ import pytest
 from mw_tui.demo import synth
 from mw_tui.devices.writers.base import ProblemCode, WriterError
 from mw_tui.media.volume import Volume, VolumeFile
-from tests.peers import need, wait_until
+from tests.peers import need, need_root, wait_until
 
 RULES = Path(__file__).parent / "udev"
 RUN_RULES = Path("/run/udev/rules.d")
@@ -36,9 +36,8 @@ LOOP_CTL_ADD = 0x4C80
 LOOP_CTL_REMOVE = 0x4C81
 
 
-def need_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (loop devices, udevd); runs in CI as root")
+def need_loops() -> None:
+    need_root()
     if not Path("/dev/loop-control").exists():
         if os.environ.get("CI"):
             pytest.fail("CI must have /dev/loop-control")
@@ -58,7 +57,7 @@ def settle() -> None:
 @pytest.fixture(scope="session")
 def udev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """udevd running (started here when it is not) with the test rules installed."""
-    need_root()
+    need_loops()
     need("udevadm", "losetup", "partx")
     if not UDEVD.exists():
         if os.environ.get("CI"):
@@ -220,7 +219,7 @@ class Loops:
 
 @pytest.fixture
 def loops(tmp_path: Path) -> Iterator[Loops]:
-    need_root()
+    need_loops()
     need("losetup", "partx")
     folder = tmp_path / "loops"
     folder.mkdir()

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,7 +125,8 @@ def test_an_image_changed_since_its_read_back_is_read_again(
     out.mkdir()
     reads = _count_reads(monkeypatch)
     result = IsoFileWriter(out).write(volume)
-    assert reads == [out / "MWTUI_TEST.iso"] and result.verified
+    assert [r.parent for r in reads] == [out] and result.verified
+    assert reads[0].name.startswith(isofile.TEMP_PREFIX)  # read back before it is named
     tampered = dataclasses.replace(volume, read_back=dataclasses.replace(
         volume.read_back, md5="0" * 32))  # type: ignore[type-var]
     IsoFileWriter(out).write(tampered)
@@ -140,11 +142,36 @@ def test_a_copy_to_another_file_system_is_read_back(
         reads = _count_reads(monkeypatch)
         result = IsoFileWriter(tmp_path).write(volume)
         final = tmp_path / "MWTUI_TEST.iso"
-        assert reads == [final] and result.verified
+        assert len(reads) == 1 and result.verified
         assert md5_of(final) == volume.iso_md5
         assert os.stat(final).st_ino != os.stat(volume.iso or "").st_ino
     finally:
         shutil.rmtree(shm)
+
+
+def test_an_image_gets_its_name_only_once_it_reads_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash while the copy is read back leaves a temp file (removed by the next write),
+    never an unverified image under its final name that a resumed job would write again."""
+    volume = make_volume(tmp_path / "v", instances=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    named_while_read: list[list[str]] = []
+    real = isofile.file_md5
+
+    def reading(path: Path, *args: Any, **kwargs: Any) -> str:
+        named_while_read.append(sorted(p.name for p in out.iterdir()
+                                       if not p.name.startswith(isofile.TEMP_PREFIX)))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(isofile, "file_md5", reading)
+    result = IsoFileWriter(out).write(volume)
+    assert result.verified and named_while_read == [[]]
+    assert sorted(os.listdir(out)) == ["MWTUI_TEST.iso"]
+    wrong = dataclasses.replace(volume, iso_md5="0" * 32)
+    with raises_problem(ProblemCode.VERIFY_FAILED, match="it was deleted: write it again"):
+        IsoFileWriter(out).write(wrong)
+    assert sorted(os.listdir(out)) == ["MWTUI_TEST.iso"]  # nothing left by the failed copy
 
 
 @pytest.mark.root

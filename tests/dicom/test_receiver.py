@@ -178,12 +178,22 @@ def test_study_changes_are_coalesced(receiver: Receiver, tmp_path: Path) -> None
 
 
 def test_associations_beyond_the_limit_are_rejected(tmp_path: Path) -> None:
+    """Counted from the clients' side too: `limit` associations are accepted and held, so
+    the next ones (storescu) are rejected and store nothing; once the held ones are
+    released, a flood of storescu runs within the limit, as the receiver's counter says."""
     limit = 4
     config = make_config(tmp_path, max_associations=limit, receiver_processes=2)
     files = [str(p) for p in synth.ct_series(tmp_path / "ct", 25 * 4, 64, 64)]
     peak = 0
     done = threading.Event()
     events: list[object] = []
+
+    def storescu(i: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(["storescu", "-aec", "MW_TUI", "127.0.0.1", str(r.port),
+                                 *files[i * 4:(i + 1) * 4]], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "TCP_NODELAY": "1"})
+
     with Receiver(config, on_event=events.append) as r:
         def sample() -> None:
             nonlocal peak
@@ -193,27 +203,36 @@ def test_associations_beyond_the_limit_are_rejected(tmp_path: Path) -> None:
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        procs = [subprocess.Popen(["storescu", "-aec", "MW_TUI", "127.0.0.1", str(r.port),
-                                   *files[i * 4:(i + 1) * 4]], stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True,
-                                  env={**os.environ, "TCP_NODELAY": "1"})
-                 for i in range(25)]
+        verification = [(1, sop.VERIFICATION, [sop.IMPLICIT_VR_LE])]
+        held = [rawscu.associate(r.port, verification) for _ in range(limit)]
+        one_more = rawscu.associate(r.port, verification)
+        one_more.sock.close()
+        while_full = [storescu(i) for i in range(5)]
+        full_outputs = [p.communicate(timeout=120)[0] for p in while_full]
+        for a in held:
+            a.release()
+        procs = [storescu(i) for i in range(5, 25)]
         outputs = [p.communicate(timeout=120)[0] for p in procs]
         done.set()
         sampler.join()
+        procs, outputs = while_full + procs, full_outputs + outputs
+        refused = [p for p in procs if p.returncode != 0]
         rejected = wait_until(lambda: [e for e in events if isinstance(e, AssociationRejected)]
-                              if len([p for p in procs if p.returncode != 0]) ==
+                              if len(refused) + 1 ==
                               len([e for e in events if isinstance(e, AssociationRejected)])
                               else None, what="a rejection event per rejected client")
+    assert not any(a.rejected for a in held) and one_more.rejected  # the clients' count
+    assert all(p.returncode != 0 for p in while_full)  # a full station: rejected, all five
     assert peak <= limit
     store = Store(config.storage)
     stored = store.index.counts()[2]
     ok = [p for p in procs if p.returncode == 0]
+    assert ok, "no storescu got through once the station had room"
     assert stored == 4 * len(ok)
-    assert len(ok) + len(rejected) == 25
+    assert len(ok) + len(refused) == 25 and len(rejected) == len(refused) + 1
     for p, out in zip(procs, outputs, strict=True):
         if p.returncode != 0:
-            assert "rejected" in out.lower()
+            assert "association rejected" in out.lower(), out
 
 
 def test_disk_below_minimum_gives_a700_and_stores_nothing(tmp_path: Path) -> None:

@@ -232,3 +232,4 @@ def test_the_qr_client_talks_tls_to_an_archive(tmp_path: Path, pki: Path) -> Non
         no_cert = dataclasses.replace(with_cert, tls=cfg.TlsConfig(ca=str(pki / "ca.crt")))
         refused = echo(no_cert, "secure")
         assert not refused.ok
+        assert "ended the DICOM TLS session" in refused.message, refused.message

@@ -59,6 +59,31 @@ def archive(tmp_path: Path) -> Iterator[Archive]:
         o.stop()
 
 
+CRASH_INSTANCES = 240
+
+
+@pytest.fixture(scope="session")
+def big_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orthanc, str]]:
+    """Orthanc holding one JPEG 2000 study large enough for each step of a job to take a
+    while (the crash tests kill the station in each of them)."""
+    from pydicom.uid import JPEG2000Lossless
+
+    folder = tmp_path_factory.mktemp("crash")
+    study = synth.StudyInfo(patient=synth.PatientInfo("Crash^Test", "P666"))
+    series = generate_uid()
+    o = Orthanc(folder / "orthanc").start()
+    try:
+        for i in range(1, CRASH_INSTANCES + 1):
+            ds = synth.image(study, "CT", series, 1, i, 256, 256)
+            path = synth.save(ds, folder / "in" / f"{i}.dcm")
+            ds.compress(JPEG2000Lossless)
+            ds.save_as(path, enforce_file_format=True)
+            o.upload(path)
+        yield o, study.study_uid
+    finally:
+        o.stop()
+
+
 def station_config(tmp_path: Path, archive: Archive | None = None,
                    retry_delays: list[float] | None = None, **devices: object) -> cfg.Config:
     config = make_config(tmp_path, ae_title=STATION_AE)

@@ -1,52 +1,22 @@
-"""kill -9 of `mw-tui burn` in each state; a restart finishes the job, nothing twice."""
+"""kill -9 of the station in each state of a job to ISO files; a restart finishes the job,
+and nothing is written twice. (Discs and USB sticks: test_crash_media.py.)"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydicom.uid import JPEG2000Lossless, generate_uid
 
-from mw_tui import config as cfg
-from mw_tui.demo import synth
-from mw_tui.jobs.audit import AuditLog
-from mw_tui.jobs.models import JobState
-from mw_tui.jobs.queue import JobQueue
+from mw_tui.jobs.models import Job
 from mw_tui.store import Store, sync
 from mw_tui.store.check import check, recover
-from tests.conftest import make_config, write_config
-from tests.jobs.conftest import STATION_AE
-from tests.peers import Orthanc, port_open, wait_until
-
-INSTANCES = 240
-ORDER = ["queued", "retrieving", "building", "waiting for media", "writing", "verifying",
-         "done", "failed", "cancelled"]
-
-
-@pytest.fixture(scope="module")
-def big_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orthanc, str]]:
-    """Orthanc holding one JPEG 2000 study large enough for each step to take a while."""
-    folder = tmp_path_factory.mktemp("crash")
-    study = synth.StudyInfo(patient=synth.PatientInfo("Crash^Test", "P666"))
-    series = generate_uid()
-    o = Orthanc(folder / "orthanc").start()
-    try:
-        for i in range(1, INSTANCES + 1):
-            ds = synth.image(study, "CT", series, 1, i, 256, 256)
-            path = synth.save(ds, folder / "in" / f"{i}.dcm")
-            ds.compress(JPEG2000Lossless)
-            ds.save_as(path, enforce_file_format=True)
-            o.upload(path)
-        yield o, study.study_uid
-    finally:
-        o.stop()
+from tests.jobs.conftest import CRASH_INSTANCES
+from tests.jobs.crash import CliStation, finished, iso_files, station_for
+from tests.peers import Orthanc, wait_until
 
 
 @pytest.fixture
@@ -57,32 +27,39 @@ def shm() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def written_once(station: CliStation, out: Path, job: Job, study_uid: str) -> Path:
+    """Exactly one verified image of the job in `out`, and nothing left behind."""
+    isos = list(out.glob("*.iso"))
+    assert len(isos) == 1, f"written {len(isos)} times: {isos}"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left"
+    assert not (station.storage / "jobs" / str(job.id)).exists(), "work files left"
+    assert len(station.written_to_media(job.id)) == 1
+    assert len(iso_files(isos[0])) == CRASH_INSTANCES
+    assert os.path.getsize(isos[0]) == job.volumes[0].size
+    store = Store(station.storage)
+    assert check(store).ok
+    assert store.index.study(study_uid).instances == CRASH_INSTANCES
+    # what the last run retrieved is synced a moment after its job (`jobs run` exits
+    # first): still marked with this boot's id, which the next start settles
+    assert {boot for _, _, boot in store.index.unsynced()} <= {sync.boot_id()}
+    recover(store)
+    assert store.index.unsynced() == [] and check(store).ok
+    return isos[0]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("state", ["retrieving", "building", "writing"])
+@pytest.mark.parametrize("state", ["retrieving", "building", "writing", "verifying"])
 def test_kill_9_in_each_state_then_the_job_completes_once(
         tmp_path: Path, big_study: tuple[Orthanc, str], state: str, shm: Path) -> None:
     orthanc, study_uid = big_study
-    config = make_config(tmp_path, ae_title=STATION_AE)
-    orthanc.add_modality("mwtui", STATION_AE, "127.0.0.1",  # replaces the previous test's
-                         config.station.port)
-    import dataclasses
-
-    config = dataclasses.replace(config, archives=(cfg.Archive(
-        name="orthanc", ae_title=orthanc.aet, host="127.0.0.1", port=orthanc.dicom_port),))
-    path = write_config(config, tmp_path / "config.toml")
+    station = station_for(tmp_path, orthanc)
     # on the work folder's file system the image, read back while it was built, is only
-    # linked (the writing step takes milliseconds); on another one (a network share) it
-    # is copied and read back: long enough for the kill to land in the middle
-    out = shm if state == "writing" else tmp_path / "out"
+    # linked (writing and verifying take milliseconds); on another one (a network share)
+    # it is copied, then read back: long enough for the kill to land in the middle
+    out = shm if state in ("writing", "verifying") else tmp_path / "out"
     out.mkdir(exist_ok=True)
-    cli = [sys.executable, "-m", "mw_tui", "--config", str(path)]
-    burn = subprocess.Popen([*cli, "burn", "--study", study_uid, "--to", f"iso:{out}",
-                             "--profile", "STD-GEN-CD"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    db = tmp_path / "store" / "jobs.sqlite"
-    wait_until(db.exists, 60, "the jobs database")
-    queue = JobQueue(db)
-
+    burn = station.start("burn", "--study", study_uid, "--to", f"iso:{out}", "--profile",
+                         "STD-GEN-CD")
     polls = [0]
 
     def reached() -> str | None:
@@ -93,47 +70,38 @@ def test_kill_9_in_each_state_then_the_job_completes_once(
                 return "writing"
             if polls[0] % 200:
                 return None
-        jobs = queue.list()
-        if not jobs:
-            return None
-        now = jobs[0].state.value
-        return now if ORDER.index(now) >= ORDER.index(state) else None
+        return station.reached(state)()
 
     try:
-        killed_in = wait_until(reached, 120, f"the job to reach {state}",
-                               interval=0.0002 if state == "writing" else 0.002)
+        wait_until(reached, 120, f"the job to reach {state}",
+                   interval=0.0002 if state == "writing" else 0.002)
     finally:
-        burn.send_signal(signal.SIGKILL)
-        burn.wait(10)
-    assert killed_in == state, f"the job ran past {state} before the kill ({killed_in})"
-    wait_until(lambda: not port_open(config.station.port), 30, "the receiver to go with it")
+        station.crash(burn)
+    assert station.state() == state, f"the job ran past {state} before the kill"
+    job = finished(station.resume(), station)
+    written_once(station, out, job, study_uid)
 
-    # restart: `jobs run` resumes the job where it was and finishes it
-    proc = subprocess.run([*cli, "jobs", "run", "--until-idle"], capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    job = queue.get(1)
-    assert job.state is JobState.DONE, (job.error, queue.events(1))
-    isos = list(out.glob("*.iso"))
-    assert len(isos) == 1, f"written {len(isos)} times: {isos}"
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left"
-    assert not list((tmp_path / "store" / "jobs").iterdir()), "work files left"
-    store = Store(tmp_path / "store")
-    assert check(store).ok
-    assert store.index.study(study_uid).instances == INSTANCES
-    # what the last run retrieved is synced a moment after its job (`jobs run` exits
-    # first): still marked with this boot's id, which the next start settles
-    assert {boot for _, _, boot in store.index.unsynced()} <= {sync.boot_id()}
-    recover(store)
-    assert store.index.unsynced() == [] and check(store).ok
-    written = [e for e in AuditLog(db, STATION_AE, syslog=False).entries(1)
-               if e.action == "medium written"]
-    assert len(written) == 1
-    import pycdlib
 
-    iso = pycdlib.PyCdlib()
-    iso.open(str(isos[0]))
-    files = [f for root, _, names in iso.walk(iso_path="/DICOM") for f in names]
-    iso.close()
-    assert len(files) == INSTANCES
-    assert os.path.getsize(isos[0]) == job.volumes[0].size
+@pytest.mark.slow
+def test_kill_9_with_a_job_still_queued(tmp_path: Path,
+                                        big_study: tuple[Orthanc, str]) -> None:
+    """Three jobs queued for `jobs run`: two retrieve (the runner's limit), the third waits
+    in the queue when the station dies; the restart finishes all three, each once."""
+    orthanc, study_uid = big_study
+    station = station_for(tmp_path, orthanc)
+    outs = [tmp_path / f"out{i}" for i in (1, 2, 3)]
+    for out in outs:
+        out.mkdir()
+        queued = station.run("burn", "--study", study_uid, "--to", f"iso:{out}", "--no-wait")
+        assert queued.returncode == 0, queued.stdout + queued.stderr
+    runner = station.start("jobs", "run")
+    try:
+        wait_until(lambda: station.state(1) == "retrieving" and station.state(2) ==
+                   "retrieving", 60, "two jobs retrieving", interval=0.002)
+    finally:
+        station.crash(runner)
+    assert station.state(3) == "queued"
+    resumed = station.resume()
+    for job_id, out in enumerate(outs, 1):
+        job = finished(resumed, station, job_id)
+        written_once(station, out, job, study_uid)

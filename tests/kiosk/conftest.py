@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers import need_root
+
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT = 600
 
@@ -92,8 +94,7 @@ def manifest_diff(before: dict[str, tuple[object, ...]],
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (chown, useradd --prefix)")
+    need_root("root (chown, useradd --prefix)")
     base = tmp_path_factory.mktemp("kiosk")
     src = snapshot_checkout(base / "src")
     root = seed_root(base / "root")

@@ -1,5 +1,5 @@
 """kiosk/udev/85-mw-tui.rules on real udev events: loop devices made to look like an
-optical drive, a USB stick and a USB hard disk (docs/HARDWARE-TESTING.md), with udevd
+optical drive, a USB stick and a USB hard disk (docs/testing-devices.md), with udevd
 running; the device nodes' group and mode, and whether the station's user can open them.
 """
 

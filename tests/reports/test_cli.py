@@ -85,6 +85,41 @@ def test_reports_json_lists_broker_and_archive_reports(
     assert lines[-1] == "3 reports"  # nothing new the second time
 
 
+def test_reports_json_carries_each_report_text_and_its_status(
+        tmp_path: Path, pacs: Orthanc, studies: dict[str, qr_data.Study]) -> None:
+    study = studies["doe_ct"]
+    broker = Broker([
+        report(study.uid, "ACC101", "P001", "R-1", "Line 1.\nLine 2.",
+               impressions="No acute disease.", author="Grün^Eva"),
+        # approved, but the broker names nobody as approver: final all the same
+        report(study.uid, "ACC101", "P001", "R-2", "Addendum text.", approver="",
+               date="20240117"),
+        report(study.uid, "ACC101", "P001", "R-3", "Dictated, typed.", status="TRANSCRIBED",
+               impressions="Pending review.", date="20240118"),
+    ]).start()
+    try:
+        path = write_config(tmp_path, (qr_data.archive_of(pacs, "pacs", "get"),),
+                            (source(broker),))
+        store = Store(tmp_path / "store")
+        put(store, study.datasets[0])
+        store.close()
+        proc = cli(path, "reports", study.uid, "--json")
+    finally:
+        broker.stop()
+    assert proc.returncode == 0, proc.stderr
+    reports = json.loads(proc.stdout)
+    mitra = {r["date"]: r for r in reports if r["source"] == "mitra"}
+    assert [(m["status"], m["text"], m["impressions"]) for _, m in sorted(mitra.items())] == [
+        ("final", "Line 1.\nLine 2.", "No acute disease."),
+        ("final", "Addendum text.", ""),
+        ("preliminary", "Dictated, typed.", "Pending review."),
+    ]
+    sr = next(r for r in reports if r["source"] == "sr")
+    assert (sr["status"], sr["text"], sr["impressions"]) == ("preliminary", "No findings.", "")
+    pdf = next(r for r in reports if r["source"] == "pdf")
+    assert (pdf["text"], pdf["impressions"]) == ("", "")
+
+
 def test_reports_fails_with_the_reason(tmp_path: Path, pacs: Orthanc,
                                        studies: dict[str, qr_data.Study]) -> None:
     study = studies["doe_ct"]

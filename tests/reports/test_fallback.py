@@ -4,9 +4,13 @@ Orthanc (and dcmtk's dcmqrscp) and retrieved into the store, next to a broker's 
 from __future__ import annotations
 
 import dataclasses
+import io
+import struct
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from mw_tui import config as cfg
@@ -35,6 +39,27 @@ def pacs(tmp_path_factory: pytest.TempPathFactory,
     keys = ["doe_ct", "muller_cr"]
     with qr_data.loaded_pacs(tmp_path_factory.mktemp("pacs"), studies, keys) as o:
         yield o
+
+
+def archive_file(orthanc: Orthanc, sop_uid: str) -> bytes:
+    """The Part 10 file Orthanc keeps for an instance (its REST API)."""
+    (found,) = orthanc.request("POST", "/tools/lookup", sop_uid.encode(), "text/plain")
+    assert found["Type"] == "Instance"
+    with urllib.request.urlopen(f"{orthanc.url}/instances/{found['ID']}/file",
+                                timeout=60) as rsp:
+        return bytes(rsp.read())
+
+
+def data_set(part10: bytes) -> bytes:
+    """What follows a Part 10 file's meta information (the data set as it travels)."""
+    assert part10[128:132] == b"DICM"
+    (group_length,) = struct.unpack_from("<I", part10, 140)  # (0002,0000) UL, explicit VR
+    return part10[144 + group_length:]
+
+
+def transfer_syntax(part10: bytes) -> str:
+    return str(pydicom.dcmread(io.BytesIO(part10), stop_before_pixels=True)
+               .file_meta.TransferSyntaxUID)
 
 
 def images_only(store: Store, study: qr_data.Study) -> None:
@@ -68,11 +93,12 @@ def test_sr_and_pdf_objects_are_found_and_retrieved_once(
         "Radiology Report", ReportStatus.PRELIMINARY, "Radiologist^Reading", "pacs")
     assert (pdf.title, pdf.origin, pdf.date) == ("Report", "pacs", "20240115")
     assert any("retrieving 2 report object(s) from pacs" in m for m in messages)
-    sent = {ds.SOPInstanceUID: qr_data.part10(ds) for ds in study.datasets}
-    for r in result.reports:  # byte for byte what the archive holds
+    for r in result.reports:  # byte for byte the data set the archive holds
         row = store.index.instance(r.sop_uid)
         assert row is not None
-        assert store.path_of(row.path).read_bytes()[-200:] == sent[r.sop_uid][-200:]
+        kept, held = store.path_of(row.path).read_bytes(), archive_file(pacs, r.sop_uid)
+        assert transfer_syntax(kept) == transfer_syntax(held)
+        assert data_set(kept) == data_set(held)
     again = fetch_reports(config, store, study.uid)
     assert again.ok and again.added == 0 and again.count == 2
     assert store.index.counts()[2] == before + 2

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mw_tui import config as cfg
 from mw_tui.app import MwApp
 from mw_tui.station import Station
 from mw_tui.ui.screens.jobs import JobsScreen
@@ -72,20 +74,32 @@ def test_a_terminal_too_small_says_so_until_it_is_big_enough(station: Station) -
     asyncio.run(scenario())
 
 
-def test_after_the_idle_time_the_screens_forget_the_patient(station: Station) -> None:
+def test_after_the_idle_time_the_screens_forget_the_patient(tmp_path: Path) -> None:
+    """Real key presses, the app's own timer: the search typed stays while keys come, and
+    the screens go back to an empty search once none came for `ui.idle_minutes`."""
+    idle = 0.03  # minutes: 1.8 s
+    config = quick_retries(make_config(tmp_path))
+    station = Station(dataclasses.replace(config, ui=cfg.UiConfig(idle_minutes=idle)))
+
     async def scenario() -> None:
         app = MwApp(station)
         async with app.run_test(size=(80, 24)) as pilot:
             await started(pilot)
-            await pilot.press(*"müller", "f4")
-            assert isinstance(app.screen, JobsScreen)
-            app._last_input = time.monotonic() - 60 * app.config.ui.idle_minutes - 1
-            app._check_idle()
-            await pilot.pause()
+            await pilot.press(*"müller")
             assert isinstance(app.screen, SearchScreen)
+            assert app.screen.query_one("#name").value == "müller"  # the search is held
+            await pilot.press("f4")
+            last_key = time.monotonic()
+            assert isinstance(app.screen, JobsScreen)
+            await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen), 15,
+                           "the idle reset to the search screen")
+            assert time.monotonic() - last_key >= idle * 60  # not before its time
             assert app.screen.query_one("#name").value == ""
 
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+    finally:
+        station.stop()
 
 
 def test_a_search_typed_while_the_station_starts_runs_once_it_is_ready(

@@ -68,6 +68,8 @@ def test_pushed_study_appears_while_on_another_screen(station: Station, tmp_path
             await pilot.press("f3")
             text = await wait_for_text(pilot, "Received, Rita")
             assert "CT01" in text and "Knee left" in text, text
-            assert "5" in text  # images
+            cells = {key: table.get_cell(study.study_uid, key).plain.strip()
+                     for key in ("patient", "modalities", "instances")}
+            assert cells == {"patient": "Received, Rita", "modalities": "MR", "instances": "5"}
 
     asyncio.run(scenario())

@@ -176,6 +176,12 @@ class Writer(ABC):
         medium = profile.default_medium if profile is not None else MEDIA["DVD"]
         return medium if medium.capacity else MEDIA["DVD"]
 
+    def capacity_now(self, profile: Profile | None, device: Device | None = None
+                     ) -> int | None:
+        """What a volume may take of the medium as it is now, for the build (the writer
+        may ask its device: this may take a moment, never call it from a screen)."""
+        return self.medium(profile, device).capacity
+
     @classmethod
     def ask_for(cls, capacity: int | None) -> str:
         """What a technician is asked to insert for a volume of this capacity."""

@@ -71,6 +71,20 @@ class DiscWriter(Writer):
                 return Medium(name, m.capacity)
         return super().medium(profile, device)
 
+    def capacity_now(self, profile: Profile | None, device: Device | None = None
+                     ) -> int | None:
+        """The free space the drive reports for the blank disc in it (else the disc's or
+        the profile's capacity), less the pad burnt after the image: every volume built
+        then fits when it is burnt."""
+        try:
+            status = self.status()
+        except WriterError:
+            status = None
+        if status is not None and status.state is MediaState.BLANK and status.free_sectors:
+            return (status.free_sectors - PAD_SECTORS) * SECTOR
+        capacity = self.medium(profile, device).capacity or MEDIA["DVD"].capacity or 0
+        return capacity - PAD_SECTORS * SECTOR
+
     @classmethod
     def ask_for(cls, capacity: int | None) -> str:
         """"a blank CD" or "a blank DVD" when the volume was cut to their size."""

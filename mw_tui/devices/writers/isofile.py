@@ -1,10 +1,12 @@
 """Copy a volume's ISO image into a folder (a local disk or a mounted network share).
 
-Written as a hidden temp file, fsynced, then given its name without replacing anything
-(a link, or a rename where the share cannot link), then read back and compared by md5.
-On the image's own file system the image is linked, not copied; when `write_iso` read it
-back from the disk while writing it (the volume's `read_back` stamp names this very,
-unchanged file), it is not read a second time.
+Written as a hidden temp file, fsynced, read back and compared by md5, and only then given
+its name without replacing anything (a link, or a rename where the share cannot link): an
+image under its final name is always a verified one, and a crash before leaves only a temp
+file (removed at the next write), so a job resumed after it writes the image once. On the
+image's own file system the image is linked, not copied; when `write_iso` read it back
+from the disk while writing it (the volume's `read_back` stamp names this very, unchanged
+file), it is not read a second time.
 """
 
 from __future__ import annotations
@@ -124,7 +126,6 @@ class IsoFileWriter(Writer):
                     meter.update(done)
                 dst.flush()
                 os.fsync(dst.fileno())
-            final = self._publish(temp, iso_name(volume, self.name))
         except BaseException as exc:
             temp.unlink(missing_ok=True)
             if isinstance(exc, OSError):
@@ -136,8 +137,8 @@ class IsoFileWriter(Writer):
                                   f"Writing into {self.folder} failed ({exc.strerror or exc}): "
                                   "check the folder or network share.", Remedy.RETRY) from exc
             raise
-        return self._finish(volume, final, size, volume.iso_md5 or h.hexdigest(), progress,
-                            cancel, copied_md5=h.hexdigest(), published=True)
+        return self._finish(volume, temp, size, volume.iso_md5 or h.hexdigest(), progress,
+                            cancel, copied_md5=h.hexdigest())
 
     def _link(self, volume: Volume, temp: Path) -> bool:
         """Give the image a (temp) name in the folder without copying, where possible."""
@@ -159,47 +160,40 @@ class IsoFileWriter(Writer):
             return False
         return True
 
-    def _finish(self, volume: Volume, path: Path, size: int, expected: str | None,
+    def _finish(self, volume: Volume, temp: Path, size: int, expected: str | None,
                 progress: ProgressCallback | None, cancel: CancelToken | None,
-                copied_md5: str | None = None, published: bool = False) -> WriteResult:
-        """Publish (when not yet done) and verify the image by reading it back."""
-        if not published:
-            try:
-                final = self._publish(path, iso_name(volume, self.name))
-            except BaseException:
-                path.unlink(missing_ok=True)
-                raise
-        else:
-            final = path
-        if expected is None:
-            expected = file_md5(volume.iso) if volume.iso is not None else ""
-        if copied_md5 is None and self._read_back(volume, final, expected):
-            # the linked file is the very image that was read back from the disk, every
-            # byte compared, while it was written: reading it again would prove nothing
-            assert volume.read_back is not None
-            how = ("from the disk" if volume.read_back.direct
-                   else "after dropping the cached copy (the file system refuses direct reads)")
-            announce(progress, Phase.VERIFYING, f"{final.name} was read back while it was "
-                     "written", total=size)
-            announce(progress, Phase.DONE, f"{final.name} is written and verified.")
-            return WriteResult(verified=True, md5=expected, safe_to_remove=True,
-                               location=str(final), bytes_written=size,
-                               details=(f"image {volume.label} written to {final}",
-                                        f"read back {how} while the image was written: every "
-                                        f"byte matches; md5 {expected}"))
-        h_copied = copied_md5 or expected
-        announce(progress, Phase.VERIFYING, f"Reading {final.name} back")
-        vmeter = Meter(Phase.VERIFYING, size, progress)
+                copied_md5: str | None = None) -> WriteResult:
+        """Verify the image under its temp name, then give it its final name."""
+        name = iso_name(volume, self.name)
         try:
-            md5 = file_md5(final, cancel=cancel, meter=vmeter)
-        except WriterError as exc:
-            if exc.code is ProblemCode.CANCELLED:
-                final.unlink(missing_ok=True)  # an image not verified is not left behind
+            if expected is None:
+                expected = file_md5(volume.iso) if volume.iso is not None else ""
+            if copied_md5 is None and self._read_back(volume, temp, expected):
+                # the linked file is the very image that was read back from the disk, every
+                # byte compared, while it was written: reading it again would prove nothing
+                assert volume.read_back is not None
+                how = ("from the disk" if volume.read_back.direct else
+                       "after dropping the cached copy (the file system refuses direct reads)")
+                announce(progress, Phase.VERIFYING, f"{name} was read back while it was "
+                         "written", total=size)
+                final = self._publish(temp, name)
+                announce(progress, Phase.DONE, f"{final.name} is written and verified.")
+                return WriteResult(verified=True, md5=expected, safe_to_remove=True,
+                                   location=str(final), bytes_written=size,
+                                   details=(f"image {volume.label} written to {final}",
+                                            f"read back {how} while the image was written: "
+                                            f"every byte matches; md5 {expected}"))
+            announce(progress, Phase.VERIFYING, f"Reading {name} back")
+            md5 = file_md5(temp, cancel=cancel, meter=Meter(Phase.VERIFYING, size, progress))
+            if md5 != expected or (copied_md5 or expected) != expected:
+                raise WriterError(ProblemCode.VERIFY_FAILED,
+                                  f"The copy of {name} in {self.folder} does not read back as "
+                                  f"the image (md5 {md5}, expected {expected}); it was "
+                                  "deleted: write it again.", Remedy.RETRY)
+            final = self._publish(temp, name)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # an image not verified is not left behind
             raise
-        if md5 != expected or h_copied != expected:
-            raise WriterError(ProblemCode.VERIFY_FAILED,
-                              f"{final} does not read back as the image (md5 {md5}, expected "
-                              f"{expected}): delete it and write it again.", Remedy.RETRY)
         announce(progress, Phase.DONE, f"{final.name} is written and verified.")
         return WriteResult(verified=True, md5=md5, safe_to_remove=True, location=str(final),
                            bytes_written=size,
