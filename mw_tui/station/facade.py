@@ -119,6 +119,11 @@ class Station(StationCore):
         names = [p.name for p in self.config.deid_profiles]
         return ["", *names, *(["basic"] if "basic" not in names else [])]
 
+    def burned_in_warning(self, anonymize: str, studies: Sequence[StudyResult]) -> str:
+        """What an anonymous copy does with images that may show the name in pixels."""
+        return jobs.burned_in_warning(self.config, anonymize,
+                                      [m for s in studies for m in s.modalities])
+
     def confirmation_needed(self, target: Target, anonymize: str = "") -> str:
         """Why a job to `target` must be confirmed first ("" when it need not)."""
         return jobs.leaves_identified(self.config, target, anonymize)

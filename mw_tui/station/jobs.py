@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from mw_tui.config import Config, Target, TargetKind
-from mw_tui.deid import profile_named
+from mw_tui.deid import BurnedIn, profile_named
 from mw_tui.jobs.audit import current_user
 from mw_tui.jobs.models import Job, JobOptions, JobState, StudyRef, copy_options
 from mw_tui.jobs.runner import cancel_now
@@ -31,6 +31,27 @@ def leaves_identified(config: Config, target: Target, anonymize: str) -> str:
     return (f"{target} ({cloud.url}) is outside the hospital, and these studies carry the "
             "patient's name and identifiers. Send them identified only if that is allowed "
             "(confirm), or choose an anonymous copy.")
+
+
+BURNED_IN_MODALITIES = {"US": "ultrasound", "SC": "secondary capture",
+                        "OT": "secondary capture", "DOC": "PDF documents"}
+
+
+def burned_in_warning(config: Config, anonymize: str, modalities: Iterable[str]) -> str:
+    """What an anonymous copy does with images that may show the patient's name in their
+    pixels (say so on the review screen, before the job runs)."""
+    if not anonymize:
+        return ""
+    kinds = sorted({BURNED_IN_MODALITIES[m] for m in modalities if m in BURNED_IN_MODALITIES})
+    if not kinds:
+        return ""
+    profile = profile_named(config, anonymize)
+    what = ", ".join(kinds)
+    if profile.burned_in_choice is BurnedIn.LEAVE_OUT:
+        return (f"Images that may show the patient's name in their pixels ({what}, and any "
+                "marked so) are left out of this anonymous copy; the job lists them.")
+    return (f"Images that may show the patient's name in their pixels ({what}) are kept in "
+            "this anonymous copy: check them before the medium leaves the hospital.")
 
 
 def create_job(station: StationCore, studies: Sequence[StudyRef], target: Target,

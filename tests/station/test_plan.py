@@ -118,3 +118,15 @@ def test_pin_hash_round_trip_and_refusals() -> None:
     t0 = time.perf_counter()
     verify_pin("123456", hash_pin("123456"))
     assert time.perf_counter() - t0 < 2  # cheap enough for a screen, costly for guessing
+
+
+def test_an_anonymous_copy_says_what_becomes_of_burned_in_images() -> None:
+    from mw_tui.station.jobs import burned_in_warning
+
+    keep = cfg.loads('[[deid_profiles]]\nname = "teach"\nburned_in = "keep_with_warning"\n')
+    assert burned_in_warning(keep, "", ["US"]) == ""  # a patient copy: nothing to say
+    assert burned_in_warning(keep, "basic", ["CT", "MR"]) == ""
+    left = burned_in_warning(keep, "basic", ["CT", "US", "DOC"])
+    assert "left out" in left and "ultrasound" in left and "PDF documents" in left
+    kept = burned_in_warning(keep, "teach", ["OT"])
+    assert "kept" in kept and "check them" in kept and "secondary capture" in kept

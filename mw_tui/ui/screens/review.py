@@ -298,6 +298,10 @@ class ReviewScreen(StationScreen):
         for p in plan.problems:
             text.append("\n")
             text.append(p.text, style="bold red" if p.severity is Severity.ERROR else "yellow")
+        warning = app.station.burned_in_warning(self.anonymize, self.studies)
+        if warning:
+            text.append("\n")
+            text.append(warning, style="yellow")
         if choice is not None and not self.anonymize:
             why = app.station.confirmation_needed(choice.target)
             if why:
