@@ -107,7 +107,7 @@ POLKIT_RULE=/etc/polkit-1/rules.d/50-mw-tui.rules
 CONSOLE_SETUP=/etc/default/console-setup
 # Debian packages the station needs at run time (the test suite's peers are not here).
 RUNTIME_PACKAGES=(python3 python3-venv tmux udev udisks2 polkitd dbus console-setup kbd
-                  xorriso dosfstools openssh-server)
+                  xorriso dosfstools openssh-server cups-client fonts-dejavu-core)
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
