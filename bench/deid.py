@@ -120,7 +120,7 @@ def main() -> int:
               f"{i / count * 1000:.2f} ms per instance)")
         print(f"  dicognito command line             {p:7.3f} s")
         ratio = w / p
-        print(f"ratio: {ratio:.2f}x dicognito (bar {BAR_RATIO:.1f}x): "
+        print(f"mw-tui / dicognito: {ratio:.2f}x (bar {BAR_RATIO:.1f}x): "
               f"{'met' if ratio <= BAR_RATIO else 'NOT MET'}")
     return 0
 

@@ -35,7 +35,8 @@ def instances_of(orthanc: Orthanc, study_uid: str) -> set[str]:
 def test_a_job_to_a_cloud_target(tmp_path: Path, archive: Archive, cloud: Orthanc) -> None:
     config = station_config(tmp_path, archive)
     config = dataclasses.replace(config, targets=(
-        cfg.CloudTarget(name="regional", url=f"{cloud.url}/dicom-web", timeout=30),))
+        cfg.CloudTarget(name="regional", url=f"{cloud.url}/dicom-web", timeout=30,
+                        external=False),))  # the hospital's own: identified data may go
     station = Station(config, watch_devices=False)
     station.start()
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from mw_tui.config.targets import TargetKind
@@ -234,7 +233,7 @@ class DiscWriter(Writer):
         meter = Meter(Phase.WRITING, total, progress)
         meter.update(0, force=True, message=f"Burning {volume.label}")
 
-        on_line = _burn_lines(meter, total, progress)
+        on_line = xo.burn_lines(meter, total, progress)
         args = ["-abort_on", "FAILURE", "-as", "cdrecord", "-v", f"dev={self.address}",
                 *self._speed_args(native=False), str(volume.iso)]
         self._finish(xo.run(args, on_line, cancel, self.timeout))
@@ -254,7 +253,7 @@ class DiscWriter(Writer):
                 else:
                     dest.write_bytes(f.read())
 
-            on_line = _burn_lines(meter, total, progress)
+            on_line = xo.burn_lines(meter, total, progress)
             args = ["-abort_on", "FAILURE", "-md5", "on", "-outdev", self.address,
                     *self._speed_args(native=True), "-close", "on", "-follow", "link",
                     "-volid", volume.label, "-joliet", "on", "-map", str(stage), "/", "-commit"]
@@ -438,18 +437,3 @@ class DiscWriter(Writer):
         run = xo.run(["-abort_on", "NEVER", "-outdev", self.address, "-eject", "all"],
                      timeout=120)
         return run.returncode == 0 and not xo.problems(run.output)
-
-
-def _burn_lines(meter: Meter, total: int, progress: ProgressCallback | None
-                ) -> Callable[[str], None]:
-    """What to do with each line xorriso prints while it burns: progress, then closing."""
-
-    def on_line(line: str) -> None:
-        p = xo.parse_progress(line, total)
-        if p is not None:
-            meter.update(p.done)
-        elif "Writing to" in line and "completed successfully" in line:
-            meter.update(total, force=True)
-            announce(progress, Phase.CLOSING, "Closing the disc")
-
-    return on_line

@@ -23,7 +23,7 @@ chapter 4 "Client Commands"):
   ClientID.
 
 dcm4chee-cdw's PTPublish writer (github.com/fleetwoodfc/dcm4chee-cdw,
-PTPublishService.java, docs/ptpublish-ptburn-sequence.md) was read for how a Linux host
+PTPublishService.java and its PTPublish/PTBurn sequence notes) was read for how a Linux host
 maps its paths to the robot's share (a local prefix replaced by the share's) and treats
 CurrentStatusState 10 (complete), 13 (aborted) and 15 (failed).
 

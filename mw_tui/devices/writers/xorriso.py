@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mw_tui.devices.models import SECTOR, MediaState, MediaType
-from mw_tui.devices.writers.base import CancelToken
+from mw_tui.devices.writers.base import (
+    CancelToken,
+    Meter,
+    Phase,
+    ProgressCallback,
+    announce,
+)
 
 XORRISO = "xorriso"
 _MMC_NAME = re.compile(r"^(sr|scd|sg)\d+$")
@@ -222,3 +228,18 @@ def run(args: Sequence[str], on_line: Callable[[str], None] | None = None,
     watcher.join()
     return Run(rc, "\n".join(lines), cancelled.is_set() and not timed_out.is_set(),
                timed_out.is_set())
+
+
+def burn_lines(meter: Meter, total: int, progress: ProgressCallback | None
+                ) -> Callable[[str], None]:
+    """What to do with each line xorriso prints while it burns: progress, then closing."""
+
+    def on_line(line: str) -> None:
+        p = parse_progress(line, total)
+        if p is not None:
+            meter.update(p.done)
+        elif "Writing to" in line and "completed successfully" in line:
+            meter.update(total, force=True)
+            announce(progress, Phase.CLOSING, "Closing the disc")
+
+    return on_line
