@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import socket
 import ssl
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -23,26 +22,7 @@ from mw_tui.standard import sop, status
 from mw_tui.store import Store
 from tests.conftest import make_config
 from tests.peers import dcmtk, free_port, need
-
-
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def issue(folder: Path, name: str, cn: str, ca: str | None, san: str = "") -> None:
-    """name.key and name.crt: signed by `ca` (name of another pair), or self-signed."""
-    key, crt, csr = (str(folder / f"{name}.{x}") for x in ("key", "crt", "csr"))
-    if ca is None:
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
-                "-days", "2", "-subj", f"/CN={cn}")
-        return
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj",
-            f"/CN={cn}")
-    ext = folder / f"{name}.ext"
-    ext.write_text(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
-    openssl("x509", "-req", "-in", csr, "-CA", str(folder / f"{ca}.crt"), "-CAkey",
-            str(folder / f"{ca}.key"), "-CAcreateserial", "-out", crt, "-days", "2",
-            "-extfile", str(ext))
+from tests.pki import issue
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import pytest
 
 from mw_tui.demo import synth
 from mw_tui.store import Store
-from tests.dicom.test_tls import issue
 from tests.peers import Orthanc, free_port, need
+from tests.pki import issue
 
 STATION_AE = "MW_TUI"
 ROOT = Path(__file__).resolve().parents[2]
