@@ -15,6 +15,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from mw_tui import config as cfg
+from mw_tui.dicom import scp
 from mw_tui.media import profiles
 from mw_tui.station import Station
 from mw_tui.station.models import Job, JobState
@@ -167,17 +168,25 @@ def test_requests_cancelled_refused_and_failing(tmp_path: Path, station: Station
         assert r.assoc.send_n_get([], CT, chosen, meta_uid=MCM)[0].Status == 0x0118
 
 
-def test_a_request_for_thousands_of_instances_in_small_pdus(station: Station) -> None:
-    """N-CREATE and N-GET data sets far larger than the PDUs both sides accept."""
+def test_a_request_for_thousands_of_instances_in_small_pdus(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """N-CREATE and N-GET data sets far larger than the PDUs both sides accept, with the
+    receiver's workers spawned (as the kiosk starts them): the factory crosses over."""
+    monkeypatch.setattr(scp, "start_method", lambda: "spawn")
+    station = Station(mcm_config(tmp_path), watch_devices=False)
+    station.start()
     refs = [(CT, generate_uid()) for _ in range(3000)]
-    with ris(station.receiver.port, max_pdu=4096) as r:
-        code, uid = r.create(refs, MediaDisposition="Dr. Nowak, Ward 3")
-        assert code == 0x0000
-        code, ds = r.get(uid)
-        assert code == 0x0000 and ds.ExecutionStatus == "IDLE"
-        assert [(i.ReferencedSOPClassUID, i.ReferencedSOPInstanceUID)
-                for i in ds.ReferencedSOPSequence] == refs
-        assert ds.MediaDisposition == "Dr. Nowak, Ward 3"
+    try:
+        with ris(station.receiver.port, max_pdu=4096) as r:
+            code, uid = r.create(refs, MediaDisposition="Dr. Nowak, Ward 3")
+            assert code == 0x0000
+            code, ds = r.get(uid)
+            assert code == 0x0000 and ds.ExecutionStatus == "IDLE"
+            assert [(i.ReferencedSOPClassUID, i.ReferencedSOPInstanceUID)
+                    for i in ds.ReferencedSOPSequence] == refs
+            assert ds.MediaDisposition == "Dr. Nowak, Ward 3"
+    finally:
+        station.stop()
 
 
 def test_a_caller_not_allowed_cannot_ask_for_media(tmp_path: Path, station: Station) -> None:
