@@ -34,6 +34,7 @@ from mw_tui.config.checks import (
 from mw_tui.config.deid import BASIC_PROFILE, BurnedIn, DateHandling, DeidProfile
 from mw_tui.config.importing import ImportingConfig
 from mw_tui.config.labels import LabelsConfig
+from mw_tui.config.mcm import McmConfig
 from mw_tui.config.parsing import (
     loads,
     parse,
@@ -102,6 +103,7 @@ __all__ = [
     "ImportingConfig",
     "JobsConfig",
     "LabelsConfig",
+    "McmConfig",
     "MediaConfig",
     "Publisher",
     "ReportSource",

@@ -43,6 +43,11 @@ class StoragePaths:
         return self.storage / "jobs.sqlite"
 
     @property
+    def media_requests(self) -> Path:
+        """Media creation requests from a RIS or PACS (Media Creation Management)."""
+        return self.storage / "media-requests.sqlite"
+
+    @property
     def jobs_lock(self) -> Path:
         """Held by the one process that runs the jobs."""
         return self.storage / "jobs.lock"

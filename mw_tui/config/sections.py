@@ -28,6 +28,7 @@ from mw_tui.config.checks import (
 from mw_tui.config.deid import DeidProfile
 from mw_tui.config.importing import ImportingConfig
 from mw_tui.config.labels import LabelsConfig
+from mw_tui.config.mcm import McmConfig
 from mw_tui.config.publishers import Publisher
 from mw_tui.config.targets import check_target
 
@@ -359,6 +360,7 @@ class Config:
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     publishers: tuple[Publisher, ...] = ()
     importing: ImportingConfig = field(default_factory=ImportingConfig)
+    mcm: McmConfig = field(default_factory=McmConfig)
     path: Path | None = None
 
     def archive(self, name: str) -> Archive:
@@ -392,6 +394,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "labels": (LabelsConfig, False),
     "publishers": (Publisher, True),
     "importing": (ImportingConfig, False),
+    "mcm": (McmConfig, False),
 }
 
 # A commented example written by `config init` for each array of tables.

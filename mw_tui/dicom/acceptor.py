@@ -6,6 +6,9 @@ decoded here, dataset PDVs are handed to the store as they arrive (views into th
 not copies), and the C-STORE-RSP goes out as soon as the instance is durable. No polling,
 one thread per association.
 
+Requests on the Media Creation Management context (offered to the callers `[mcm]`
+allows) are handed to `nservice.Exchange`, their data set with them, and its answer sent.
+
 A C-STORE that is a sub-operation of the station's own C-MOVE (its Move Originator AE
 title is ours and the caller is one of the configured archives) is stored `deferred`:
 acknowledged before its fsync, made durable at the end of the retrieve (`store.sync`).
@@ -20,20 +23,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import (
-    A_ASSOCIATE,
-    AsynchronousOperationsWindowNegotiation,
-    ImplementationClassUIDNotification,
-    ImplementationVersionNameNotification,
-    MaximumLengthNotification,
-    SCP_SCU_RoleSelectionNegotiation,
-)
-from pynetdicom.presentation import negotiate_as_acceptor
+from pynetdicom.pdu import A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import A_ASSOCIATE
 
-from mw_tui import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from mw_tui.dicom import tls, wire
-from mw_tui.dicom.admission import AcceptorSettings, tls_hint
+from mw_tui.dicom.admission import APPLICATION_CONTEXT, AcceptorSettings, accept, tls_hint
 from mw_tui.dicom.behind import WriteBehind
 from mw_tui.dicom.events import (
     AssociationClosed,
@@ -44,13 +38,13 @@ from mw_tui.dicom.events import (
     ReceiverEvent,
     TlsRefused,
 )
+from mw_tui.dicom.nservice import Exchange, MediaCreationScp
 from mw_tui.dicom.refusal import status_of
 from mw_tui.standard import sop, status
 from mw_tui.store import Incoming, Refused, Store, StoredInstance
 
 log = logging.getLogger(__name__)
 
-APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 UNLIMITED_PDU_CAP = 64 * 1024 * 1024  # max_pdu = 0 still never means unbounded memory
 
 Emit = Callable[[ReceiverEvent], None]
@@ -80,7 +74,7 @@ class AssociationHandler:
     def __init__(self, sock: socket.socket, peer: tuple[str, int], settings: AcceptorSettings,
                  store: Store, slots: Slots, emit: Emit,
                  tls_context: ssl.SSLContext | None = None,
-                 waiting: Waiting | None = None) -> None:
+                 waiting: Waiting | None = None, media: MediaCreationScp | None = None) -> None:
         self.sock = sock
         self.peer = f"{peer[0]}:{peer[1]}"
         self.ip = peer[0]
@@ -100,6 +94,8 @@ class AssociationHandler:
         self._incoming: Incoming | None = None
         self._behind: WriteBehind | None = None
         self._pending: tuple[int, wire.Command] | None = None
+        self.media = media  # Media Creation Management, when [mcm] is enabled
+        self._exchange: Exchange | None = None  # the N-service request being received
 
     # -- the connection ----------------------------------------------------------------
 
@@ -262,42 +258,14 @@ class AssociationHandler:
 
     def _accept(self, request: A_ASSOCIATE) -> None:
         self.peer_max_pdu = int(request.maximum_length_received or 0)
-        roles = {}
-        wants_async = False
-        for item in request.user_information:
-            if isinstance(item, SCP_SCU_RoleSelectionNegotiation) and item.sop_class_uid:
-                roles[item.sop_class_uid] = (item.scu_role, item.scp_role)
-            elif isinstance(item, AsynchronousOperationsWindowNegotiation):
-                wants_async = True
-        results, role_replies = negotiate_as_acceptor(
-            request.presentation_context_definition_list, self.settings.contexts(), roles)
+        media = self.media is not None and self.settings.media_allowed(self.calling_ae, self.ip)
+        pdu, results = accept(request, self.settings.contexts(media), self.settings.max_pdu,
+                              self.calling_ae)
         for cx in results:
             if cx.result == 0x00 and cx.context_id is not None:
                 self.contexts[cx.context_id] = (str(cx.abstract_syntax),
                                                 str(cx.transfer_syntax[0]))
-        reply = A_ASSOCIATE()
-        reply.application_context_name = APPLICATION_CONTEXT
-        reply.calling_ae_title = request.calling_ae_title
-        reply.called_ae_title = request.called_ae_title
-        reply.result = 0x00
-        reply.result_source = 0x01
-        reply.presentation_context_definition_results_list = results
-        max_length = MaximumLengthNotification()
-        max_length.maximum_length_received = self.settings.max_pdu
-        impl = ImplementationClassUIDNotification()
-        impl.implementation_class_uid = IMPLEMENTATION_CLASS_UID
-        version = ImplementationVersionNameNotification()
-        version.implementation_version_name = IMPLEMENTATION_VERSION_NAME
-        info: list = [max_length, impl, version, *role_replies]
-        if wants_async:
-            window = AsynchronousOperationsWindowNegotiation()
-            window.maximum_number_operations_invoked = 1
-            window.maximum_number_operations_performed = 1
-            info.append(window)
-        reply.user_information = info
-        pdu = A_ASSOCIATE_AC()
-        pdu.from_primitive(reply)
-        self.sock.sendall(pdu.encode())
+        self.sock.sendall(pdu)
         called = str(request.called_ae_title or "").strip()
         log.info("association from %s (%s -> %s): %d of %d contexts accepted", self.peer,
                  self.calling_ae, called, len(self.contexts), len(results))
@@ -334,25 +302,33 @@ class AssociationHandler:
             if len(self._command) > wire.COMMAND_LIMIT:
                 raise wire.ProtocolError("command set larger than 64 KiB")
             if is_last:
-                command = wire.decode_command(self._command)
-                self._command = bytearray()
-                self._start(context_id, command)
+                raw, self._command = self._command, bytearray()
+                self._start(context_id, wire.decode_command(raw), raw)
             return
         if self._pending is None or self._pending[0] != context_id:
             raise wire.ProtocolError("data set PDV without a command expecting it",
                                      wire.ABORT_UNEXPECTED_PDU)
         if self._incoming is not None:
             self._incoming.write(fragment)  # kept as a view: each PDU is a new buffer
+        elif self._exchange is not None:
+            self._exchange.write(fragment)
         if is_last:
             self._finish()
 
-    def _start(self, context_id: int, command: wire.Command) -> None:
+    def _start(self, context_id: int, command: wire.Command, raw: bytearray) -> None:
         abstract, transfer_syntax = self.contexts[context_id]
         field = command.command_field
         if field == wire.C_ECHO_RQ:
             self._respond(context_id, wire.C_ECHO_RSP, command, status.SUCCESS, sop.VERIFICATION)
             return
         if field == wire.C_CANCEL_RQ:
+            return
+        if abstract == sop.MEDIA_CREATION_MANAGEMENT and self.media is not None:
+            self._exchange = self.media.exchange(raw, transfer_syntax, self.calling_ae,
+                                                 self.peer)
+            self._pending = (context_id, command)
+            if not command.has_dataset:
+                self._finish()
             return
         if field != wire.C_STORE_RQ or abstract == sop.VERIFICATION:
             if command.has_dataset:
@@ -373,6 +349,11 @@ class AssociationHandler:
         assert self._pending is not None
         context_id, command = self._pending
         self._pending = None
+        if self._exchange is not None:  # an N-service request: its answer is ready
+            exchange, self._exchange = self._exchange, None
+            for pdu in exchange.answer(context_id, self.peer_max_pdu):
+                self.sock.sendall(pdu)
+            return
         abstract = self.contexts[context_id][0]
         if command.command_field != wire.C_STORE_RQ or self._incoming is None:
             self._respond(context_id, command.command_field | 0x8000, command,

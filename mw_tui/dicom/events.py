@@ -66,6 +66,17 @@ class StudyChanged:
     instances_added: int
 
 
+@dataclass(frozen=True, slots=True)
+class MediaRequested:
+    """A Media Creation Management request was created, initiated or cancelled."""
+
+    calling_ae: str
+    peer: str
+    action: str  # "created", "initiated", "cancelled"
+    uid: str  # the request's SOP Instance UID
+    job_id: int  # its job (0: none yet)
+
+
 ReceiverEvent = (
     AssociationOpened
     | AssociationClosed
@@ -74,4 +85,5 @@ ReceiverEvent = (
     | InstanceStored
     | InstanceRefused
     | StudyChanged
+    | MediaRequested
 )

@@ -21,9 +21,11 @@ from pydicom.valuerep import PersonName
 
 from mw_tui.standard import sop
 
-# The keys the station asks for or reads, at study and series level.
+# The keys the station asks for or reads, at study, series and image level.
 TAGS: dict[int, str] = {
     0x00080005: "SpecificCharacterSet",
+    0x00080016: "SOPClassUID",
+    0x00080018: "SOPInstanceUID",
     0x00080020: "StudyDate",
     0x00080021: "SeriesDate",
     0x00080030: "StudyTime",

@@ -1,4 +1,5 @@
-"""The receiver service: Storage and Verification SCP in worker processes sharing one port.
+"""The receiver service: Storage and Verification SCP (and, when the station gives it one,
+Media Creation Management) in worker processes sharing one port.
 
 `Receiver.start()` binds the port (and the DICOM TLS port when configured) and starts
 worker processes that accept associations
@@ -35,6 +36,7 @@ from mw_tui.dicom.events import (
     ReceiverEvent,
     StudyChanged,
 )
+from mw_tui.dicom.mcm import MediaCreationFactory
 from mw_tui.dicom.worker import SharedCounts, WorkerArgs, worker_main
 from mw_tui.store import Store
 from mw_tui.util.coalesce import Coalescer
@@ -106,10 +108,13 @@ class Receiver:
 
     def __init__(self, config: Config, on_event: Callable[[ReceiverEvent], None] | None = None,
                  on_study_changed: Callable[[StudyChanged], None] | None = None,
-                 processes: int | None = None, nice: int = 0) -> None:
+                 processes: int | None = None, nice: int = 0,
+                 media: MediaCreationFactory | None = None) -> None:
         """`nice`: lower the workers' CPU priority by this much (the kiosk: its screens
-        stay quick while a study arrives at full speed)."""
+        stay quick while a study arrives at full speed). `media`: makes each worker's
+        Media Creation Management (picklable; None = no such service)."""
         self.nice = nice
+        self.media = media
         self.config = config
         self.on_event = on_event
         self.on_study_changed = on_study_changed
@@ -198,7 +203,7 @@ class Receiver:
                           index=index,
                           queue=self._queue, stop=self._stop,
                           level=logging.getLogger().getEffectiveLevel(), parent=os.getpid(),
-                          nice=self.nice)
+                          nice=self.nice, media=self.media)
         p = self._ctx.Process(target=worker_main, args=(args,), name="mw-tui-receiver", daemon=True)
         p.start()
         return p

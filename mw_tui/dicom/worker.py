@@ -35,6 +35,8 @@ from mw_tui.dicom import tls
 from mw_tui.dicom.acceptor import AssociationHandler
 from mw_tui.dicom.admission import AcceptorSettings
 from mw_tui.dicom.events import ReceiverEvent
+from mw_tui.dicom.mcm import MediaCreationFactory
+from mw_tui.dicom.nservice import MediaCreationScp
 from mw_tui.store import Store
 
 log = logging.getLogger("mw_tui.dicom.scp")
@@ -148,6 +150,7 @@ class WorkerArgs:
     level: int
     parent: int
     nice: int = 0  # added to the worker's niceness (the kiosk keeps its screens ahead)
+    media: MediaCreationFactory | None = None  # Media Creation Management ([mcm] enabled)
 
 
 class _QueueEmit:
@@ -188,6 +191,20 @@ def _name_process() -> None:
         pass
 
 
+def _media_scp(factory: MediaCreationFactory | None, store: Store,
+               emit: _QueueEmit) -> MediaCreationScp | None:
+    """The worker's Media Creation Management SCP (None, logged, when it cannot be made:
+    the receiver goes on with Storage and Verification)."""
+    if factory is None:
+        return None
+    try:
+        return MediaCreationScp(factory(store), emit)
+    except Exception as exc:
+        log.error("Media Creation Management cannot start in this receiver worker: %s", exc,
+                  exc_info=True)
+        return None
+
+
 def worker_main(args: WorkerArgs) -> None:
     _name_process()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -210,6 +227,7 @@ def worker_main(args: WorkerArgs) -> None:
     share = -(-config.dicom.max_pending // args.workers)  # this worker's part, rounded up
     waiting = WaitingRoom(share, counts)
     emit = _QueueEmit(args.queue)
+    media = _media_scp(args.media, store, emit)
     tls_context: ssl.SSLContext | None = None
     selector = selectors.DefaultSelector()
     args.plain.setblocking(False)
@@ -239,7 +257,7 @@ def worker_main(args: WorkerArgs) -> None:
                 continue
             conn.setblocking(True)
             handler = AssociationHandler(conn, addr, settings, store, counts, emit,
-                                         tls_context=key.data, waiting=waiting)
+                                         tls_context=key.data, waiting=waiting, media=media)
             waiting.enter(handler)
             t = threading.Thread(target=handler.run, name=f"assoc-{addr[0]}:{addr[1]}",
                                  daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,8 +21,16 @@ from mw_tui.devices.writers import WriterError, writer_for
 from mw_tui.jobs import manifest
 from mw_tui.jobs.control import JobControl, StepCancel, Stopped, log
 from mw_tui.jobs.media import prompt, written
-from mw_tui.jobs.models import Job, JobState, VolumeRecord
-from mw_tui.media.builder import BuildCancelled, BuildError, BuildProgress, build_volumes
+from mw_tui.jobs.models import Job, JobProblem, JobState, VolumeRecord
+from mw_tui.media.builder import (
+    BuildCancelled,
+    BuildError,
+    BuildProgress,
+    InstancesMissing,
+    TooLarge,
+    build_volumes,
+)
+from mw_tui.media.compose import Asked
 from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
 from mw_tui.media.profiles import Profile
 from mw_tui.media.volume import Volume
@@ -38,6 +47,22 @@ class Source:
     study_uids: list[str]
     without_reports: list[str]
     settings: MediaConfig
+
+
+def media_settings(job: Job, media: MediaConfig) -> MediaConfig:
+    """The [media] settings as the job asked: a viewer only when it did not say no, no web
+    images when it asked for DICOM objects only."""
+    if job.options.include_viewer is False:
+        media = dataclasses.replace(media, viewer_folder="")
+    if job.options.web is False:
+        media = dataclasses.replace(media, web_images="none")
+    return media
+
+
+def problem_of(exc: BuildError) -> JobProblem:
+    if isinstance(exc, InstancesMissing):
+        return JobProblem.INSTANCES_MISSING
+    return JobProblem.INSTANCE_TOO_LARGE if isinstance(exc, TooLarge) else JobProblem.OTHER
 
 
 def clear(workdir: Path, keep: str) -> None:
@@ -105,16 +130,25 @@ class BuildStep:
 
         source = Source(c.store, [s.study_uid for s in job.studies],
                         [s.study_uid for s in job.studies if not s.include_reports],
-                        c.config.media)
+                        media_settings(job, c.config.media))
         try:
             if job.options.anonymous_profile:
+                if job.options.instances:
+                    raise BuildError("anonymous copies of some instances only are not "
+                                     "supported: copy the whole studies")
                 source = self._anonymous(job, workdir, source, cancel)
             volumes = build_volumes(
                 source.store, source.study_uids, profile, capacity,
                 workdir / "files", progress=progress, cancel=cancel.event,
-                settings=source.settings, without_reports=source.without_reports)
+                settings=source.settings, without_reports=source.without_reports,
+                only=job.options.instances, asked=Asked(job.options.fileset_id, job.label))
             log.info("job %d: %d volume(s) laid out in %.2f s", job.id, len(volumes),
                      time.monotonic() - started)
+            if len(volumes) > 1 and not job.options.allow_splitting:
+                c.fail(job.id, f"the content needs {len(volumes)} media of this kind and "
+                               "splitting it over several media was not allowed: choose a "
+                               "larger medium, or allow splitting", JobProblem.TOO_MANY_MEDIA)
+                raise Stopped()
             for note in dict.fromkeys(n for v in volumes for n in v.notes):
                 log.warning("job %d: %s", job.id, note)  # e.g. web images reduced to fit
                 c.queue.note(job.id, note)
@@ -124,7 +158,8 @@ class BuildStep:
             c.check(job, cancel)
             raise
         except (BuildError, IsoError, DeidError) as exc:
-            c.fail(job.id, str(exc))
+            c.fail(job.id, str(exc), problem_of(exc) if isinstance(exc, BuildError) else
+                   JobProblem.OTHER)
             raise Stopped() from exc
         finally:
             if source.store is not c.store:

@@ -16,7 +16,7 @@ from mw_tui.config import Config, StoragePaths
 from mw_tui.devices.models import Device
 from mw_tui.devices.writers import Writer, device_of, writer_class
 from mw_tui.jobs.audit import AuditLog
-from mw_tui.jobs.models import Job, JobState, Progress
+from mw_tui.jobs.models import Job, JobProblem, JobState, Progress
 from mw_tui.jobs.queue import InvalidTransition, JobQueue
 from mw_tui.store import Store
 from mw_tui.store.sync import failed_message
@@ -136,9 +136,9 @@ class JobControl:
                    error: str = "") -> Job:
         return self.queue.transition(job_id, state, message, error)
 
-    def fail(self, job_id: int, reason: str) -> None:
+    def fail(self, job_id: int, reason: str, problem: JobProblem = JobProblem.OTHER) -> None:
         try:
-            job = self.transition(job_id, JobState.FAILED, error=reason)
+            job = self.queue.transition(job_id, JobState.FAILED, error=reason, problem=problem)
         except (InvalidTransition, KeyError):
             return
         log.error("job %d failed: %s", job_id, reason)

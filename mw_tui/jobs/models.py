@@ -9,8 +9,8 @@ from typing import Any
 
 from mw_tui.config.targets import Target, TargetKind
 
-__all__ = ["ANONYMOUS", "PATIENT_COPY", "STEPS", "Job", "JobOptions", "JobState", "Progress",
-           "StudyRef", "Target", "TargetKind", "VolumeRecord", "copy_options"]
+__all__ = ["ANONYMOUS", "PATIENT_COPY", "STEPS", "Job", "JobOptions", "JobProblem", "JobState",
+           "Progress", "StudyRef", "Target", "TargetKind", "VolumeRecord", "copy_options"]
 
 
 class JobState(StrEnum):
@@ -28,6 +28,17 @@ class JobState(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobProblem(StrEnum):
+    """Why a job failed, for those who ask in codes (a Media Creation request); "" = any
+    other reason (the job's error says it in words)."""
+
+    OTHER = ""
+    TOO_MANY_MEDIA = "too many media"  # needs more than one medium, splitting not allowed
+    INSTANCE_TOO_LARGE = "instance too large"  # one instance is larger than the medium
+    INSTANCES_MISSING = "instances missing"  # instances asked for are nowhere to be had
+    WRITER = "writer"  # the drive, folder, robot or cloud archive failed
 
 
 # The order of the steps; a job resumes at the step it was in.
@@ -60,7 +71,13 @@ class JobOptions:
     allow_splitting: bool = True  # False: a job needing two media fails instead
     include_viewer: bool | None = None  # None: as [media] viewer_folder says
     requested_by_ae: str = ""  # a remote application that asked (a RIS, over DICOM)
-    priority: str = ""  # HIGH, MED, LOW as asked (Media Creation Management)
+    priority: str = ""  # HIGH, MED, LOW as asked (Media Creation Management): HIGH first
+    instances: tuple[str, ...] = ()  # only these SOP Instance UIDs of the studies (a request)
+    fileset_id: str = ""  # the File-set ID (volume label) asked for
+    disposition: str = ""  # where the media go, as asked (Media Disposition)
+    web: bool | None = None  # False: no web images (non-DICOM objects); None: as configured
+    preserve: bool | None = None  # False: the studies' retention is not renewed by the job
+    request_uid: str = ""  # the Media Creation request (SOP Instance UID) it carries out
 
     @property
     def anonymous_profile(self) -> str:
@@ -80,6 +97,8 @@ class JobOptions:
     def from_json(cls, text: str) -> JobOptions:
         values = json.loads(text or "{}")
         known = {f for f in cls.__dataclass_fields__}
+        if isinstance(values.get("instances"), list):
+            values["instances"] = tuple(values["instances"])
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
@@ -144,6 +163,7 @@ class Job:
     cancel_requested: bool = False
     next_try_at: float = 0.0
     options: JobOptions = field(default_factory=JobOptions)
+    problem: JobProblem = JobProblem.OTHER  # why it failed, as a code (see `error`)
 
     def with_(self, **changes: Any) -> Job:
         return replace(self, **changes)

@@ -13,6 +13,7 @@ from typing import Any
 from mw_tui.jobs.models import (
     Job,
     JobOptions,
+    JobProblem,
     JobState,
     Progress,
     StudyRef,
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     rule TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     next_try_at REAL NOT NULL DEFAULT 0,
-    options TEXT NOT NULL DEFAULT '{}'
+    options TEXT NOT NULL DEFAULT '{}',
+    problem TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS job_events (
@@ -87,7 +89,7 @@ NOTIFY_EVERY = 0.05  # seconds between two progress notifications of a job
 _COLUMNS = ("id, state, target, profile, studies, patient_name, patient_id, copies, label, "
             "created_at, updated_at, attempts, error, progress_done, progress_total, "
             "progress_message, volumes, requested_by, rule, cancel_requested, next_try_at, "
-            "options")
+            "options, problem")
 
 
 def _job(r: tuple[Any, ...]) -> Job:
@@ -97,7 +99,7 @@ def _job(r: tuple[Any, ...]) -> Job:
         label=r[8], created_at=r[9], updated_at=r[10], attempts=r[11], error=r[12],
         progress=Progress(r[13], r[14], r[15]), volumes=load_volumes(r[16]),
         requested_by=r[17], rule=r[18], cancel_requested=bool(r[19]), next_try_at=r[20],
-        options=JobOptions.from_json(r[21]),
+        options=JobOptions.from_json(r[21]), problem=JobProblem(r[22]),
     )
 
 
@@ -116,9 +118,13 @@ class JobQueue(Database):
     def _migrate(self) -> None:
         """Columns added since a database was created."""
         db = self.connect()
-        if "options" not in {r[1] for r in db.execute("PRAGMA table_info(jobs)")}:
+        have = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+        for column, default in (("options", "'{}'"), ("problem", "''")):
+            if column in have:
+                continue
             try:
-                db.execute("ALTER TABLE jobs ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT NOT NULL DEFAULT "
+                           f"{default}")
             except sqlite3.OperationalError as exc:  # another process added it meanwhile
                 if "duplicate column" not in str(exc):
                     raise
@@ -133,6 +139,13 @@ class JobQueue(Database):
 
     def _notify(self, job: Job) -> None:
         self._listeners.tell(job)
+
+    def announce(self, job_id: int) -> None:
+        """Tell this process's subscribers of a job another process made or changed."""
+        try:
+            self._notify(self.get(job_id))
+        except KeyError:
+            pass
 
     # -- creating and reading -----------------------------------------------------------
 
@@ -191,14 +204,17 @@ class JobQueue(Database):
     # -- changing -------------------------------------------------------------------------
 
     def transition(self, job_id: int, state: JobState, message: str = "",
-                   error: str = "") -> Job:
-        """Move a job to `state` (persisted, with an event); InvalidTransition if not allowed."""
+                   error: str = "", problem: JobProblem = JobProblem.OTHER) -> Job:
+        """Move a job to `state` (persisted, with an event); InvalidTransition if not allowed.
+        A failure may say why as a code too (`problem`)."""
         with self.transaction() as db:
             current = self._unfinished_state(db, job_id)
             if state not in _NEXT.get(current, set()) | {JobState.FAILED, JobState.CANCELLED,
                                                          current}:
                 raise InvalidTransition(f"job {job_id}: {current.value} -> {state.value}")
             self._set_state(db, job_id, state, message, error)
+            if problem:
+                db.execute("UPDATE jobs SET problem = ? WHERE id = ?", (problem.value, job_id))
         job = self.get(job_id)
         self._notify(job)
         return job
@@ -253,13 +269,15 @@ class JobQueue(Database):
     def update(self, job_id: int, *, volumes: tuple[VolumeRecord, ...] | None = None,
                studies: tuple[StudyRef, ...] | None = None, attempts: int | None = None,
                next_try_at: float | None = None, error: str | None = None,
-               patient_name: str | None = None, patient_id: str | None = None) -> Job:
+               patient_name: str | None = None, patient_id: str | None = None,
+               copies: int | None = None, options: JobOptions | None = None) -> Job:
         sets, values = [], []
         for column, value in (("volumes", None if volumes is None else dump_volumes(volumes)),
                               ("studies", None if studies is None else dump_studies(studies)),
                               ("attempts", attempts), ("next_try_at", next_try_at),
                               ("error", error), ("patient_name", patient_name),
-                              ("patient_id", patient_id)):
+                              ("patient_id", patient_id), ("copies", copies),
+                              ("options", None if options is None else options.to_json())):
             if value is not None:
                 sets.append(f"{column} = ?")
                 values.append(value)

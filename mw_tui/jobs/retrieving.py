@@ -15,7 +15,7 @@ from typing import Any
 
 from mw_tui.jobs import atna
 from mw_tui.jobs.control import JobControl, StepCancel
-from mw_tui.jobs.models import Job, JobState, Progress, StudyRef
+from mw_tui.jobs.models import Job, JobProblem, JobState, Progress, StudyRef
 
 
 class RetrieveStep:
@@ -42,11 +42,14 @@ class RetrieveStep:
             if not ref.archive:
                 if row is None:
                     c.fail(job.id, f"study {ref.study_uid} is not in the station's store "
-                                       "and no archive was named to retrieve it from")
+                                       "and no archive was named to retrieve it from",
+                           JobProblem.INSTANCES_MISSING)
                     return
                 continue
             if ref.expected_instances and have >= ref.expected_instances:
                 continue  # already here (retrieved before a restart, or pushed)
+            if job.options.instances and not self._missing(job):
+                continue  # every instance asked for is here
             started = time.monotonic()
 
             def progress(p: Any, i: int = i, started: float = started, job_id: int = job.id,
@@ -76,6 +79,11 @@ class RetrieveStep:
             studies[i] = StudyRef(ref.study_uid, ref.archive, row.instances if row else 0,
                                   ref.include_reports)
             job = c.queue.update(job.id, studies=tuple(studies), attempts=0, error="")
+        missing = self._missing(job)
+        if missing:
+            c.fail(job.id, f"{len(missing)} instance(s) asked for are neither in the store nor "
+                           f"on the archives (first: {missing[0]})", JobProblem.INSTANCES_MISSING)
+            return
         for i, ref in enumerate(studies):
             if ref.include_reports:
                 c.check(job, cancel)
@@ -85,6 +93,11 @@ class RetrieveStep:
             job = c.queue.update(job.id, patient_name=first.patient_name,
                                     patient_id=first.patient_id)
         c.transition(job.id, JobState.BUILDING, "every study is in the store")
+
+    def _missing(self, job: Job) -> list[str]:
+        """The instances the job asked for that the store lacks."""
+        index = self.c.store.index
+        return [u for u in job.options.instances if index.instance(u) is None]
 
     def _fetch_reports(self, job: Job, ref: StudyRef, i: int, total: int,
                        cancel: StepCancel) -> None:

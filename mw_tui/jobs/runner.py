@@ -164,7 +164,7 @@ class Runner:
     def _tick(self) -> None:
         c = self.control
         now = c.clock()
-        for job in sorted(self.queue.list(active_only=True), key=lambda j: j.id):
+        for job in sorted(self.queue.list(active_only=True), key=_order):
             with self._guard:
                 current = self._running.get(job.id)
             if current is not None:
@@ -227,6 +227,14 @@ class Runner:
         delay = min(60.0, 2 * self._backoff.get(job_id, 0.5))
         self._backoff[job_id] = delay
         self.control.media_check_at[job_id] = time.monotonic() + delay
+
+
+_PRIORITY = {"HIGH": 0, "MED": 1, "LOW": 2}
+
+
+def _order(job: Job) -> tuple[int, int]:
+    """Jobs asked for with a HIGH priority first, LOW last, then the oldest first."""
+    return _PRIORITY.get(job.options.priority, 1), job.id
 
 
 def _stage(job: Job) -> str | None:

@@ -11,7 +11,7 @@ from mw_tui.jobs import atna, manifest
 from mw_tui.jobs.control import MEDIA_RECHECK, JobControl, StepCancel, Stopped, log
 from mw_tui.jobs.labelling import JobLabels
 from mw_tui.jobs.media import next_medium, prompt
-from mw_tui.jobs.models import Job, JobState, Progress, VolumeRecord
+from mw_tui.jobs.models import Job, JobProblem, JobState, Progress, VolumeRecord
 from mw_tui.media.volume import Volume
 from mw_tui.store.retention import Retention
 
@@ -44,7 +44,7 @@ class WriteStep:
             if exc.code is ProblemCode.NO_DEVICE and kind.needs_media:
                 self._wait_for_media(job, volumes, exc.message)
             else:
-                c.fail(job.id, exc.message)
+                c.fail(job.id, exc.message, JobProblem.WRITER)
             return
         if job.state is JobState.WAITING_FOR_MEDIA:
             problems = writer.check(volume)
@@ -57,7 +57,7 @@ class WriteStep:
         elif not writer.needs_media:
             problems = writer.check(volume)
             if problems:
-                c.fail(job.id, problems[0].message)
+                c.fail(job.id, problems[0].message, JobProblem.WRITER)
                 return
         self._write(job, writer, volume, copy, volumes, cancel)
 
@@ -103,9 +103,9 @@ class WriteStep:
                 if writer.needs_media:
                     self._back_to_waiting(job, volumes, f"{exc.message} Use a new medium.")
                 else:
-                    c.fail(job.id, exc.message)
+                    c.fail(job.id, exc.message, JobProblem.WRITER)
             else:
-                c.fail(job.id, exc.message)
+                c.fail(job.id, exc.message, JobProblem.WRITER)
             return
         c.check(job, cancel)
         job = c.queue.get(job.id)
@@ -146,7 +146,8 @@ class WriteStep:
         job = c.transition(job.id, JobState.DONE, message or "every medium verified")
         retention = Retention(c.store)
         for ref in job.studies:  # retention counts from the last job that used a study
-            retention.touch(ref.study_uid)
+            if job.options.preserve is not False:  # unless asked not to keep them for it
+                retention.touch(ref.study_uid)
         c.record(job, "job done", result="verified",
                  volume=", ".join(v.label for v in job.volumes),
                  md5=", ".join(v.md5 for v in job.volumes))

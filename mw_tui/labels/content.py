@@ -24,6 +24,7 @@ FIELDS: dict[str, str] = {
     "contents": "\"DICOM PLUS WEB\" or \"DICOM ONLY\"",
     "job_id": "the job's id (also the barcode)",
     "study_count": "how many studies the disc holds",
+    "label_text": "the text asked for on the label (a RIS's Label Text)",
 }
 STUDY_FIELDS: dict[str, str] = {
     "study_date": "the study's date",
@@ -62,6 +63,7 @@ class LabelContent:
     copy_type: str = "Patient copy"
     contents: str = DICOM_PLUS_WEB
     job_id: str = ""
+    label_text: str = ""  # asked for by whoever requested the disc (Label Text)
 
     def fields(self, date_format: str = "%Y-%m-%d") -> dict[str, str]:
         """The merge fields as display text."""
@@ -80,6 +82,7 @@ class LabelContent:
             "contents": clean(self.contents),
             "job_id": clean(self.job_id),
             "study_count": str(len(self.studies)),
+            "label_text": clean(self.label_text),
         }
 
     def study_fields(self, date_format: str = "%Y-%m-%d") -> list[dict[str, str]]:
@@ -108,7 +111,7 @@ class StudyFacts(Protocol):
 def content_for(studies: Sequence[StudyFacts], *, disc_number: int = 1, disc_count: int = 1,
                 volume_label: str = "", institution: str = "", station: str = "",
                 date: str = "", copy_type: str = "Patient copy", web: bool = True,
-                job_id: str | int = "") -> LabelContent:
+                job_id: str | int = "", label_text: str = "") -> LabelContent:
     """The label of a disc holding `studies` (the patient is the first study's; several
     patients are all named). `date` defaults to today; `web`: the disc has the IHE PDI
     web pages (DICOM PLUS WEB)."""
@@ -127,7 +130,8 @@ def content_for(studies: Sequence[StudyFacts], *, disc_number: int = 1, disc_cou
         disc_number=disc_number, disc_count=disc_count, volume_label=volume_label,
         institution=institution, station=station,
         date=date or Date.today().strftime("%Y%m%d"), copy_type=copy_type,
-        contents=DICOM_PLUS_WEB if web else DICOM_ONLY, job_id=str(job_id))
+        contents=DICOM_PLUS_WEB if web else DICOM_ONLY, job_id=str(job_id),
+        label_text=label_text)
 
 
 def clean(value: str) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mw_tui import config as cfg
 from mw_tui.media import span as spanning
-from mw_tui.media.compose import REPORTS_DIR, compose_volume
+from mw_tui.media.compose import REPORTS_DIR, Asked, compose_volume
 from mw_tui.media.content import Item, PatientContent, SeriesContent, StudyContent
 from mw_tui.media.iso import image_size
 from mw_tui.media.profiles import SECTOR, Profile
@@ -60,6 +60,19 @@ class BuildError(Exception):
 class BuildCancelled(BuildError):
     def __init__(self) -> None:
         super().__init__("the build was cancelled")
+
+
+class TooLarge(BuildError):
+    """One instance (or what every medium holds) is larger than the medium."""
+
+
+class InstancesMissing(BuildError):
+    """Instances asked for (`only`) are not in the store."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        super().__init__(f"{len(missing)} instance(s) asked for are not in the store "
+                         f"(first: {missing[0]}): retrieve them, or send them again")
+        self.missing = tuple(missing)
 
 
 class BuildStage(StrEnum):
@@ -101,8 +114,10 @@ def build_volumes(store: Store, study_uids: Sequence[str],
                   settings: cfg.MediaConfig | None = None, progress: Progress | None = None,
                   cancel: threading.Event | None = None,
                   created: datetime | None = None,
-                  without_reports: Collection[str] = ()) -> list[Volume]:
-    """The volumes holding `study_uids` for `profile`.
+                  without_reports: Collection[str] = (), only: Collection[str] = (),
+                  asked: Asked | None = None) -> list[Volume]:
+    """The volumes holding `study_uids` for `profile` (`only`: just these instances of
+    them; InstancesMissing when some are not there).
 
     `capacity` is the bytes one medium holds (None: no limit, one volume); `block` its
     allocation unit (2048 for discs, the cluster size for USB). Transcoded files and
@@ -120,7 +135,7 @@ def build_volumes(store: Store, study_uids: Sequence[str],
     created = created or datetime.now()
     made: list[Path] = []
     try:
-        studies = _collect(store, study_uids, without_reports)
+        studies = _collect(store, study_uids, without_reports, frozenset(only))
         wanted = WebSettings.from_config(settings)
         with Renderer(work / WEB_WORK, wanted) as renderer:
             if wanted.level is not WebImages.NONE:  # rendered while the rest goes on
@@ -137,7 +152,7 @@ def build_volumes(store: Store, study_uids: Sequence[str],
         for _attempt in range(4):
             volumes = _compose_all(store, studies, sizes, capacity, block, fixed, job,
                                    created=created, settings=settings, viewer=viewer,
-                                   web=web)
+                                   web=web, asked=asked or Asked())
             if capacity is None:
                 return volumes
             over = max(medium_size(v, block) for v in volumes) - capacity
@@ -145,7 +160,7 @@ def build_volumes(store: Store, study_uids: Sequence[str],
                 return volumes
             log.info("media: the estimate was %d bytes short; spreading again", over)
             fixed += over + spanning.PER_LEVEL * 8
-        raise BuildError("the content cannot be spread over media of this size: choose a "
+        raise TooLarge("the content cannot be spread over media of this size: choose a "
                          "larger medium")
     except BaseException:
         for p in made:
@@ -189,11 +204,11 @@ def _web_content(studies: list[StudyContent], renderings: dict[str, Rendering],
 def _compose_all(store: Store, studies: list[StudyContent], sizes: list[list[list[int]]],
                  capacity: int | None, block: int, fixed: int, job: _Job, *,
                  created: datetime, settings: cfg.MediaConfig,
-                 viewer: list[VolumeFile], web: WebContent) -> list[Volume]:
+                 viewer: list[VolumeFile], web: WebContent, asked: Asked) -> list[Volume]:
     try:
         slices = spanning.span(sizes, capacity, block, fixed)
     except spanning.DoesNotFit as exc:
-        raise BuildError(f"{exc}: choose a larger medium") from exc
+        raise TooLarge(f"{exc}: choose a larger medium") from exc
     volumes = []
     for n, vol_slices in enumerate(slices, 1):
         job.check()
@@ -202,7 +217,7 @@ def _compose_all(store: Store, studies: list[StudyContent], sizes: list[list[lis
         volumes.append(compose_volume(
             store, patients, profile=job.profile, number=n, count=len(slices),
             created=created, settings=settings, viewer=viewer, workdir=job.workdir,
-            capacity=capacity, check=job.check, web=web))
+            capacity=capacity, check=job.check, web=web, asked=asked))
     job.report(BuildStage.COMPOSING, len(slices), len(slices), "done")
     return volumes
 
@@ -219,10 +234,11 @@ def medium_size(volume: Volume, block: int) -> int:
 REPORT_CLASSES = sop.SR_SOP_CLASSES | {sop.ENCAPSULATED_PDF}
 
 
-def _collect(store: Store, study_uids: Sequence[str],
-             without_reports: Collection[str] = ()) -> list[StudyContent]:
+def _collect(store: Store, study_uids: Sequence[str], without_reports: Collection[str] = (),
+             only: frozenset[str] = frozenset()) -> list[StudyContent]:
     """The job's studies with their series and instances, from the index (without the SR
-    and PDF report instances of the studies in `without_reports`)."""
+    and PDF report instances of the studies in `without_reports`; only those in `only`,
+    when given)."""
     if not study_uids:
         raise BuildError("no study to write: name at least one")
     out: list[StudyContent] = []
@@ -240,11 +256,17 @@ def _collect(store: Store, study_uids: Sequence[str],
             rows = store.index.instances(se.series_uid)
             if uid in without_reports:
                 rows = [r for r in rows if r.sop_class not in REPORT_CLASSES]
+            if only:
+                rows = [r for r in rows if r.sop_uid in only]
             if rows:
                 series.append(SeriesContent(se, [_item_stub(r) for r in rows]))
-        if not series:
+        if not series and not only:
             raise BuildError(f"study {uid} has no instances in the store")
-        out.append(StudyContent(row, series))
+        if series:
+            out.append(StudyContent(row, series))
+    placed = {i.sop_uid for st in out for se in st.series for i in se.items}
+    if only and not only <= placed:
+        raise InstancesMissing(sorted(only - placed))
     return out
 
 

@@ -7,6 +7,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +27,14 @@ DICOM_DIR = "DICOM"
 _IS = re.compile(r"^[+-]?\d{1,12}$")
 REPORT_TYPES = ("SR DOCUMENT", "ENCAP DOC")
 REPORTS_DIR = "reports"  # in the work folder: PDF reports copied out of their instances
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a requester asked of the media: its File-set ID and the text of its label."""
+
+    fileset_id: str = ""
+    label_text: str = ""
 
 
 def _number(value: str, ordinal: int) -> str:
@@ -106,19 +115,21 @@ def _leaf(store: Store, item: Item, file_id: tuple[str, ...],
 def compose_volume(store: Store, patients: list[PatientContent], *, profile: Profile,
                    number: int, count: int, created: datetime, settings: cfg.MediaConfig,
                    viewer: list[VolumeFile], workdir: Path, capacity: int | None,
-                   check: Callable[[], None], web: WebContent | None = None) -> Volume:
+                   check: Callable[[], None], web: WebContent | None = None,
+                   asked: Asked | None = None) -> Volume:
     with warnings.catch_warnings():  # the data's own oddities, handled record by record
         warnings.simplefilter("ignore")
         return _compose(store, patients, profile=profile, number=number, count=count,
                         created=created, settings=settings, viewer=viewer, workdir=workdir,
-                        capacity=capacity, check=check, web=web or WebContent())
+                        capacity=capacity, check=check, web=web or WebContent(),
+                        asked=asked or Asked())
 
 
 def _compose(store: Store, patients: list[PatientContent], *, profile: Profile, number: int,
              count: int, created: datetime, settings: cfg.MediaConfig,
              viewer: list[VolumeFile], workdir: Path, capacity: int | None,
-             check: Callable[[], None], web: WebContent) -> Volume:
-    label = fileset_id(created, number, count)
+             check: Callable[[], None], web: WebContent, asked: Asked) -> Volume:
+    label = fileset_id(created, number, count, asked.fileset_id)
     roots: list[dicomdir.Node] = []
     placed: dict[str, Placed] = {}
     reports: list[Report] = []
@@ -152,7 +163,7 @@ def _compose(store: Store, patients: list[PatientContent], *, profile: Profile, 
                             reports.append(rep)
     info = pdi.MediumInfo(label, profile.value, number, count, created,
                           settings.institution, settings.station_name,
-                          "VIEWER" if viewer else "", web.level, web.note)
+                          "VIEWER" if viewer else "", web.level, web.note, asked.label_text)
     generated = {"DICOMDIR": dicomdir.encode(label, roots),
                  "README.TXT": pdi.readme(info, patients, reports)}
     site = pdi.web_pages(info, patients, placed, reports, web.renderings)

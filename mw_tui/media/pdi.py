@@ -35,6 +35,7 @@ class MediumInfo:
     viewer: str = ""  # folder of a viewer on the medium, "" for none
     web: WebImages = WebImages.NONE  # the images the web pages show
     web_note: str = ""  # why they show less than the configuration asks
+    label_text: str = ""  # the text the requester asked for on the label
 
     @property
     def disc(self) -> str:
@@ -89,6 +90,7 @@ def readme(info: MediumInfo, patients: Sequence[PatientContent],
         + (f", {len(reports)} report{'s' if len(reports) != 1 else ''}" if reports else "")
         + ".",
         f"Volume label (File-set ID): {info.label}",
+        *([f"Label: {' '.join(info.label_text.split())}"] if info.label_text.strip() else []),
         f"Format: DICOM PS3.10 File-set, media application profile {info.profile} "
         "(DICOM PS3.11), IHE Portable Data for Imaging (PDI).",
     ]

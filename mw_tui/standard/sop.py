@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 VERIFICATION: Final = "1.2.840.10008.1.1"
+MEDIA_CREATION_MANAGEMENT: Final = "1.2.840.10008.5.1.1.33"  # PS3.4 Annex S
 
 # Storage SOP classes the station accepts as an SCP (spec section 3.1, in its order).
 STORAGE_SOP_CLASSES: Final[dict[str, str]] = {

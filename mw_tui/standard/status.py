@@ -21,6 +21,26 @@ SOP_CLASS_NOT_SUPPORTED: Final = 0x0122
 UNRECOGNIZED_OPERATION: Final = 0x0211
 MISTYPED_ARGUMENT: Final = 0x0212
 
+# DIMSE-N (PS3.7 Annex C) and Media Creation Management (PS3.4 Annex S)
+NO_SUCH_ATTRIBUTE: Final = 0x0105
+INVALID_ATTRIBUTE_VALUE: Final = 0x0106
+PROCESSING_FAILURE: Final = 0x0110
+DUPLICATE_SOP_INSTANCE: Final = 0x0111
+NO_SUCH_SOP_INSTANCE: Final = 0x0112
+INVALID_ARGUMENT_VALUE: Final = 0x0115
+INVALID_OBJECT_INSTANCE: Final = 0x0117
+NO_SUCH_SOP_CLASS: Final = 0x0118
+CLASS_INSTANCE_CONFLICT: Final = 0x0119
+MISSING_ATTRIBUTE: Final = 0x0120
+MISSING_ATTRIBUTE_VALUE: Final = 0x0121
+NO_SUCH_ACTION: Final = 0x0123
+RESOURCE_LIMITATION: Final = 0x0213
+OPTIONAL_ATTRIBUTES_NOT_SUPPORTED: Final = 0x0001  # MCM N-GET warning
+ALREADY_INITIATED: Final = 0xA510  # an Initiate Media Creation was already received
+ALREADY_COMPLETED: Final = 0xC201  # media creation request already completed
+CANNOT_INTERRUPT: Final = 0xC202  # in progress and cannot be interrupted
+CANCEL_DENIED: Final = 0xC203  # cancellation denied for unspecified reason
+
 # Query/Retrieve
 MOVE_DESTINATION_UNKNOWN: Final = 0xA801
 QR_OUT_OF_RESOURCES_MATCHES: Final = 0xA701
@@ -61,6 +81,17 @@ def describe(status: int) -> str:
         UNRECOGNIZED_OPERATION: "unrecognized operation",
         MISTYPED_ARGUMENT: "mistyped argument",
         SUBOPS_WITH_FAILURES: "warning (sub-operations with failures, or coercion)",
+        INVALID_ATTRIBUTE_VALUE: "invalid attribute value",
+        PROCESSING_FAILURE: "processing failure",
+        DUPLICATE_SOP_INSTANCE: "duplicate SOP instance",
+        NO_SUCH_SOP_INSTANCE: "no such SOP instance",
+        NO_SUCH_SOP_CLASS: "no such SOP class",
+        MISSING_ATTRIBUTE: "missing attribute",
+        MISSING_ATTRIBUTE_VALUE: "missing attribute value",
+        NO_SUCH_ACTION: "no such action",
+        ALREADY_INITIATED: "media creation already initiated",
+        ALREADY_COMPLETED: "media creation request already completed",
+        CANNOT_INTERRUPT: "media creation in progress and cannot be interrupted",
     }
     if status in names:
         return names[status]

@@ -24,7 +24,7 @@ from mw_tui.audit import AuditTrail, Lifecycle
 from mw_tui.config import Config, StoragePaths
 from mw_tui.devices.models import Device
 from mw_tui.devices.watcher import DeviceWatcher
-from mw_tui.dicom.events import ReceiverEvent, StudyChanged
+from mw_tui.dicom.events import MediaRequested, ReceiverEvent, StudyChanged
 from mw_tui.dicom.scp import PortInUse, Receiver, ReceiverError, ReceiverStatus
 from mw_tui.jobs.audit import AuditLog
 from mw_tui.jobs.models import Job
@@ -33,6 +33,7 @@ from mw_tui.jobs.rules import RuleEngine
 from mw_tui.jobs.runner import Runner, RunnerBusy
 from mw_tui.station import auditing
 from mw_tui.station.housekeeping import Housekeeping
+from mw_tui.station.mcm import McmFactory
 from mw_tui.store import Store
 from mw_tui.util.listeners import Listeners
 
@@ -168,9 +169,19 @@ class StationCore:
 
     @cached_property
     def receiver(self) -> Receiver:
+        """The receiver; with [mcm] enabled, its workers take media creation requests."""
         self._made_now("receiver")
+        media = McmFactory(self._config) if self._config.mcm.enabled else None
+        self.receiver_events.add(self._media_requested)
         return Receiver(self._config, on_event=self.receiver_events.tell,
-                        on_study_changed=self.study_changes.tell, nice=self.receiver_nice)
+                        on_study_changed=self.study_changes.tell, nice=self.receiver_nice,
+                        media=media)
+
+    def _media_requested(self, event: ReceiverEvent) -> None:
+        """A job a RIS asked for (made by a receiver worker): shown, and run at once."""
+        if isinstance(event, MediaRequested) and event.job_id:
+            self.jobs.announce(event.job_id)
+            self.wake_runner()
 
     @cached_property
     def housekeeping(self) -> Housekeeping:

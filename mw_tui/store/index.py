@@ -404,6 +404,13 @@ class Index(Database):
             "size FROM instances WHERE sop_uid = ?", (sop_uid,)).fetchone()
         return InstanceRow(*r) if r else None
 
+    def study_of(self, sop_uid: str) -> str | None:
+        """The Study Instance UID of a stored instance (None when it is not stored)."""
+        r = self.connect().execute(
+            "SELECT se.study_uid FROM instances i JOIN series se ON se.series_uid = "
+            "i.series_uid WHERE i.sop_uid = ?", (sop_uid,)).fetchone()
+        return str(r[0]) if r else None
+
     def header(self, sop_uid: str) -> Dataset:
         """The instance's top-level attributes (bulk data left out) from the index."""
         r = self.connect().execute(

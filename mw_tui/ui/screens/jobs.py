@@ -64,9 +64,13 @@ class JobsScreen(StationScreen):
         frac = job.progress.fraction
         progress = "" if job.state.finished else (
             f"{frac * 100:.0f}%" if frac is not None else "…")
+        asker = job.options.requested_by_ae  # a RIS or PACS that asked over DICOM
         note = job.error or job.progress.message or (
             f"{len(job.volumes)} medi{'um' if len(job.volumes) == 1 else 'a'}"
             if job.volumes else "")
+        if asker:
+            note = (f"{asker} has not started it yet" if job.state is JobState.HELD
+                    else f"for {asker}: {note}" if note else f"for {asker}")
         state = SHORT_STATES.get(job.state, job.state.value)
         return (str(job.id), Text(state, style=STATE_STYLES.get(job.state, "bold")),
                 fmt.person_name(job.patient_name), short_target(job.target), progress,
