@@ -73,6 +73,9 @@ def export(store: Store, job: Job, label: str, capacity: int | None, location: s
                   media=Media(media_kind(job.target.kind, capacity), label,
                               location or str(job.target), md5),
                   user=requester(job),
+                  requested_by=Node(job.options.requested_by_ae)
+                  if job.options.requested_by_ae else None,
+                  anonymized=True if job.options.anonymous_profile else None,
                   outcome=Outcome.SERIOUS_FAILURE if failure else Outcome.SUCCESS,
                   description=failure)
 

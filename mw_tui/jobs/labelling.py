@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mw_tui.config import Config, StoragePaths
+from mw_tui.jobs.models import Job
 from mw_tui.labels import LabelContent, Labels, PrintState, PrintStatus, StudyFacts, content_for
 from mw_tui.media.volume import Volume, WebImages
 from mw_tui.store import Store
@@ -41,41 +42,46 @@ def rows_for(store: Store, study_uids: Sequence[str], anonymous_store: Path | No
 
 def content(config: Config, studies: Sequence[StudyFacts], job_id: int | None, *,
             number: int = 1, count: int = 1, volume_label: str = "", web: bool = True,
-            anonymous: bool = False, date: str = "") -> LabelContent:
+            anonymous: bool = False, date: str = "", label_text: str = "",
+            barcode: str = "") -> LabelContent:
     """A disc's label: the patient(s), studies, disc n of m, DICOM PLUS WEB or DICOM ONLY,
     the job's barcode (none before there is a job). The same content is the review
-    screen's preview, the printed label and the publisher's."""
+    screen's preview, the printed label and the publisher's. `label_text` and `barcode`:
+    what a requester asked to be printed (a RIS's Label Text and Barcode Value; the
+    barcode is the job's own otherwise)."""
     return content_for(
         studies, disc_number=number, disc_count=count, volume_label=volume_label,
         institution="" if anonymous else config.media.institution,
         station=config.media.station_name or config.station.ae_title,
         copy_type="Anonymous copy" if anonymous else config.labels.copy_type,
-        web=web, job_id=barcode_of(config, job_id) if job_id is not None else "", date=date)
+        web=web, date=date, label_text=label_text,
+        job_id=barcode or (barcode_of(config, job_id) if job_id is not None else ""))
 
 
-def of_volume(config: Config, rows: Sequence[StudyRow], job_id: int, volume: Volume,
-              anonymous: bool) -> LabelContent:
-    return content(config, rows, job_id, number=volume.number, count=volume.count,
+def of_volume(config: Config, rows: Sequence[StudyRow], job: Job, volume: Volume
+              ) -> LabelContent:
+    return content(config, rows, job.id, number=volume.number, count=volume.count,
                    volume_label=volume.label, web=volume.web_images is not WebImages.NONE,
-                   anonymous=anonymous)
+                   anonymous=bool(job.options.anonymous_profile), label_text=job.label,
+                   barcode=job.options.barcode)
 
 
 class JobLabels:
     """The labels of one job: drawn on demand, kept under the storage folder."""
 
-    def __init__(self, config: Config, store: Store, job_id: int, study_uids: Sequence[str],
-                 workdir: Path, anonymous: bool) -> None:
+    def __init__(self, config: Config, store: Store, job: Job, workdir: Path) -> None:
         self.config = config
         self.store = store
-        self.job_id = job_id
-        self.study_uids = list(study_uids)
+        self.job = job
+        self.job_id = job.id
+        self.study_uids = [s.study_uid for s in job.studies]
+        anonymous = bool(job.options.anonymous_profile)
         self.anonymous_store = workdir / DEID if anonymous else None
-        self.anonymous = anonymous
-        self.folder = StoragePaths.of(config).labels / str(job_id)
+        self.folder = StoragePaths.of(config).labels / str(job.id)
 
     def content(self, volume: Volume) -> LabelContent:
         rows = rows_for(self.store, self.study_uids, self.anonymous_store)
-        return of_volume(self.config, rows, self.job_id, volume, self.anonymous)
+        return of_volume(self.config, rows, self.job, volume)
 
     def image(self, volume: Volume) -> Path:
         """A JPEG of the label, for a disc publisher (it cannot print a PDF)."""

@@ -63,8 +63,7 @@ class WriteStep:
 
     def _labels(self, job: Job) -> JobLabels:
         c = self.c
-        return JobLabels(c.config, c.store, job.id, [s.study_uid for s in job.studies],
-                         c.workdir(job), bool(job.options.anonymous_profile))
+        return JobLabels(c.config, c.store, job, c.workdir(job))
 
     def _wait_for_media(self, job: Job, volumes: list[Volume], problem: str) -> None:
         text = prompt(job, volumes, self.c.writer_class(job), problem)

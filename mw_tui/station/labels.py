@@ -70,7 +70,9 @@ def job_labels(config: Config, store: Store, job: Job, out: Path | None = None,
             rows = labelling.rows_for(store, [s.study_uid for s in job.studies], None)
             kept.mkdir(parents=True, exist_ok=True)
             labels.pdf(labelling.content(config, rows, job.id, number=v.number,
-                                         count=v.count, volume_label=v.label), pdf)
+                                         count=v.count, volume_label=v.label,
+                                         label_text=job.label, barcode=job.options.barcode),
+                       pdf)
         if out is not None:
             dest = out if len(job.volumes) == 1 or out.suffix != ".pdf" else \
                 out.with_name(f"{out.stem}_{v.number}{out.suffix}")
