@@ -110,6 +110,7 @@ class Orthanc:
     http_port: int = field(default_factory=free_port)
     modalities: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     dicomweb: bool = False
+    lua: str = ""  # a Lua script Orthanc runs (e.g. a ReceivedInstanceFilter)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -151,6 +152,10 @@ class Orthanc:
             "StableAge": 1,
             "HttpTimeout": 60,
         }
+        if self.lua:
+            script = self.folder / "script.lua"
+            script.write_text(self.lua)
+            conf["LuaScripts"] = [str(script)]
         cfg = self.folder / "orthanc.json"
         for attempt in range(3):  # a free port can be taken by someone else meanwhile
             conf["DicomPort"], conf["HttpPort"] = self.dicom_port, self.http_port
@@ -175,6 +180,17 @@ class Orthanc:
             return bool(self.get("/system")) and port_open(self.dicom_port)
         except OSError:
             return False
+
+    @staticmethod
+    def received_log(path: Path) -> str:
+        """A Lua script appending the SOP Instance UID of every instance Orthanc receives
+        (stored or already there) to `path`, one a line."""
+        return ("function ReceivedInstanceFilter(dicom, origin, info)\n"
+                f"  local f = io.open({json.dumps(str(path))}, 'a')\n"
+                "  f:write(dicom.SOPInstanceUID .. '\\n')\n"
+                "  f:close()\n"
+                "  return true\n"
+                "end\n")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

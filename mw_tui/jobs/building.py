@@ -195,6 +195,6 @@ class BuildStep:
         reading their images back would be wasted."""
         try:
             workdir.mkdir(parents=True, exist_ok=True)
-            return writer_for(self.c.config, job.target, []).image_is_medium(workdir)
+            return writer_for(self.c.config, job.writes_to, []).image_is_medium(workdir)
         except (WriterError, OSError):
             return False  # the writer says what is wrong when it gets there

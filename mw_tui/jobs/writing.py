@@ -36,7 +36,7 @@ class WriteStep:
             return
         volume, copy = nxt
         try:
-            writer = writer_for(c.config, job.target, c.devices())
+            writer = writer_for(c.config, job.writes_to, c.devices())
         except WriterError as exc:
             if exc.code is ProblemCode.NO_DEVICE and kind.needs_media:
                 self._wait_for_media(job, volumes, exc.message)
