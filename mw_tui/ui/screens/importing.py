@@ -137,9 +137,9 @@ class ImportScreen(StationScreen):
         self.query_one(MediumTree).show(medium, self.chosen)
         self.query_one("#import-notes", Static).update(describe_medium(medium) if medium
                                                        else "")
-        self.proposing = bool(medium and medium.patients)
+        self.proposing = bool(medium and medium.patients and self.station_app.start_services)
         self._fill_patients()
-        if medium is not None and medium.patients:
+        if medium is not None and medium.patients and self.proposing:
             self._status("Searching the archives for the local patient…")
             self.run_worker(lambda: self._propose(source, medium), thread=True,
                             exclusive=True, group="propose", exit_on_error=False)
