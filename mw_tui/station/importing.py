@@ -15,6 +15,7 @@ from mw_tui.importing import (
     LocalPatient,
     Medium,
     MediumKind,
+    PlanError,
     Proposal,
     ReadProgress,
     propose,
@@ -42,7 +43,10 @@ def proposals(config: Config, medium: Medium, cancel: threading.Event | None = N
 def destinations(config: Config) -> list[str]:
     """Where an import may go, the configured one first: archives, then cloud:NAME."""
     names = [a.name for a in config.archives] + [f"cloud:{t.name}" for t in config.targets]
-    default = str(Destination.parse("", config)) if names else ""
+    try:
+        default = str(Destination.parse("", config))
+    except PlanError:  # nothing configured to import into, or an unknown default
+        default = ""
     return sorted(names, key=lambda n: n != default)
 
 

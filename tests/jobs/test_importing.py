@@ -15,15 +15,7 @@ from mw_tui.demo import synth
 from mw_tui.importing import LocalPatient
 from mw_tui.jobs.models import Job, JobKind, JobState
 from mw_tui.station import Station
-from tests.importing.conftest import (  # noqa: F401 - shared fixtures
-    Disc,
-    config_for,
-    ct_files,
-    empty_pacs,
-    outside_ct,
-    pacs,
-    write_disc,
-)
+from tests.importing.conftest import config_for, ct_files, outside_ct, write_disc
 from tests.peers import Orthanc, free_port, wait_until
 
 LOCAL = LocalPatient("LOC-0815", "OUR_HOSPITAL", "Local^Johnny")
@@ -111,7 +103,7 @@ def test_an_archive_that_does_not_answer_is_tried_again_then_the_job_fails(
         failed = station.job(job.id)
         assert "not imported" in failed.error and "after 2 tries" in failed.error
         assert any("trying again" in m for _, _, m in station.job_history(job.id))
-        assert [e.action for e in station.audit.entries(job.id)][0] == "job failed"
+        assert next(e.action for e in station.audit.entries(job.id)) == "job failed"
     finally:
         station.stop()
 
@@ -153,6 +145,6 @@ def test_cancelling_an_import_while_it_sends(tmp_path: Path, empty_pacs: Orthanc
         assert finished(station, job.id) is JobState.CANCELLED, station.job_history(job.id)
         assert asked == [job.id]
         assert 0 < empty_pacs.instance_count() < 600
-        assert [e.action for e in station.audit.entries(job.id)][0] == "job cancelled"
+        assert next(e.action for e in station.audit.entries(job.id)) == "job cancelled"
     finally:
         station.stop()

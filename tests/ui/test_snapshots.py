@@ -55,8 +55,8 @@ from mw_tui.jobs.models import (
 from mw_tui.station import Station, StationStatus
 from mw_tui.station.inserted import InsertedMedium
 from mw_tui.store.index import StudyRow
-from mw_tui.ui.dialogs.pin import PinScreen
 from mw_tui.ui import messages as msg
+from mw_tui.ui.dialogs.pin import PinScreen
 from mw_tui.ui.screens.burn import BurnScreen
 from mw_tui.ui.screens.importing import ImportScreen
 from mw_tui.ui.screens.review import ReviewScreen
