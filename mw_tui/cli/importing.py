@@ -111,21 +111,20 @@ def run_import(args: argparse.Namespace) -> int:
     station = Station(config, receive=False, watch_devices=False)
     out = sys.stderr if args.json else sys.stdout
     try:
-        try:
-            medium = station.read_medium(args.source)
-        except MediumError as exc:
-            return _fail(str(exc))
-        if args.list:
-            if args.json:
+        if args.list or not (args.patient_id or args.keep_ids):
+            try:
+                medium = station.read_medium(args.source)
+            except MediumError as exc:
+                return _fail(str(exc))
+            if args.list and args.json:
                 json.dump(medium.to_json(), sys.stdout, ensure_ascii=False, indent=2)
                 print()
-            else:
-                print_medium(medium, sys.stdout)
-            return EXIT_OK
-        print_medium(medium, out)
-        if not medium.patients:
-            return _fail(f"{args.source} holds no DICOM file this station can import")
-        if not args.patient_id and not args.keep_ids:
+                return EXIT_OK
+            print_medium(medium, sys.stdout if args.list else out)
+            if args.list:
+                return EXIT_OK
+            if not medium.patients:
+                return _fail(f"{args.source} holds no DICOM file this station can import")
             proposals = station.propose_patients(medium)
             print_proposals(proposals, out)
             best = [p.best.patient_id for p in proposals if p.best is not None]
@@ -133,33 +132,25 @@ def run_import(args: argparse.Namespace) -> int:
             return _fail(f"whose studies are these here? Give the local patient with "
                          f"--patient-id ID{hint}, or --keep-ids to keep the outside ones",
                          EXIT_USAGE)
-        if args.patient_id and len(medium.patients) > 1:
-            return _fail(f"the medium holds {len(medium.patients)} patients: one local "
-                         "patient ID for all of them would merge different patients; use "
-                         "--keep-ids, or the Import screen (one patient at a time)",
-                         EXIT_USAGE)
-        try:
+        try:  # the job reads the medium (and refuses to merge several patients into one)
             local = None if args.keep_ids else LocalPatient(
                 args.patient_id, args.issuer, args.patient_name)
-            plan = station.import_plan(local, args.destination,
-                                       [s.study_uid for s in medium.studies])
+            plan = station.import_plan(local, args.destination)
         except PlanError as exc:
             return _fail(str(exc), EXIT_USAGE)
-        return _run_job(station, args, medium, plan, out)
+        return _run_job(station, args, plan, out)
     except Exception as exc:
         return _fail(str(exc))
     finally:
         station.stop()
 
 
-def _run_job(station: Any, args: argparse.Namespace, medium: Medium, plan: Any,
-             out: TextIO) -> int:
+def _run_job(station: Any, args: argparse.Namespace, plan: Any, out: TextIO) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     station.start()
-    job = station.create_import_job(args.source, plan, medium)
-    print(f"job {job.id}: import of {len(medium.studies)} study(ies), "
-          f"{medium.instance_count} instances, into {plan.destination}"
+    job = station.create_import_job(args.source, plan)
+    print(f"job {job.id}: import of {args.source} into {plan.destination}"
           + (" (queued for the station that runs the jobs)" if station.runner_busy else ""),
           file=out, flush=True)
     follower = JobFollower(sys.stderr if sys.stderr.isatty() or args.json else sys.stdout)
@@ -175,6 +166,8 @@ def _run_job(station: Any, args: argparse.Namespace, medium: Medium, plan: Any,
     if args.json:
         json.dump(station.job(job.id).to_json(), sys.stdout, ensure_ascii=False, indent=2)
         print()
+    for _at, state, message in station.job_history(job.id):  # what it found and did
+        print(f"  {state}: {message}", file=out)
     if job.state is JobState.DONE:
         print(f"job {job.id} done: {job.progress.message}", file=out)
         return EXIT_OK

@@ -101,6 +101,8 @@ def test_import_as_the_local_patient_counted_on_the_archive(tmp_path: Path, disc
                "--to", "pacs")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "job 1 done: pacs holds all 6 instances sent (1 studies)." in proc.stdout
+    assert "6 instances of 1 studies on iso file" in proc.stdout
+    assert "1 files cannot be imported" in proc.stdout
     imported = [ds for ds in stored(pacs) if ds.StudyDescription == "Outside CT"]
     assert len(imported) == 6
     for ds in imported:
@@ -133,3 +135,13 @@ def test_a_source_that_is_not_there(tmp_path: Path) -> None:
     proc = cli(tmp_path, None, str(tmp_path / "nothing.iso"), "--list")
     assert proc.returncode == 1
     assert "cannot be read" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_keep_ids_with_json_prints_the_finished_job(tmp_path: Path, disc: Disc,
+                                                    pacs: Orthanc) -> None:
+    proc = cli(tmp_path, pacs, str(disc.iso), "--keep-ids", "--json")
+    assert proc.returncode == 0, proc.stderr
+    job = json.loads(proc.stdout)
+    assert (job["kind"], job["state"], job["patient_id"]) == ("import", "done", "EXT-4711")
+    assert "done: pacs holds all 6 instances" in proc.stderr
+    assert {ds.PatientID for ds in stored(pacs)} == {"LOC-77", "EXT-4711"}
