@@ -174,7 +174,8 @@ def run_jobs_list(args: argparse.Namespace) -> int:
     print(f"{'ID':>4} {'State':<18} {'Target':<28} {'Patient':<24} Progress")
     for j in jobs:
         detail = j.error if j.state is JobState.FAILED else j.progress.message
-        print(f"{j.id:>4} {j.state.value:<18} {str(j.target)[:28]:<28} "
+        target = str(j.target) if j.target is not None else f"import -> {j.destination}"
+        print(f"{j.id:>4} {j.state.value:<18} {target[:28]:<28} "
               f"{j.patient_name[:24]:<24} {detail[:60]}")
     return EXIT_OK
 
