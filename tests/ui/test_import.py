@@ -125,6 +125,8 @@ def test_a_disc_inserted_is_said_on_the_status_bar_and_listed_for_import(
             loops.detach(drive)  # taken out again
             await wait_for(pilot, lambda: not app.inserted, 30, "the disc to go")
             assert "DICOM" not in str(app.screen.query_one(StatusBar).line(narrow=True))
+            text = await wait_for_text(pilot, "was taken out")
+            assert "Doe, John" not in text  # nothing of the patient stays on screen
 
     try:
         asyncio.run(scenario())

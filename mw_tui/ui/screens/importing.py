@@ -126,6 +126,8 @@ class ImportScreen(StationScreen):
         if inserted.medium is not None and not self._creating:
             self._take(inserted)
         elif inserted.medium is None and inserted.source == self.source:
+            self._show(inserted.source, None)  # nothing of the patient stays on screen
+            self.query_one(MediumTree).show(None, note=f"The {inserted.what} was taken out.")
             self._status(f"The {inserted.what} was taken out.", "yellow")
 
     def _take(self, inserted: InsertedMedium) -> None:
