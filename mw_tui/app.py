@@ -25,6 +25,7 @@ from mw_tui.station import Station, StationStatus
 from mw_tui.station.models import (
     AssociationRejected,
     Device,
+    InsertedMedium,
     InstanceRefused,
     Job,
     ReceiverEvent,
@@ -33,6 +34,7 @@ from mw_tui.station.models import (
 from mw_tui.ui import messages as msg
 from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.burn import BurnScreen
+from mw_tui.ui.screens.importing import ImportScreen
 from mw_tui.ui.screens.jobs import JobsScreen
 from mw_tui.ui.screens.received import ReceivedScreen
 from mw_tui.ui.screens.review import ReviewScreen
@@ -52,13 +54,14 @@ class MwApp(App[None]):
     CSS_PATH: ClassVar[list[str | Path]] = sorted(STYLES.glob("*.tcss"))  # type: ignore[assignment]
     ENABLE_COMMAND_PALETTE = False
     MODES: ClassVar[dict[str, Any]] = {"search": SearchScreen, "received": ReceivedScreen,
-                                       "jobs": JobsScreen}
+                                       "jobs": JobsScreen, "import": ImportScreen}
     DEFAULT_MODE = "search"
     ROUTES: ClassVar[dict[Route, Any]] = {Route.REVIEW: ReviewScreen, Route.WRITING: BurnScreen}
     BINDINGS: ClassVar[list[Any]] = [
         Binding("f2", "mode('search')", "Find", priority=True),
         Binding("f3", "mode('received')", "Received", priority=True),
         Binding("f4", "mode('jobs')", "Jobs", priority=True),
+        Binding("f9", "mode('import')", "Import"),  # not priority: a form's F9 saves it
         Binding("f10", "settings", "Settings", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -78,12 +81,14 @@ class MwApp(App[None]):
         self.devices: dict[str, Device] = {}
         self.store_rows: dict[str, StudyRow] = {}
         self.jobs: dict[int, Job] = {}
+        self.inserted: dict[str, InsertedMedium] = {}
         self.status_signal: Signal[None] = Signal(self, "status")
         self.store_signal: Signal[tuple[StudyRow, ...]] = Signal(self, "store")
         self.jobs_signal: Signal[Job | None] = Signal(self, "jobs")
         self.devices_signal: Signal[None] = Signal(self, "devices")
         self.config_signal: Signal[None] = Signal(self, "config")
         self.ready_signal: Signal[None] = Signal(self, "ready")
+        self.media_signal: Signal[InsertedMedium] = Signal(self, "media")
         self.pin_gate = station.pin_gate()
         if start_services:
             # While Textual runs, sys.stderr is a capture whose fileno() is -1, and
@@ -113,13 +118,14 @@ class MwApp(App[None]):
     def on_mount(self) -> None:
         if not self.start_services:
             return
-        for mode in ("received", "jobs", "search"):  # composed now: switching is quick
+        for mode in ("received", "jobs", "import", "search"):  # composed now: quick switch
             self.switch_mode(mode)
         self.station.on_study_changed(self._study_changed)
         self.station.on_receiver_event(self._receiver_event)
         self.station.on_job(self._job_changed)
         self.station.on_device(self._device_event)
         self.station.on_device_problem(self._device_problem)
+        self.station.on_medium(self._medium_changed)
         self._start_station()
         if self.status_interval:
             self.set_interval(self.status_interval, self._poll_status)
@@ -257,6 +263,25 @@ class MwApp(App[None]):
             self.devices[d.devpath] = d
         self.devices_signal.publish(None)
         self.status_signal.publish(None)
+
+    def _medium_changed(self, inserted: InsertedMedium) -> None:  # a detector thread
+        self.post_message(msg.MediumChanged(inserted))
+
+    def on_medium_changed(self, message: msg.MediumChanged) -> None:
+        m = message.inserted
+        if m.medium is None:
+            self.inserted.pop(m.devpath, None)
+        else:
+            self.inserted[m.devpath] = m
+            patients = {(p.name, p.patient_id) for p in m.medium.patients}
+            who = (m.medium.patients[0].name.replace("^", " ") if len(patients) == 1
+                   else f"{len(patients)} patients")
+            studies = len(m.medium.studies)
+            self.notify(f"The {m.what} holds DICOM content: {who}, {studies} "
+                        f"stud{'y' if studies == 1 else 'ies'}. F9 imports it.",
+                        title="Outside medium", timeout=10)
+        self.status_signal.publish(None)
+        self.media_signal.publish(m)
 
     def on_device_problem(self, message: msg.DeviceProblem) -> None:
         self.notify(message.text, title="Drives and USB sticks", severity="warning",

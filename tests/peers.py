@@ -120,6 +120,7 @@ class Orthanc:
     modalities: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     dicomweb: bool = False
     settings: dict[str, Any] = field(default_factory=dict)  # more of Orthanc's configuration
+    lua: str = ""  # a Lua script Orthanc runs (e.g. a ReceivedInstanceFilter)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -162,6 +163,10 @@ class Orthanc:
             "HttpTimeout": 60,
             **self.settings,
         }
+        if self.lua:
+            script = self.folder / "script.lua"
+            script.write_text(self.lua)
+            conf["LuaScripts"] = [str(script)]
         cfg = self.folder / "orthanc.json"
         for attempt in range(3):  # a free port can be taken by someone else meanwhile
             conf["DicomPort"], conf["HttpPort"] = self.dicom_port, self.http_port
@@ -186,6 +191,17 @@ class Orthanc:
             return bool(self.get("/system")) and port_open(self.dicom_port)
         except OSError:
             return False
+
+    @staticmethod
+    def received_log(path: Path) -> str:
+        """A Lua script appending the SOP Instance UID of every instance Orthanc receives
+        (stored or already there) to `path`, one a line."""
+        return ("function ReceivedInstanceFilter(dicom, origin, info)\n"
+                f"  local f = io.open({json.dumps(str(path))}, 'a')\n"
+                "  f:write(dicom.SOPInstanceUID .. '\\n')\n"
+                "  f:close()\n"
+                "  return true\n"
+                "end\n")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -78,6 +78,7 @@ class MediaKind(StrEnum):
     BD = "bd"  # CID 405 has no Blu-ray code: reported as DVD
     USB = "usb"
     FILE = "file"  # an ISO image file, identified by its URI
+    FOLDER = "folder"  # a folder of files (a copied medium), identified by its URI
     NETWORK = "network"  # a cloud archive (STOW-RS), identified by its URL
 
 
@@ -87,6 +88,7 @@ MEDIA_TYPES = {
     MediaKind.BD: dcm("110033", "DVD"),
     MediaKind.USB: dcm("110030", "USB Disk Emulation"),
     MediaKind.FILE: dcm("110037", "URI"),
+    MediaKind.FOLDER: dcm("110037", "URI"),
     MediaKind.NETWORK: dcm("110037", "URI"),
 }
 

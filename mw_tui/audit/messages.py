@@ -43,7 +43,8 @@ from mw_tui.audit.events import (
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _KIND_NAMES = {MediaKind.CD: "CD", MediaKind.DVD: "DVD", MediaKind.BD: "BD",
-               MediaKind.USB: "USB", MediaKind.FILE: "ISO file", MediaKind.NETWORK: "URI"}
+               MediaKind.USB: "USB", MediaKind.FILE: "ISO file", MediaKind.FOLDER: "folder",
+               MediaKind.NETWORK: "URI"}
 
 
 def clean(text: str) -> str:
@@ -135,9 +136,9 @@ class _Message:
     def media(self, media: Media, role: Code) -> None:
         kind = _KIND_NAMES[media.kind]
         uri = media.target
-        if media.kind is MediaKind.FILE and media.target.startswith("/"):
+        if media.kind in (MediaKind.FILE, MediaKind.FOLDER) and media.target.startswith("/"):
             uri = PurePosixPath(media.target).as_uri()
-        networked = media.kind in (MediaKind.FILE, MediaKind.NETWORK)
+        networked = media.kind in (MediaKind.FILE, MediaKind.FOLDER, MediaKind.NETWORK)
         user_id = uri if networked else f"{kind} {media.label}"
         name = f"{kind} {media.label} ({media.target})"
         if media.md5:

@@ -6,6 +6,9 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
+
+from mw_tui.station.models import Job
 
 
 @contextmanager
@@ -21,3 +24,35 @@ def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, old[0])
         signal.signal(signal.SIGTERM, old[1])
+
+
+class JobFollower:
+    """Prints a job's progress: one updating line on a terminal, plain lines otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.last = ""
+
+    def show(self, job: Job) -> None:
+        p = job.progress
+        frac = p.fraction
+        bar = ""
+        if frac is not None and self.tty:
+            filled = int(frac * 24)
+            bar = f"[{'#' * filled}{'.' * (24 - filled)}] {frac * 100:3.0f}% "
+        eta = f" ({p.eta:.0f} s left)" if p.eta else ""
+        line = f"job {job.id}: {job.state.value}: {bar}{p.message}{eta}".rstrip(": ")
+        if self.tty:
+            self.out.write("\r" + line[:110].ljust(110))
+            self.out.flush()
+        elif (job.state.value, p.message) != getattr(self, "_key", None):
+            self._key = (job.state.value, p.message)
+            if frac is None or frac in (0.0, 1.0) or not p.total:
+                print(line, file=self.out, flush=True)
+        self.last = line
+
+    def end(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()

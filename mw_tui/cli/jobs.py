@@ -8,9 +8,10 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import Any
 
 from mw_tui import config as cfg
+from mw_tui.cli.common import JobFollower
 from mw_tui.station.jobs import wait_finished
 from mw_tui.station.models import (
     InvalidTransition,
@@ -63,38 +64,6 @@ def register(sub: Any) -> None:
     c = jsub.add_parser("show", help="a job's details and history")
     c.add_argument("job_id", type=int)
     c.set_defaults(run=run_jobs_show)
-
-
-class _Follower:
-    """Prints a job's progress: one updating line on a terminal, plain lines otherwise."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.last = ""
-
-    def show(self, job: Job) -> None:
-        p = job.progress
-        frac = p.fraction
-        bar = ""
-        if frac is not None and self.tty:
-            filled = int(frac * 24)
-            bar = f"[{'#' * filled}{'.' * (24 - filled)}] {frac * 100:3.0f}% "
-        eta = f" ({p.eta:.0f} s left)" if p.eta else ""
-        line = f"job {job.id}: {job.state.value}: {bar}{p.message}{eta}".rstrip(": ")
-        if self.tty:
-            self.out.write("\r" + line[:110].ljust(110))
-            self.out.flush()
-        elif (job.state.value, p.message) != getattr(self, "_key", None):
-            self._key = (job.state.value, p.message)
-            if frac is None or frac in (0.0, 1.0) or not p.total:
-                print(line, file=self.out, flush=True)
-        self.last = line
-
-    def end(self) -> None:
-        if self.tty:
-            self.out.write("\n")
-            self.out.flush()
 
 
 def _describe_result(job: Job) -> list[str]:
@@ -154,7 +123,7 @@ def run_burn(args: argparse.Namespace) -> int:
               flush=True)
         if args.no_wait:
             return EXIT_OK
-        follower = _Follower(sys.stderr if sys.stderr.isatty() else sys.stdout)
+        follower = JobFollower(sys.stderr if sys.stderr.isatty() else sys.stdout)
         try:
             job = station.follow(job.id, follower.show, stop)
         except KeyboardInterrupt:
@@ -205,7 +174,8 @@ def run_jobs_list(args: argparse.Namespace) -> int:
     print(f"{'ID':>4} {'State':<18} {'Target':<28} {'Patient':<24} Progress")
     for j in jobs:
         detail = j.error if j.state is JobState.FAILED else j.progress.message
-        print(f"{j.id:>4} {j.state.value:<18} {str(j.target)[:28]:<28} "
+        target = str(j.target) if j.target is not None else f"import -> {j.destination}"
+        print(f"{j.id:>4} {j.state.value:<18} {target[:28]:<28} "
               f"{j.patient_name[:24]:<24} {detail[:60]}")
     return EXIT_OK
 

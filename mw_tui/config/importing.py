@@ -26,6 +26,10 @@ class ImportingConfig:
         "Give imported instances new Study, Series and SOP Instance UIDs (references between "
         "them follow). Off: the outside UIDs are kept, so importing the same disc again "
         "replaces instead of duplicating.", default=False)
+    detect: bool = item(
+        "Look at each disc and stick as it is inserted and say when it holds DICOM files "
+        "(the status bar, F9 Import); a stick is mounted read-only for the moment it is "
+        "read. Media a job is writing are left alone.", default=True)
     associations: int = item(
         "Associations (or STOW-RS requests) an import sends on at once.",
         in_range(1, 16, "a whole number"), default=4)

@@ -39,9 +39,16 @@ from mw_tui.importing.models import (
 )
 from mw_tui.importing.opening import open_source
 from mw_tui.importing.plan import Destination, DestinationKind, ImportPlan, LocalPatient, PlanError
-from mw_tui.importing.reading import Cancelled, ReadProgress, scan
+from mw_tui.importing.reading import Cancelled, ReadProgress, has_dicom, scan
 from mw_tui.importing.reconcile import Candidate, Match, Proposal, propose
-from mw_tui.importing.send import Confirmed, SendFailure, SendProgress, SendResult, send
+from mw_tui.importing.send import (
+    Confirmed,
+    SendFailure,
+    SendProgress,
+    SendResult,
+    expected_of,
+    send,
+)
 from mw_tui.importing.sources import MediumError, Source
 
 __all__ = [
@@ -49,8 +56,8 @@ __all__ = [
     "DicomdirState", "ImportPlan", "ImportResult", "Instance", "LocalPatient", "Match",
     "Medium", "MediumError", "MediumKind", "Patient", "PlanError", "Proposal", "ReadProgress",
     "SendFailure", "SendProgress", "SendResult", "Series", "Study", "StudyCount",
-    "Unreadable", "count_on_archive", "opened_medium", "propose", "read_medium",
-    "run_import", "send",
+    "Unreadable", "count_on_archive", "expected_of", "has_dicom", "open_source",
+    "opened_medium", "propose", "read_medium", "run_import", "scan", "send",
 ]
 
 

@@ -4,8 +4,8 @@ that could not be read, with why. Plain frozen values; `Medium.to_json()` is the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -171,3 +171,28 @@ class Medium:
                         "size_bytes": 0, "files": [],
                         "unreadable": [{"file": u.path, "reason": u.reason} for u in stray]})
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything read, as plain JSON values (`from_dict` gives the Medium back): what
+        an import job keeps in its work folder between its steps."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Medium:
+        def unreadable(items: Any) -> tuple[Unreadable, ...]:
+            return tuple(Unreadable(**u) for u in items)
+
+        def study(s: Mapping[str, Any]) -> Study:
+            series = tuple(Series(x["series_uid"], x["modality"], x["number"],
+                                  x["description"],
+                                  tuple(Instance(**i) for i in x["instances"]))
+                           for x in s["series"])
+            return Study(s["study_uid"], s["date"], s["time"], s["description"],
+                         s["accession"], s["study_id"], series, unreadable(s["unreadable"]))
+
+        patients = tuple(Patient(p["name"], p["patient_id"], p["issuer"], p["birth_date"],
+                                 p["sex"], tuple(study(s) for s in p["studies"]))
+                         for p in data["patients"])
+        return cls(data["source"], MediumKind(data["kind"]), data["label"],
+                   DicomdirState(data["dicomdir"]), patients, unreadable(data["unreadable"]),
+                   tuple(data["notes"]))

@@ -50,6 +50,14 @@ def read_header_of(source: Source, entry: FileEntry) -> FileHeader:
         return read_header(read_at, entry.size)
 
 
+def has_dicom(source: Source, probes: int = 200) -> bool:
+    """A quick look: a DICOMDIR, or one of the first `probes` files looks like DICOM."""
+    files = source.listing().files
+    if any(f.key.rsplit("/", 1)[-1] == "DICOMDIR" for f in files):
+        return True
+    return any(_probe(source, f) for f in files[:probes])
+
+
 def scan(source: Source, progress: ReadProgress | None = None,
          cancel: Callable[[], bool] | None = None) -> Medium:
     """Everything `source` holds, as a Medium."""

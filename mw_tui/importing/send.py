@@ -59,6 +59,7 @@ class SendFailure:
     path: str
     sop_instance_uid: str
     reason: str
+    connection: bool = False  # the connection failed (not the instance): trying again may do
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,11 @@ class SendResult:
     @property
     def ok(self) -> bool:
         return not self.failures and not self.cancelled
+
+    @property
+    def retryable(self) -> bool:
+        """Every failure was the connection's: a later try may send them."""
+        return bool(self.failures) and all(f.connection for f in self.failures)
 
     @property
     def message(self) -> str:
@@ -111,6 +117,16 @@ def changes_of(medium: Medium, plan: ImportPlan) -> Changes:
     return Changes(plan.local, plan.accession, uids)
 
 
+def expected_of(medium: Medium, plan: ImportPlan) -> dict[str, int]:
+    """Study UID as sent -> instances of the plan in it (what the archive must count)."""
+    changes = changes_of(medium, plan)
+    expected: dict[str, int] = {}
+    for x in selected(medium, plan):
+        study = changes.uids(x.study.study_uid) if changes.uids else x.study.study_uid
+        expected[study] = expected.get(study, 0) + 1
+    return expected
+
+
 def send(config: Config, medium: Medium, plan: ImportPlan, *,
          progress: Callable[[SendProgress], None] | None = None,
          cancel: CancelToken | None = None,
@@ -129,10 +145,7 @@ def send(config: Config, medium: Medium, plan: ImportPlan, *,
         raise PlanError(f"study {sorted(missing)[0]} is not on this medium")
     changes = changes_of(medium, plan)
     chosen = selected(medium, plan)
-    expected: dict[str, int] = {}
-    for x in chosen:
-        study = changes.uids(x.study.study_uid) if changes.uids else x.study.study_uid
-        expected[study] = expected.get(study, 0) + 1
+    expected = expected_of(medium, plan)
     done_before = set(confirmed)
     todo = [x for x in chosen if x.instance.sop_instance_uid not in done_before]
     cancelled = cancel or (lambda: False)
@@ -159,7 +172,8 @@ def send(config: Config, medium: Medium, plan: ImportPlan, *,
     while not work.empty():
         item = work.get()
         if not is_cancelled:
-            state.fail(item, f"not sent: {state.last_error or 'no connection'}")
+            state.fail(item, f"not sent: {state.last_error or 'no connection'}",
+                       connection=True)
     return SendResult(str(dest), state.sent, len(chosen) - len(todo), tuple(state.failures),
                       is_cancelled, expected, time.monotonic() - started, state.converted,
                       tuple(dict.fromkeys(state.warnings)))
@@ -210,12 +224,12 @@ class _State:
                                             outcome.reason))
             self._report(i.path)
 
-    def fail(self, item: _Item, reason: str) -> None:
+    def fail(self, item: _Item, reason: str, connection: bool = False) -> None:
         i = item.located.instance
         with self.lock:
             self.done += 1
             self.bytes += i.size
-            self.failures.append(SendFailure(i.path, i.sop_instance_uid, reason))
+            self.failures.append(SendFailure(i.path, i.sop_instance_uid, reason, connection))
             self._report(f"{i.path}: {reason}")
 
 
@@ -244,7 +258,7 @@ def _worker(factory: Callable[[], StoreChannel | StowChannel], src: Source,
                 item.tries += 1
                 if cancelled() or item.tries >= TRIES:
                     if not cancelled():
-                        state.fail(item, str(exc))
+                        state.fail(item, str(exc), connection=True)
                 else:
                     work.put(item)
                 if exc.opening:

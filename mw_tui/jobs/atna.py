@@ -1,6 +1,7 @@
 """The audit repository's view of a job (PS3.15 A.5, through `audit.AuditTrail`): each
 medium written is an Export, each study retrieved a transfer from its archive. Built
 from the store's index, so the patients, studies and SOP classes are those on the medium.
+An import is one Import of the studies as they were sent, from the medium they came on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from mw_tui.audit import (
     BeginTransferring,
     Export,
+    Import,
     InstancesTransferred,
     Media,
     MediaKind,
@@ -22,6 +24,8 @@ from mw_tui.audit import (
     User,
 )
 from mw_tui.config import Config, TargetKind
+from mw_tui.importing import Medium, MediumKind
+from mw_tui.importing.send import changes_of, selected
 from mw_tui.jobs.models import Job
 from mw_tui.media.profiles import MEDIA
 from mw_tui.store import Store
@@ -70,7 +74,7 @@ def export(store: Store, job: Job, label: str, capacity: int | None, location: s
     """One medium of the job written (or, with `failure`, not)."""
     patients, studies = patients_and_studies(store, [s.study_uid for s in job.studies])
     return Export(patients=patients, studies=studies,
-                  media=Media(media_kind(job.target.kind, capacity), label,
+                  media=Media(media_kind(job.writes_to.kind, capacity), label,
                               location or str(job.target), md5),
                   user=requester(job),
                   requested_by=Node(job.options.requested_by_ae)
@@ -106,3 +110,38 @@ def transferred(config: Config, store: Store, study_uid: str, archive: str, ok: 
         patient=patient or Patient(patient_id, patient_name), studies=(study,),
         source=archive_node(config, archive), user=user,
         outcome=Outcome.SUCCESS if ok else Outcome.MINOR_FAILURE, description=reason)
+
+
+def imported(job: Job, medium: Medium, failure: str = "") -> Import:
+    """An import job's studies sent (or, with `failure`, not all of them): the patient
+    and the studies as the archive got them, the medium they came from."""
+    request = job.options.importing
+    assert request is not None
+    plan = request.plan
+    changes = changes_of(medium, plan)
+    classes: dict[str, Counter[str]] = {}
+    patients: dict[str, Patient] = {}
+    for x in selected(medium, plan):
+        uid = changes.uids(x.study.study_uid) if changes.uids else x.study.study_uid
+        classes.setdefault(uid, Counter())[x.instance.sop_class_uid] += 1
+        if plan.local is None:
+            patients.setdefault(x.patient.patient_id, Patient(x.patient.patient_id,
+                                                              x.patient.name))
+        else:
+            patients.setdefault(plan.local.patient_id, Patient(
+                plan.local.patient_id, plan.local.name or x.patient.name))
+    studies = tuple(Study(uid, tuple(SopClass(c, n) for c, n in sorted(counts.items())))
+                    for uid, counts in classes.items())
+    return Import(patients=tuple(patients.values()), studies=studies,
+                  media=Media(_source_kind(medium), medium.label or medium.source,
+                              medium.source),
+                  user=requester(job),
+                  outcome=Outcome.SERIOUS_FAILURE if failure else Outcome.SUCCESS,
+                  description=failure)
+
+
+def _source_kind(medium: Medium) -> MediaKind:
+    if medium.kind is MediumKind.DISC:
+        return media_kind(TargetKind.DISC, medium.size or None)
+    return {MediumKind.MOUNTED: MediaKind.USB, MediumKind.ISO_FILE: MediaKind.FILE}.get(
+        medium.kind, MediaKind.FOLDER)

@@ -131,7 +131,7 @@ class AuditLog:
         return self.record(action, job_id=job.id, patient_name=job.patient_name,
                            patient_id=job.patient_id,
                            studies=tuple(s.study_uid for s in job.studies),
-                           target=str(job.target), user=user or job.requested_by or None,
+                           target=job.destination, user=user or job.requested_by or None,
                            **fields)
 
     def entries(self, job_id: int | None = None, limit: int = 1000) -> list[AuditEntry]:

@@ -229,7 +229,7 @@ class BuildStep:
         c = self.c
         device = c.device(job)
         try:
-            writer = writer_for(c.config, job.target, [device] if device else [])
+            writer = writer_for(c.config, job.writes_to, [device] if device else [])
         except WriterError:
             return c.writer_class(job).medium(profile, device).capacity
         return writer.capacity_now(profile, device)
@@ -241,6 +241,6 @@ class BuildStep:
         reading their images back would be wasted."""
         try:
             workdir.mkdir(parents=True, exist_ok=True)
-            return writer_for(self.c.config, job.target, []).image_is_medium(workdir)
+            return writer_for(self.c.config, job.writes_to, []).image_is_medium(workdir)
         except (WriterError, OSError):
             return False  # the writer says what is wrong when it gets there

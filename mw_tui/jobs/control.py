@@ -124,11 +124,11 @@ class JobControl:
         return self.paths.job_work(job.id)
 
     def writer_class(self, job: Job) -> type[Writer]:
-        return writer_class(job.target.kind)
+        return writer_class(job.writes_to.kind)
 
     def device(self, job: Job) -> Device | None:
         """The drive or stick the job's target names, when it is plugged in."""
-        return device_of(job.target, self.devices())
+        return device_of(job.writes_to, self.devices())
 
     # -- state ------------------------------------------------------------------------
 
@@ -188,16 +188,18 @@ class JobControl:
             self.finish_cancel(self.queue.get(job.id))
             raise Stopped()
 
-    def retry_or_fail(self, job: Job, reason: str) -> None:
-        """An archive failed: try again after the configured delay, or fail at the end."""
+    def retry_or_fail(self, job: Job, reason: str) -> bool:
+        """An archive failed: try again after the configured delay (True), or fail at the
+        end (False)."""
         delays = self.config.jobs.retry_delays
         attempt = job.attempts + 1
         if attempt > len(delays):
             self.fail(job.id, f"{reason} (after {attempt} tries)")
-            return
+            return False
         delay = delays[attempt - 1]
         self.queue.update(job.id, attempts=attempt, next_try_at=self.clock() + delay,
                           error=reason)
         self.queue.note(job.id, f"{reason}; trying again in {delay:g} s "
                                 f"(try {attempt + 1} of {len(delays) + 1})")
         log.warning("job %d: %s; retry in %g s", job.id, reason, delay)
+        return True

@@ -31,7 +31,7 @@ def prompt(job: Job, volumes: Sequence[Volume], writer: type[Writer], problem: s
     if nxt is None:
         return ""
     v, copy = nxt
-    where = job.target.where or writer.place_noun
+    where = job.writes_to.where or writer.place_noun
     extra = f" (disc {v.number} of {v.count}" + (f", copy {copy} of {job.copies})"
                                                 if job.copies > 1 else ")")
     text = (f"Insert {writer.ask_for(v.capacity)} into {where}"

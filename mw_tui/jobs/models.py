@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from mw_tui.config.targets import Target, TargetKind
+from mw_tui.importing.plan import ImportPlan
 
-__all__ = ["ANONYMOUS", "PATIENT_COPY", "STEPS", "Job", "JobOptions", "JobProblem", "JobState",
-           "Progress", "StudyRef", "Target", "TargetKind", "VolumeRecord", "copy_options"]
+__all__ = ["ANONYMOUS", "IMPORT_STEPS", "PATIENT_COPY", "STEPS", "ImportRequest", "Job",
+           "JobKind", "JobOptions", "JobProblem", "JobState", "Progress", "StudyRef", "Target",
+           "TargetKind", "VolumeRecord", "copy_options", "steps_of"]
 
 
 class JobState(StrEnum):
@@ -21,6 +24,9 @@ class JobState(StrEnum):
     WAITING_FOR_MEDIA = "waiting for media"
     WRITING = "writing"
     VERIFYING = "verifying"
+    READING = "reading"  # an import: the outside medium is read
+    SENDING = "sending"  # an import: its instances go to the archive
+    COUNTING = "counting"  # an import: the archive says how many it holds
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -44,6 +50,17 @@ class JobProblem(StrEnum):
 # The order of the steps; a job resumes at the step it was in.
 STEPS = (JobState.QUEUED, JobState.RETRIEVING, JobState.BUILDING, JobState.WAITING_FOR_MEDIA,
          JobState.WRITING, JobState.VERIFYING, JobState.DONE)
+IMPORT_STEPS = (JobState.QUEUED, JobState.READING, JobState.SENDING, JobState.COUNTING,
+                JobState.DONE)
+
+
+class JobKind(StrEnum):
+    MEDIA = "media"  # studies written to a target (a disc, a stick, an ISO file, a cloud)
+    IMPORT = "import"  # an outside medium sent to an archive (no target, no medium written)
+
+
+def steps_of(kind: JobKind) -> tuple[JobState, ...]:
+    return IMPORT_STEPS if kind is JobKind.IMPORT else STEPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +71,27 @@ class StudyRef:
     archive: str = ""  # "" = already in the store / pushed to the station
     expected_instances: int = 0
     include_reports: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRequest:
+    """What an import job takes in: the outside medium (a folder, an ISO file or a
+    device) and the technician's plan; `medium` and `outside` say, for the audit log,
+    which medium and which outside patient(s) it was when the job was made."""
+
+    source: str
+    plan: ImportPlan
+    medium: str = ""  # e.g. "disc OUTSIDE in /dev/sr0"
+    outside: str = ""  # e.g. "Doe^John (EXT-4711, issuer OTHER)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "plan": self.plan.to_dict(), "medium": self.medium,
+                "outside": self.outside}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ImportRequest:
+        return cls(str(data["source"]), ImportPlan.from_dict(data["plan"]),
+                   str(data.get("medium", "")), str(data.get("outside", "")))
 
 
 PATIENT_COPY = "patient"  # the studies as stored
@@ -78,6 +116,7 @@ class JobOptions:
     web: bool | None = None  # False: no web images (non-DICOM objects); None: as configured
     preserve: bool | None = None  # False: the studies' retention is not renewed by the job
     request_uid: str = ""  # the Media Creation request (SOP Instance UID) it carries out
+    importing: ImportRequest | None = None  # an import job's medium and plan
 
     @property
     def anonymous_profile(self) -> str:
@@ -87,8 +126,11 @@ class JobOptions:
     def to_dict(self) -> dict[str, Any]:
         """The options that differ from the defaults."""
         defaults = JobOptions()
-        return {f: getattr(self, f) for f in self.__dataclass_fields__
-                if getattr(self, f) != getattr(defaults, f)}
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__
+               if getattr(self, f) != getattr(defaults, f)}
+        if self.importing is not None:
+            out["importing"] = self.importing.to_dict()
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -99,6 +141,8 @@ class JobOptions:
         known = {f for f in cls.__dataclass_fields__}
         if isinstance(values.get("instances"), list):
             values["instances"] = tuple(values["instances"])
+        if values.get("importing"):
+            values["importing"] = ImportRequest.from_dict(values["importing"])
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
@@ -145,7 +189,7 @@ class VolumeRecord:
 class Job:
     id: int
     state: JobState
-    target: Target
+    target: Target | None  # None: an import job (it writes no medium)
     profile: str
     studies: tuple[StudyRef, ...]
     patient_name: str = ""
@@ -168,11 +212,30 @@ class Job:
     def with_(self, **changes: Any) -> Job:
         return replace(self, **changes)
 
+    @property
+    def kind(self) -> JobKind:
+        return JobKind.MEDIA if self.options.importing is None else JobKind.IMPORT
+
+    @property
+    def writes_to(self) -> Target:
+        """The target of a job that writes media (ValueError for an import job)."""
+        if self.target is None:
+            raise ValueError(f"job {self.id} imports a medium: it has no target")
+        return self.target
+
+    @property
+    def destination(self) -> str:
+        """Where the job goes: its target, or the archive an import sends to."""
+        if self.options.importing is not None:
+            return self.options.importing.plan.destination
+        return str(self.target)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "state": self.state.value,
-            "target": str(self.target),
+            "kind": self.kind.value,
+            "target": self.destination,
             "profile": self.profile,
             "copies": self.copies,
             "label": self.label,
@@ -191,6 +254,8 @@ class Job:
             "rule": self.rule,
             "copy": self.options.copy,
             "requested_by": self.requested_by,
+            **({"source": self.options.importing.source, "medium": self.options.importing.medium}
+               if self.options.importing is not None else {}),
         }
 
 

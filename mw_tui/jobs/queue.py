@@ -69,12 +69,16 @@ CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);
 # Which state may follow which (anything unfinished may also fail or be cancelled).
 _NEXT: dict[JobState, set[JobState]] = {
     JobState.HELD: {JobState.QUEUED},
-    JobState.QUEUED: {JobState.RETRIEVING, JobState.BUILDING},
+    JobState.QUEUED: {JobState.RETRIEVING, JobState.BUILDING, JobState.READING},
     JobState.RETRIEVING: {JobState.BUILDING, JobState.QUEUED},
     JobState.BUILDING: {JobState.WAITING_FOR_MEDIA, JobState.WRITING, JobState.RETRIEVING},
     JobState.WAITING_FOR_MEDIA: {JobState.WRITING},
     JobState.WRITING: {JobState.VERIFYING, JobState.WAITING_FOR_MEDIA},
     JobState.VERIFYING: {JobState.DONE, JobState.WAITING_FOR_MEDIA, JobState.WRITING},
+    # an import: read the medium, send, count (back to reading when the medium read is lost)
+    JobState.READING: {JobState.SENDING},
+    JobState.SENDING: {JobState.COUNTING, JobState.READING},
+    JobState.COUNTING: {JobState.DONE, JobState.READING},
 }
 
 Listener = Callable[[Job], None]
@@ -94,7 +98,8 @@ _COLUMNS = ("id, state, target, profile, studies, patient_name, patient_id, copi
 
 def _job(r: tuple[Any, ...]) -> Job:
     return Job(
-        id=r[0], state=JobState(r[1]), target=Target.parse(r[2]), profile=r[3],
+        id=r[0], state=JobState(r[1]), target=Target.parse(r[2]) if r[2] else None,
+        profile=r[3],
         studies=load_studies(r[4]), patient_name=r[5], patient_id=r[6], copies=r[7],
         label=r[8], created_at=r[9], updated_at=r[10], attempts=r[11], error=r[12],
         progress=Progress(r[13], r[14], r[15]), volumes=load_volumes(r[16]),
@@ -149,29 +154,36 @@ class JobQueue(Database):
 
     # -- creating and reading -----------------------------------------------------------
 
-    def create(self, target: Target, profile: str, studies: tuple[StudyRef, ...],
+    def create(self, target: Target | None, profile: str, studies: tuple[StudyRef, ...],
                patient_name: str = "", patient_id: str = "", copies: int = 1, label: str = "",
                requested_by: str = "", rule: str = "", options: JobOptions | None = None,
                held: bool = False) -> Job:
-        """A new job, QUEUED (the runner takes it up) or `held` until `release()`."""
-        if not studies:
+        """A new job, QUEUED (the runner takes it up) or `held` until `release()`. An
+        import job (`options.importing`) has no target, and its studies may be known only
+        once its medium is read."""
+        importing = options is not None and options.importing is not None
+        if (target is None) != importing:
+            raise ValueError("a job writing media needs a target; an import job has none")
+        if not studies and not importing:
             raise ValueError("a job needs at least one study")
         if not 1 <= copies <= 99:
             raise ValueError("copies must be from 1 to 99")
         now = time.time()
         state = JobState.HELD if held else JobState.QUEUED
+        what = (f"created for {target}" if options is None or options.importing is None
+                else f"import into {options.importing.plan.destination}")
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO jobs (state, target, profile, studies, patient_name, patient_id, "
                 "copies, label, created_at, updated_at, requested_by, rule, options) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (state.value, str(target), profile, dump_studies(studies),
+                (state.value, str(target or ""), profile, dump_studies(studies),
                  patient_name, patient_id, copies, label, now, now, requested_by, rule,
                  (options or JobOptions()).to_json()))
             job_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO job_events (job_id, at, state, message) VALUES (?,?,?,?)",
-                       (job_id, now, state.value, f"created for {target}"
-                        + (", waiting to be started" if held else "")))
+                       (job_id, now, state.value,
+                        what + (", waiting to be started" if held else "")))
         job = self.get(job_id)
         self._notify(job)
         return job

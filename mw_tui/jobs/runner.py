@@ -1,8 +1,10 @@
-"""The job runner: retrieve, build, wait for media, write, verify — each job to the end.
+"""The job runner: retrieve, build, wait for media, write, verify — each job to the end;
+an import job reads its medium, sends and counts instead.
 
 The scheduler only schedules: it hands each job to the step its state calls for
-(`RetrieveStep`, `BuildStep`, `WriteStep`), each on a thread of its own, so one job
-retrieves while another writes; there is one writer per device. The steps share one
+(`RetrieveStep`, `BuildStep`, `WriteStep`; `ReadStep`, `SendStep`, `CountStep` for an
+import), each on a thread of its own, so one job retrieves while another writes or
+imports; there is one writer per device. The steps share one
 `JobControl` (the station's parts and the state helpers). Every state change is in the
 database before the work it starts, so after a crash (kill -9, power cut) each job resumes
 at the step it was in: a retrieve asks again only for what the store lacks, a build reuses
@@ -36,7 +38,8 @@ from mw_tui.jobs.control import (
     StoreSync,
     log,
 )
-from mw_tui.jobs.models import Job, JobState
+from mw_tui.jobs.importing import CountStep, ReadStep, SendStep
+from mw_tui.jobs.models import Job, JobKind, JobState
 from mw_tui.jobs.queue import InvalidTransition, JobQueue
 from mw_tui.jobs.retrieving import RetrieveStep
 from mw_tui.jobs.writing import WriteStep
@@ -60,8 +63,12 @@ class Runner:
         self.control = JobControl(config, store, queue, audit, devices, clock, trail)
         self.steps: dict[str, Step] = {"retrieve": RetrieveStep(self.control, retrieve),
                                        "build": BuildStep(self.control),
-                                       "write": WriteStep(self.control)}
-        self.limits = {"retrieve": 2, "build": 1}  # at most at once; writes: one per device
+                                       "write": WriteStep(self.control),
+                                       "read": ReadStep(self.control),
+                                       "send": SendStep(self.control),
+                                       "count": CountStep(self.control)}
+        # at most at once; writes: one per device; a send uses [importing] associations
+        self.limits = {"retrieve": 2, "build": 1, "read": 1, "send": 1, "count": 2}
         self._lock_fd: int | None = None
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -237,8 +244,14 @@ def _order(job: Job) -> tuple[int, int]:
     return _PRIORITY.get(job.options.priority, 1), job.id
 
 
+_IMPORT_STAGES = {JobState.QUEUED: "read", JobState.READING: "read",
+                  JobState.SENDING: "send", JobState.COUNTING: "count"}
+
+
 def _stage(job: Job) -> str | None:
     """The step a job's state calls for (a write is per target: one per device)."""
+    if job.kind is JobKind.IMPORT:
+        return _IMPORT_STAGES.get(job.state)
     if job.state in (JobState.QUEUED, JobState.RETRIEVING):
         return "retrieve"
     if job.state is JobState.BUILDING:

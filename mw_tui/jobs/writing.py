@@ -38,7 +38,7 @@ class WriteStep:
         volume, copy = nxt
         labels = self._labels(job)
         try:
-            writer = writer_for(c.config, job.target, c.devices(), job_id=job.id,
+            writer = writer_for(c.config, job.writes_to, c.devices(), job_id=job.id,
                                 copies=job.copies, label_for=labels.image)
         except WriterError as exc:
             if exc.code is ProblemCode.NO_DEVICE and kind.needs_media:

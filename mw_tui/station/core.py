@@ -33,6 +33,7 @@ from mw_tui.jobs.rules import RuleEngine
 from mw_tui.jobs.runner import Runner, RunnerBusy
 from mw_tui.station import auditing
 from mw_tui.station.housekeeping import Housekeeping
+from mw_tui.station.inserted import InsertedMedium, MediaDetector, recent_labels, writing_to
 from mw_tui.station.mcm import McmFactory
 from mw_tui.store import Store
 from mw_tui.util.listeners import Listeners
@@ -89,6 +90,7 @@ class StationCore:
         self.device_changes: Listeners[tuple[str, Device]] = Listeners("devices")
         self.device_problem_heard: Listeners[str] = Listeners("device problems")
         self.device_problems: list[str] = []
+        self.media_changes: Listeners[InsertedMedium] = Listeners("inserted media")
         self.runner_busy = ""  # why this process does not run the jobs (another one does)
         self.receiver_error = ""  # why this process does not receive (port taken, ...)
         self.port_taken = False  # ... because something else listens on the port
@@ -154,6 +156,14 @@ class StationCore:
             on_problem=self._device_problem)
 
     @cached_property
+    def media_detector(self) -> MediaDetector:
+        """Says when a disc or stick holding DICOM content is inserted (`media_changes`)."""
+        self._made_now("media_detector")
+        return MediaDetector(lambda: self._config, self.media_changes.tell,
+                             busy=lambda d: writing_to(self.jobs, d),
+                             own_labels=lambda: recent_labels(self.jobs))
+
+    @cached_property
     def runner(self) -> Runner:
         self._made_now("runner")
         return Runner(self._config, self.store, self.jobs, self.audit,
@@ -212,6 +222,10 @@ class StationCore:
     def on_device_problem(self, callback: Any) -> None:
         self.device_problem_heard.add(callback)
 
+    def on_medium(self, callback: Any) -> None:
+        """`callback(InsertedMedium)` when a medium holding DICOM content comes or goes."""
+        self.media_changes.add(callback)
+
     def on_job(self, callback: Any) -> None:
         """`callback(job)` on every change of a job made in this process."""
         self.jobs.subscribe(callback)
@@ -257,6 +271,8 @@ class StationCore:
                 self.config = with_demo_archive(self._config, self.demo_archive,
                                                 station_port=self.receiver.port)
             if self.watch_devices:
+                if self._config.importing.detect:
+                    self.device_changes.add(self.media_detector.device_changed)
                 self.devices.start()
             if self.run_jobs:
                 self.runner.config = self._config  # with the demo archive, in demo mode
@@ -301,8 +317,8 @@ class StationCore:
                         self._stop_part(name)
                 return
             self._started = False
-        for name in ("rules", "runner", "devices", "housekeeping", "receiver", "demo archive",
-                     "jobs", "audit", "store"):
+        for name in ("rules", "runner", "devices", "media_detector", "housekeeping",
+                     "receiver", "demo archive", "jobs", "audit", "store"):
             self._stop_part(name)
         auditing.lifecycle(self.trail, Lifecycle.STOP)
         try:

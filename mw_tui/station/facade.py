@@ -4,6 +4,7 @@ and nothing below this layer); each is carried out by a module of this package."
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -18,12 +19,14 @@ from mw_tui.dicom.query import (
     StudyResult,
 )
 from mw_tui.dicom.retrieve import RetrieveProgress
-from mw_tui.jobs.models import Job, JobOptions, StudyRef
+from mw_tui.importing import ImportPlan, LocalPatient, Medium, Proposal, ReadProgress
+from mw_tui.jobs.models import Job, JobKind, JobOptions, StudyRef
 from mw_tui.media.profiles import Profile
 from mw_tui.reports import ReportsResult
-from mw_tui.station import archives, auditing, jobs, labels, media, store_admin
+from mw_tui.station import archives, auditing, importing, jobs, labels, media, store_admin
 from mw_tui.station import search as searching
 from mw_tui.station.core import StationCore
+from mw_tui.station.inserted import InsertedMedium
 from mw_tui.station.pin import PinGate
 from mw_tui.station.plan import MediumPlan, plan_medium
 from mw_tui.station.settings import SettingsFile
@@ -132,7 +135,10 @@ class Station(StationCore):
         return jobs.cancel_job(self, job_id, user)
 
     def write_again(self, job_id: int, user: str = "") -> Job:
-        """A new job with the same studies and target."""
+        """A new job with the same studies and target (an import: the same medium, as
+        planned)."""
+        if self.jobs.get(job_id).kind is JobKind.IMPORT:
+            return importing.import_again(self, job_id, user)
         return jobs.again(self, job_id, user)
 
     def job(self, job_id: int) -> Job:
@@ -146,6 +152,37 @@ class Station(StationCore):
 
     def follow(self, job_id: int, show: Callable[[Job], None], stop: threading.Event) -> Job:
         return jobs.follow(self, job_id, show, stop)
+
+    # -- importing outside media ----------------------------------------------------------
+
+    def read_medium(self, source: str | os.PathLike[str], progress: ReadProgress | None = None,
+                    cancel: Callable[[], bool] | None = None) -> Medium:
+        """What a folder, an ISO file or a device holds (MediumError: why not)."""
+        return importing.read(self.config, source, progress, cancel)
+
+    def propose_patients(self, medium: Medium, cancel: threading.Event | None = None
+                         ) -> list[Proposal]:
+        """The local patients the archives know for each outside patient, best first."""
+        return importing.proposals(self.config, medium, cancel)
+
+    def import_destinations(self) -> list[str]:
+        return importing.destinations(self.config)
+
+    def import_plan(self, local: LocalPatient | None, destination: str = "",
+                    study_uids: Sequence[str] = (), accession: str = "",
+                    new_uids: bool | None = None) -> ImportPlan:
+        """The technician's choice as a plan (PlanError names a value not acceptable)."""
+        return importing.plan(self.config, local, destination, study_uids, accession,
+                              new_uids)
+
+    def create_import_job(self, source: str | os.PathLike[str], plan: ImportPlan,
+                          medium: Medium | None = None, user: str = "") -> Job:
+        """Queue an import job: read the medium, send, count on the archive."""
+        return importing.create_import_job(self, source, plan, medium, user)
+
+    def inserted_media(self) -> list[InsertedMedium]:
+        """The discs and sticks in the station holding DICOM content."""
+        return self.media_detector.current() if "media_detector" in self._made else []
 
     # -- archives and reports -------------------------------------------------------------
 

@@ -106,7 +106,7 @@ def again(station: StationCore, job_id: int, user: str = "") -> Job:
     old = station.jobs.get(job_id)
     studies = tuple(StudyRef(s.study_uid, s.archive, s.expected_instances, s.include_reports)
                     for s in old.studies)
-    return create_job(station, studies, old.target, old.profile, old.copies, old.label, user,
+    return create_job(station, studies, old.writes_to, old.profile, old.copies, old.label, user,
                       old.patient_name, old.patient_id, old.options.anonymous_profile,
                       confirmed_identified=bool(old.options.identified_confirmed_by),
                       options=old.options)

@@ -26,44 +26,82 @@ from mw_tui.dicom.query import (
 )
 from mw_tui.dicom.retrieve import RetrieveProgress, RetrieveState
 from mw_tui.dicom.scp import ReceiverError, ReceiverStatus
+from mw_tui.importing import (
+    Candidate,
+    DicomdirState,
+    ImportPlan,
+    LocalPatient,
+    Match,
+    Medium,
+    MediumError,
+    MediumKind,
+    PlanError,
+    Proposal,
+)
+from mw_tui.importing import Patient as OutsidePatient
+from mw_tui.importing import Series as OutsideSeries
+from mw_tui.importing import Study as OutsideStudy
 from mw_tui.jobs.models import (
+    IMPORT_STEPS,
     STEPS,
+    ImportRequest,
     Job,
+    JobKind,
     JobOptions,
     JobState,
     Progress,
     StudyRef,
     VolumeRecord,
+    steps_of,
 )
 from mw_tui.jobs.queue import InvalidTransition
 from mw_tui.media import BuildError, IsoError, StageError
 from mw_tui.media.ids import fileset_id
 from mw_tui.media.profiles import MEDIA, Profile, parse_profile
 from mw_tui.reports import ReportsResult
+from mw_tui.station.inserted import InsertedMedium
 from mw_tui.station.jobs import IdentifiedDataLeaves
 from mw_tui.store.index import SeriesRow, StudyRow
 
 __all__ = [
+    "IMPORT_STEPS",
     "MEDIA",
     "STEPS",
     "ArchiveOutcome",
     "ArchiveState",
     "AssociationClosed",
     "AssociationRejected",
-    "BuildError", "DeidError",
+    "BuildError",
+    "Candidate",
+    "DeidError",
     "Device",
+    "DicomdirState",
     "EchoResult",
     "IdentifiedDataLeaves",
+    "ImportPlan",
+    "ImportRequest",
+    "InsertedMedium",
     "InstanceRefused",
     "InvalidTransition",
     "IsoError",
     "Job",
+    "JobKind",
     "JobOptions",
     "JobState",
+    "LocalPatient",
+    "Match",
     "MediaState",
+    "Medium",
+    "MediumError",
+    "MediumKind",
     "OpticalDrive",
+    "OutsidePatient",
+    "OutsideSeries",
+    "OutsideStudy",
+    "PlanError",
     "Profile",
     "Progress",
+    "Proposal",
     "QueryError",
     "ReceiverError",
     "ReceiverEvent",
@@ -91,6 +129,7 @@ __all__ = [
     "fileset_id",
     "no_archives",
     "parse_profile",
+    "steps_of",
     "unknown_archive",
     "writer_class",
 ]

@@ -17,7 +17,10 @@ from mw_tui.station.models import (
     ArchiveOutcome,
     Device,
     EchoResult,
+    InsertedMedium,
     Job,
+    Medium,
+    Proposal,
     SearchResult,
     SeriesResult,
     SeriesRow,
@@ -175,3 +178,43 @@ class JobCreated(Message):
     def __init__(self, job: Job) -> None:
         super().__init__()
         self.job = job
+
+
+class MediumChanged(Message):
+    """A disc or stick holding DICOM content was inserted (or went: `medium.present` off)."""
+
+    def __init__(self, inserted: InsertedMedium) -> None:
+        super().__init__()
+        self.inserted = inserted
+
+
+class MediumRead(Message):
+    """What an outside medium holds, or why it cannot be read (`problem`)."""
+
+    def __init__(self, source: str, medium: Medium | None, problem: str = "") -> None:
+        super().__init__()
+        self.source = source
+        self.medium = medium
+        self.problem = problem
+
+
+class MediumReading(Message):
+    """How far the reading of a medium is (merged: only the newest is handled)."""
+
+    def __init__(self, source: str, done: int, total: int) -> None:
+        super().__init__()
+        self.source = source
+        self.done = done
+        self.total = total
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MediumReading)
+
+
+class PatientsProposed(Message):
+    """The local patients the archives know for each outside patient of a medium."""
+
+    def __init__(self, source: str, proposals: tuple[Proposal, ...]) -> None:
+        super().__init__()
+        self.source = source
+        self.proposals = proposals

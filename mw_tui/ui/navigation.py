@@ -5,7 +5,7 @@ which `MwApp` fulfils) and move with `go(route, ...)`. The routes:
 
 | route | what |
 | --- | --- |
-| "search", "received", "jobs" | the three modes (F2, F3, F4) |
+| "search", "received", "jobs", "import" | the four modes (F2, F3, F4, F9) |
 | "new-search" | back to an empty search, every other screen closed |
 | "review" | `studies=[StudyResult, ...]`: what to write, where, how |
 | "writing" | `job_id=N`: one job live |
@@ -22,7 +22,7 @@ from textual.worker import Worker
 
 from mw_tui.config import Config
 from mw_tui.station import Station, StationStatus
-from mw_tui.station.models import Device, Job, StudyRow
+from mw_tui.station.models import Device, InsertedMedium, Job, StudyRow
 from mw_tui.station.pin import PinGate
 
 
@@ -30,6 +30,7 @@ class Route(StrEnum):
     SEARCH = "search"
     RECEIVED = "received"
     JOBS = "jobs"
+    IMPORT = "import"
     NEW_SEARCH = "new-search"
     REVIEW = "review"
     WRITING = "writing"
@@ -44,6 +45,7 @@ class StationApp(Protocol):
     status: StationStatus | None
     store_rows: dict[str, StudyRow]
     jobs: dict[int, Job]
+    inserted: dict[str, InsertedMedium]  # DEVPATH -> a disc or stick with DICOM content
     pin_gate: PinGate
     status_signal: Signal[None]
     store_signal: Signal[tuple[StudyRow, ...]]
@@ -51,6 +53,7 @@ class StationApp(Protocol):
     devices_signal: Signal[None]
     config_signal: Signal[None]
     ready_signal: Signal[None]
+    media_signal: Signal[InsertedMedium]
 
     @property
     def config(self) -> Config: ...

@@ -78,9 +78,9 @@ def test_export_names_patient_studies_and_the_destination_medium() -> None:
 @pytest.mark.parametrize(("kind", "code", "networked"), [
     (MediaKind.CD, "110032", False), (MediaKind.BD, "110033", False),
     (MediaKind.USB, "110030", False), (MediaKind.FILE, "110037", True),
-    (MediaKind.NETWORK, "110037", True)])
+    (MediaKind.FOLDER, "110037", True), (MediaKind.NETWORK, "110037", True)])
 def test_export_media_types(kind: MediaKind, code: str, networked: bool) -> None:
-    target = {MediaKind.FILE: "/srv/iso/A B.iso",
+    target = {MediaKind.FILE: "/srv/iso/A B.iso", MediaKind.FOLDER: "/srv/iso/A B.iso",
               MediaKind.NETWORK: "https://pacs.example.org/dicom-web"}.get(kind, "x")
     root = message(audit.Export(patients=(s.PATIENT,), studies=(s.STUDY,),
                                 media=audit.Media(kind, "LABEL", target)))

@@ -13,6 +13,7 @@ from mw_tui import config as cfg
 from mw_tui.demo import synth
 from tests.conftest import make_config
 from tests.devices.conftest import Loops, loops, udev  # noqa: F401 - shared fixtures
+from tests.importing.conftest import empty_pacs, pacs  # noqa: F401 - shared fixtures
 from tests.peers import Orthanc
 
 STATION_AE = "MW_TUI"

@@ -27,11 +27,38 @@ from mw_tui.devices.models import (
 )
 from mw_tui.dicom.query import ArchiveOutcome, SearchState, StudyResult
 from mw_tui.dicom.scp import ReceiverStatus
-from mw_tui.jobs.models import Job, JobState, Progress, StudyRef, Target, VolumeRecord
+from mw_tui.importing import (
+    Candidate,
+    DicomdirState,
+    ImportPlan,
+    Instance,
+    LocalPatient,
+    Match,
+    Medium,
+    MediumKind,
+    Proposal,
+    Series,
+    Study,
+    Unreadable,
+)
+from mw_tui.importing import Patient as OutsidePatient
+from mw_tui.jobs.models import (
+    ImportRequest,
+    Job,
+    JobOptions,
+    JobState,
+    Progress,
+    StudyRef,
+    Target,
+    VolumeRecord,
+)
 from mw_tui.station import Station, StationStatus
+from mw_tui.station.inserted import InsertedMedium
 from mw_tui.store.index import StudyRow
+from mw_tui.ui import messages as msg
 from mw_tui.ui.dialogs.pin import PinScreen
 from mw_tui.ui.screens.burn import BurnScreen
+from mw_tui.ui.screens.importing import ImportScreen
 from mw_tui.ui.screens.review import ReviewScreen
 from mw_tui.ui.screens.search import SearchScreen
 from mw_tui.ui.screens.settings import SettingsScreen
@@ -110,6 +137,36 @@ FAILED = job(5, JobState.FAILED, "iso:/srv/mw-tui/iso", error=(
     "station, so it cannot send the images here. Ask the archive's administrator to add this "
     "station as a DICOM destination: AE title MW_TUI, IP address 10.0.0.20, port 11112."),
     name="Yamada^Tarou")
+CT = "1.2.840.10008.5.1.4.1.1.2"
+OUTSIDE_STUDY = Study(
+    "2.25.77", "20260815", "101500", "CT Abdomen", "EXT-ACC-9", "1",
+    (Series("2.25.77.1", "CT", "2", "Abdomen 5 mm", tuple(
+        Instance(f"DICOM/I{i:07d}", 526_000, CT, f"2.25.77.1.{i}", "1.2.840.10008.1.2.1")
+        for i in range(1, 121))),
+     Series("2.25.77.2", "SR", "99", "Report", (Instance("DICOM/SR", 4_000, CT, "2.25.77.2.1",
+                                                         "1.2.840.10008.1.2.1"),))),
+    (Unreadable("DICOM/I0000999", "truncated: the pixel data end early", "2.25.77"),))
+OUTSIDE_PATIENT = OutsidePatient("Dubois^Amélie", "CHU-55812", "CHU_LYON", "19720309", "F",
+                                 (OUTSIDE_STUDY,))
+MEDIUM = Medium("/dev/sr0", MediumKind.DISC, "CHU_LYON_0815", DicomdirState.USED,
+                (OUTSIDE_PATIENT,), OUTSIDE_STUDY.unreadable)
+DISC_DRIVE = dataclasses.replace(DRIVE, media=OpticalMedia(MediaState.COMPLETE, MediaType.CD,
+                                                           "CD_R", False, None, 64_000_000))
+PROPOSAL = Proposal(OUTSIDE_PATIENT, (
+    Candidate("MWD-1003", "", "Dubois^Amélie", "19720309", "F", Match.NAME_AND_BIRTH_DATE,
+              ("pacs",), 4),
+    Candidate("MWD-2210", "", "Dubois^Anne", "19720309", "F", Match.FAMILY_AND_BIRTH_DATE,
+              ("pacs", "mini"), 1)), ("mini: Cannot reach mini: no route to host",))
+IMPORTING = Job(9, JobState.SENDING, None, "", (StudyRef("2.25.77", "", 121, False),),
+                "Dubois^Amélie", "MWD-1003", created_at=NOW - 120, updated_at=NOW - 5,
+                progress=Progress(31_600_000, 63_000_000, "60 of 121 instances sent",
+                                  12_000_000, 3.0),
+                requested_by="tech at the screen", options=JobOptions(importing=ImportRequest(
+                    "/dev/sr0", ImportPlan("pacs", LocalPatient("MWD-1003"), uid_salt="0"),
+                    "disc CHU_LYON_0815 in /dev/sr0", "Dubois^Amélie (CHU-55812)")))
+IMPORT_EVENTS = ((NOW - 120, "queued", "import into pacs"),
+                 (NOW - 118, "reading", "reading /dev/sr0"),
+                 (NOW - 110, "sending", "121 instances (63.1 MB) to pacs"))
 EVENTS = ((NOW - 240, "retrieving", "checking the store"),
           (NOW - 200, "building", "every study is in the store"),
           (NOW - 120, "waiting for media", "Insert a blank DVD into /dev/sr0"),
@@ -159,7 +216,7 @@ def fill(app: Any) -> None:
     app.status = STATUS
     app.devices = {d.devpath: d for d in (DRIVE, STICK)}
     app.store_rows = {r.study_uid: r for r in ROWS}
-    app.jobs = {j.id: j for j in (WRITING, WAITING, DONE, FAILED)}
+    app.jobs = {j.id: j for j in (WRITING, WAITING, DONE, FAILED, IMPORTING)}
     for signal in (app.status_signal, app.devices_signal, app.config_signal):
         signal.publish(None)
     app.store_signal.publish(ROWS)
@@ -208,6 +265,20 @@ def on_burn(j: Job, events: tuple[tuple[float, str, str], ...] = EVENTS) -> Scen
     return scenario
 
 
+async def on_import(pilot: Any) -> None:
+    fill(pilot.app)
+    pilot.app.devices = {d.devpath: d for d in (DISC_DRIVE, STICK)}
+    await pilot.press("f9")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, ImportScreen)
+    inserted = InsertedMedium(DISC_DRIVE.devpath, "/dev/sr0", "disc in /dev/sr0", MEDIUM)
+    pilot.app.post_message(msg.MediumChanged(inserted))
+    await pilot.pause()
+    screen.post_message(msg.PatientsProposed("/dev/sr0", (PROPOSAL,)))
+    await pilot.pause()
+
+
 async def on_received(pilot: Any) -> None:
     fill(pilot.app)
     await pilot.press("f3")
@@ -240,6 +311,8 @@ SCREENS: dict[str, Scenario] = {
     "burn-waiting": on_burn(WAITING),
     "burn-done": on_burn(DONE, DONE_EVENTS),
     "burn-failed": on_burn(FAILED, FAILED_EVENTS),
+    "burn-import": on_burn(IMPORTING, IMPORT_EVENTS),
+    "import": on_import,
     "received": on_received,
     "jobs": on_jobs,
     "settings": on_settings,

@@ -35,7 +35,9 @@ class StationScreen(Screen[None]):
 
     def _status_changed(self, _data: object) -> None:
         app = self.station_app
-        self.query_one(StatusBar).update_from(app.status, app.device_list, app.problem)
+        self.query_one(StatusBar).update_from(
+            app.status, app.device_list, app.problem,
+            (m.devpath for m in app.inserted.values() if m.present))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:

@@ -1,4 +1,5 @@
-"""One job, live: its steps, what it waits for (a blank disc...), the devices, the result."""
+"""One job, live: its steps, what it waits for (a blank disc...), the devices, the result
+(an import job: reading the medium, sending, the archive's count)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, Static
 
-from mw_tui.station.models import STEPS, Job, JobState, devices_for, writer_class
+from mw_tui.station.models import (
+    IMPORT_STEPS,
+    STEPS,
+    Job,
+    JobKind,
+    JobState,
+    devices_for,
+    writer_class,
+)
 from mw_tui.ui import messages as msg
 from mw_tui.ui.dialogs.confirm import ConfirmScreen
 from mw_tui.ui.navigation import Route
@@ -25,7 +34,7 @@ def reached_step(events: tuple[tuple[float, str, str], ...]) -> JobState | None:
             s = JobState(state)
         except ValueError:
             continue
-        if s in STEPS or s is JobState.WAITING_FOR_MEDIA:
+        if s in STEPS or s in IMPORT_STEPS or s is JobState.WAITING_FOR_MEDIA:
             return s
     return None
 
@@ -99,10 +108,17 @@ class BurnScreen(StationScreen):
                        "cancelled": "bold yellow"}.get(job.state.value, "bold")
         text = Text(f"Job {job.id} · ")
         text.append(job.state.value.upper(), style=state_style)
-        text.append(f" · {fmt.person_name(job.patient_name)} · to {job.target}")
+        text.append(f" · {fmt.person_name(job.patient_name)} · "
+                    + (f"import into {job.destination}" if job.kind is JobKind.IMPORT
+                       else f"to {job.target}"))
         title.update(text)
-        what = (f"{fmt.count(len(job.studies), 'study', 'studies')}, profile {job.profile}, "
-                f"{fmt.count(job.copies, 'copy', 'copies')}")
+        request = job.options.importing
+        if request is not None:
+            what = (f"{fmt.count(len(job.studies), 'study', 'studies')} from "
+                    f"{request.medium or request.source}")
+        else:
+            what = (f"{fmt.count(len(job.studies), 'study', 'studies')}, profile "
+                    f"{job.profile}, {fmt.count(job.copies, 'copy', 'copies')}")
         if job.requested_by:
             what += f" · by {job.requested_by}"
         self.query_one("#job-what", Static).update(Text(what))
@@ -119,7 +135,7 @@ class BurnScreen(StationScreen):
             prompt.update(Text(job.progress.message or "Insert a blank medium.",
                                style="bold reverse"))
             prompt.display = True
-        elif job.state is JobState.QUEUED and job.next_try_at:
+        elif not job.state.finished and job.next_try_at > self.station_app.clock():
             prompt.update(Text(f"Waiting to try again ({job.error})", style="yellow"))
             prompt.display = True
         else:
@@ -127,8 +143,8 @@ class BurnScreen(StationScreen):
 
     def _show_devices(self, job: Job) -> None:
         box = self.query_one("#devices", Static)
-        writer = writer_class(job.target.kind)
-        if writer.device_type is None:
+        writer = writer_class(job.target.kind) if job.target is not None else None
+        if job.target is None or writer is None or writer.device_type is None:
             box.display = False
             return
         devices = devices_for(job.target, self.station_app.device_list)
@@ -158,11 +174,13 @@ class BurnScreen(StationScreen):
                     text.append(f"\n  {v.details}", style="dim")
                 text.append("\n")
             if job.state is JobState.DONE:
-                if writer_class(job.target.kind).removable:
+                if job.target is not None and writer_class(job.target.kind).removable:
                     text.append("Verified: safe to remove.", style="bold green")
                 else:
                     text.append("Written and verified.", style="bold green")
             box.update(text)
+        elif job.state is JobState.DONE and job.kind is JobKind.IMPORT:
+            box.update(Text(f"Imported: {job.progress.message}", style="bold green"))
         elif job.state is JobState.DONE:
             box.update(Text("Done and verified.", style="bold green"))
         else:
@@ -220,8 +238,8 @@ class BurnScreen(StationScreen):
 
     def action_eject(self) -> None:
         job = self.job
-        if job is None or not writer_class(job.target.kind).can_eject:
-            self.notify("Only a disc can be ejected.")
+        if job is None or job.target is None or not writer_class(job.target.kind).can_eject:
+            self.notify("Only a disc being written can be ejected here.")
             return
         if job.state in (JobState.WRITING, JobState.VERIFYING):
             self.notify("The disc is being written: wait until it is verified.",

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label
 
-from mw_tui.station.models import Job, JobState, Target, TargetKind
+from mw_tui.station.models import Job, JobState, TargetKind
 from mw_tui.ui.dialogs.confirm import ConfirmScreen
 from mw_tui.ui.navigation import Route
 from mw_tui.ui.screens.base import StationScreen
@@ -36,8 +36,11 @@ class JobTable(ColumnTable):
 SHORT_STATES = {JobState.WAITING_FOR_MEDIA: "needs media"}
 
 
-def short_target(target: Target) -> str:
-    """disc sr0, usb sdb, ISO file, cloud NAME."""
+def short_target(job: Job) -> str:
+    """disc sr0, usb sdb, ISO file, cloud NAME; an import: → its archive."""
+    target = job.target
+    if target is None:
+        return f"→ {job.destination}"
     if target.kind is TargetKind.ISO:
         return "ISO file"
     where = target.where.rsplit("/", 1)[-1]
@@ -73,7 +76,7 @@ class JobsScreen(StationScreen):
                     else f"for {asker}: {note}" if note else f"for {asker}")
         state = SHORT_STATES.get(job.state, job.state.value)
         return (str(job.id), Text(state, style=STATE_STYLES.get(job.state, "bold")),
-                fmt.person_name(job.patient_name), short_target(job.target), progress,
+                fmt.person_name(job.patient_name), short_target(job), progress,
                 fmt.clock_time(job.updated_at, self.station_app.clock()), note)
 
     def ordered(self) -> list[Job]:

@@ -1,4 +1,5 @@
-"""A job's steps (retrieve, build, write, verify), each with a bar and the time left."""
+"""A job's steps (retrieve, build, write, verify; an import: read, send, count), each
+with a bar and the time left."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
-from mw_tui.station.models import STEPS, Job, JobState
+from mw_tui.station.models import Job, JobKind, JobState, steps_of
 from mw_tui.util import text as fmt
 
-SHOWN_STEPS = ((JobState.RETRIEVING, "Retrieve"), (JobState.BUILDING, "Build"),
-               (JobState.WRITING, "Write"), (JobState.VERIFYING, "Verify"))
+SHOWN_STEPS = {
+    JobKind.MEDIA: ((JobState.RETRIEVING, "Retrieve"), (JobState.BUILDING, "Build"),
+                    (JobState.WRITING, "Write"), (JobState.VERIFYING, "Verify")),
+    JobKind.IMPORT: ((JobState.READING, "Read"), (JobState.SENDING, "Send"),
+                     (JobState.COUNTING, "Count")),
+}
 
 
-def step_position(state: JobState) -> float:
+def step_position(state: JobState, kind: JobKind = JobKind.MEDIA) -> float:
     """Where a state is in the order of steps (waiting for media: just before writing)."""
+    steps = steps_of(kind)
     if state is JobState.WAITING_FOR_MEDIA:
-        return STEPS.index(JobState.WRITING) - 0.5
-    return float(STEPS.index(state)) if state in STEPS else -1.0
+        return steps.index(JobState.WRITING) - 0.5
+    return float(steps.index(state)) if state in steps else -1.0
 
 
 def describe(job: Job) -> str:
@@ -48,10 +54,11 @@ class StepRow(Horizontal):
     StepRow > .step-note { width: 1fr; }
     """
 
-    def __init__(self, state: JobState, name: str) -> None:
+    def __init__(self, state: JobState, name: str, kind: JobKind) -> None:
         super().__init__(id=f"step-{state.name.lower()}")
         self.state = state
         self.step_name = name
+        self.kind = kind
 
     def compose(self) -> ComposeResult:
         yield Label(self.step_name, classes="step-name")
@@ -68,16 +75,20 @@ class JobProgress(Widget):
     """
 
     def compose(self) -> ComposeResult:
-        for state, name in SHOWN_STEPS:
-            yield StepRow(state, name)
+        for kind, steps in SHOWN_STEPS.items():
+            for state, name in steps:
+                yield StepRow(state, name, kind)
 
     def show(self, job: Job, reached: JobState | None = None) -> None:
         current = reached if reached is not None else job.state
-        now = step_position(current)
+        now = step_position(current, job.kind)
         for row in self.query(StepRow):
+            row.display = row.kind is job.kind
+            if not row.display:
+                continue
             bar = row.query_one(ProgressBar)
             note = row.query_one(".step-note", Label)
-            pos = STEPS.index(row.state)
+            pos = steps_of(job.kind).index(row.state)
             if job.state is JobState.DONE or now > pos:
                 bar.update(total=100, progress=100)
                 note.update(Text("done ✓", style="green"))

@@ -1,8 +1,9 @@
-"""The line at the top of every screen: receiver, free space, devices, jobs."""
+"""The line at the top of every screen: receiver, free space, devices (and a disc or stick
+holding DICOM content to import), jobs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -35,6 +36,8 @@ class StatusBar(Widget):
     """The drives and sticks present."""
     problem: reactive[str] = reactive("")
     """A short text: why the receiver does not listen, ..."""
+    dicom: reactive[frozenset[str]] = reactive(frozenset())
+    """The devices (by DEVPATH) holding a medium with DICOM content to import."""
 
     def watch_problem(self, problem: str) -> None:
         self.set_class(bool(problem), "-problem")
@@ -68,12 +71,22 @@ class StatusBar(Widget):
             media = d.media.describe() if not narrow else (
                 "no disc" if not d.media.present else
                 f"{d.media.state.value} {d.media.type.value}")
-            out.append(sep + (f"{d.devname}: {media}" if not narrow else media))
+            if d.devpath in self.dicom:
+                out.append(sep + (f"{d.devname}: " if not narrow else ""))
+                out.append("DICOM disc: F9" if narrow else "DICOM disc, F9 imports",
+                           style="bold reverse")
+            else:
+                out.append(sep + (f"{d.devname}: {media}" if not narrow else media))
             if len(drives) > 1:
                 out.append(f" +{len(drives) - 1}")
         else:
             out.append(sep + "no drive")
         out.append(sep + (f"{len(sticks)} USB" if narrow else fmt.count(len(sticks), "USB stick")))
+        dicom = [d for d in sticks if d.devpath in self.dicom]
+        if dicom:
+            out.append(" ")
+            out.append("DICOM: F9" if narrow else f"DICOM on {dicom[0].devname}, F9 imports",
+                       style="bold reverse")
         out.append(sep + (f"{s.jobs_running} job{'s' if s.jobs_running != 1 else ''}" +
                           ("" if narrow else " running")))
         if s.demo:
@@ -90,7 +103,8 @@ class StatusBar(Widget):
         return text
 
     def update_from(self, status: StationStatus | None, devices: Sequence[Device],
-                    problem: str) -> None:
+                    problem: str, dicom: Iterable[str] = ()) -> None:
         self.status = status
         self.devices = tuple(devices)
         self.problem = problem
+        self.dicom = frozenset(dicom)
