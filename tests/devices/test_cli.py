@@ -64,3 +64,29 @@ def test_devices_watch_reports_a_plug(udev: None, loops: Loops, tmp_path: Path) 
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_devices_lists_the_disc_publishers_with_their_state(udev: None, tmp_path: Path
+                                                            ) -> None:
+    from tests.devices.robot import PtBurnRobot
+
+    folder = tmp_path / "PTBurnJobs"
+    folder.mkdir()
+    robot = PtBurnRobot(folder, "C:\\\\PTBurnJobs").start()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[publishers]]\nname = "robot"\nfolder = "{folder}"\n'
+                      f'[[publishers]]\nname = "away"\nfolder = "{tmp_path / "nowhere"}"\n')
+    try:
+        proc = subprocess.run([sys.executable, "-m", "mw_tui", "devices", "--json"],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT,
+                              env={**os.environ, "MW_TUI_CONFIG": str(config)})
+        text = subprocess.run([sys.executable, "-m", "mw_tui", "devices"], capture_output=True,
+                              text=True, timeout=60, cwd=ROOT,
+                              env={**os.environ, "MW_TUI_CONFIG": str(config)})
+    finally:
+        robot.stop()
+    assert proc.returncode == 0, proc.stderr
+    robots = {d["name"]: d for d in json.loads(proc.stdout) if d["kind"] == "publisher"}
+    assert robots["robot"]["ready"] and "robot: ready" in robots["robot"]["message"]
+    assert not robots["away"]["ready"] and "is PTBurn running" in robots["away"]["message"]
+    assert "robot  robot: ready" in text.stdout
