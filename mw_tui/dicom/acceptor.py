@@ -1,10 +1,11 @@
 """One inbound association, from A-ASSOCIATE-RQ to release: Verification and Storage SCP.
 
 Negotiation uses pynetdicom's PDU codecs and its presentation context negotiation; the
-data path is lean and blocking: a PDU is read straight from the socket, command PDVs are
-decoded here, dataset PDVs are handed to the store as they arrive (views into the PDUs,
-not copies), and the C-STORE-RSP goes out as soon as the instance is durable. No polling,
-one thread per association.
+data path is lean and blocking: a PDU is read straight from the socket (into one reused
+buffer unless the store keeps views of it), command PDVs are decoded here, dataset PDVs
+are handed to the store as they arrive (views, which it keeps or copies once into its
+write buffer), and the C-STORE-RSP goes out as soon as the instance is durable. No
+polling, one thread per association.
 
 A C-STORE that is a sub-operation of the station's own C-MOVE (its Move Originator AE
 title is ours and the caller is one of the configured archives) is stored `deferred`:
@@ -307,11 +308,13 @@ class AssociationHandler:
 
     def _serve(self) -> str:
         limit = self.settings.max_pdu or UNLIMITED_PDU_CAP
+        scratch = bytearray(min(limit, wire.SCRATCH_CAP))  # reused while nothing keeps views
         while True:
-            pdu_type, body = wire.read_pdu(self.sock, limit)
+            reuse = self._incoming is None or not self._incoming.keeps_views
+            pdu_type, body = wire.read_pdu_into(self.sock, limit, scratch if reuse else None)
             if pdu_type == wire.P_DATA_TF:
                 for context_id, control, fragment in wire.iter_pdvs(body):
-                    self._pdv(context_id, control, fragment)
+                    self._pdv(context_id, control, fragment, stable=not reuse)
             elif pdu_type == wire.A_RELEASE_RQ:
                 self.sock.sendall(wire.release_rp())
                 return "released"
@@ -321,7 +324,8 @@ class AssociationHandler:
                 raise wire.ProtocolError(f"unexpected PDU type {pdu_type} during the "
                                          "association", wire.ABORT_UNEXPECTED_PDU)
 
-    def _pdv(self, context_id: int, control: int, fragment: memoryview) -> None:
+    def _pdv(self, context_id: int, control: int, fragment: memoryview,
+             stable: bool = True) -> None:
         if context_id not in self.contexts:
             raise wire.ProtocolError(f"PDV on presentation context {context_id}, which was "
                                      "not accepted", wire.ABORT_INVALID_PARAMETER)
@@ -341,8 +345,8 @@ class AssociationHandler:
         if self._pending is None or self._pending[0] != context_id:
             raise wire.ProtocolError("data set PDV without a command expecting it",
                                      wire.ABORT_UNEXPECTED_PDU)
-        if self._incoming is not None:
-            self._incoming.write(fragment)  # kept as a view: each PDU is a new buffer
+        if self._incoming is not None:  # a view: kept (a new buffer) or copied (scratch)
+            self._incoming.write(fragment, stable)
         if is_last:
             self._finish()
 

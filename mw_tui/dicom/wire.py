@@ -41,6 +41,7 @@ NO_DATASET = 0x0101
 ASSOCIATE_RQ_LIMIT = 256 * 1024  # no legitimate A-ASSOCIATE-RQ comes near this
 COMMAND_LIMIT = 64 * 1024
 MAX_CONTEXTS = 128  # presentation contexts in one association (odd IDs 1-255, PS3.8 9.3.2.2)
+SCRATCH_CAP = 4 * 1024 * 1024  # a reused receive buffer (`read_pdu`) is never larger
 _GROW_STEP = 64 * 1024  # buffers of peers not yet trusted grow with what they really send
 
 
@@ -93,14 +94,19 @@ def recv_exact(sock: socket.socket, n: int, deadline: float | None = None,
     return buf
 
 
-def read_pdu(sock: socket.socket, limit: int,
-             deadline: float | None = None) -> tuple[int, bytearray]:
-    """Read one PDU; returns (type, body without the 6-byte header).
+def recv_into_exact(sock: socket.socket, view: memoryview) -> None:
+    """Fill `view` from the socket."""
+    got, n = 0, len(view)
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise PeerClosed(f"connection closed after {got} of {n} bytes", got)
+        got += k
 
-    Before the association is accepted pass a `deadline`: the whole PDU must arrive by
-    then (a peer trickling bytes cannot hold the connection), and memory grows only with
-    the bytes that really arrive.
-    """
+
+def _read_header(sock: socket.socket, limit: int,
+                 deadline: float | None) -> tuple[int, int]:
+    """(type, length) of the next PDU, checked against the limits."""
     head = recv_exact(sock, 6, deadline)
     pdu_type = head[0]
     (length,) = struct.unpack_from(">I", head, 2)
@@ -114,14 +120,46 @@ def read_pdu(sock: socket.socket, limit: int,
     if length > limit:
         raise ProtocolError(f"PDU of type 0x{pdu_type:02X} declares {length} bytes, more than "
                             f"the {limit} allowed")
+    return pdu_type, length
+
+
+def _closed(pdu_type: int, length: int, exc: PeerClosed) -> PeerClosed:
+    return PeerClosed(f"connection closed in the middle of a PDU of type 0x{pdu_type:02X} "
+                      f"({exc.received + 6} of {length + 6} bytes)", exc.received + 6)
+
+
+def read_pdu(sock: socket.socket, limit: int,
+             deadline: float | None = None) -> tuple[int, bytearray]:
+    """Read one PDU; returns (type, body without the 6-byte header).
+
+    Before the association is accepted pass a `deadline`: the whole PDU must arrive by
+    then (a peer trickling bytes cannot hold the connection), and memory grows only with
+    the bytes that really arrive.
+    """
+    pdu_type, length = _read_header(sock, limit, deadline)
     try:
         return pdu_type, recv_exact(sock, length, deadline, grow=deadline is not None)
     except PeerClosed as exc:
-        raise PeerClosed(f"connection closed in the middle of a PDU of type 0x{pdu_type:02X} "
-                         f"({exc.received + 6} of {length + 6} bytes)", exc.received + 6) from None
+        raise _closed(pdu_type, length, exc) from None
 
 
-def iter_pdvs(body: bytearray) -> Iterator[tuple[int, int, memoryview]]:
+def read_pdu_into(sock: socket.socket, limit: int,
+                  scratch: bytearray | None) -> tuple[int, bytearray | memoryview]:
+    """`read_pdu()` during the association: a P-DATA-TF that fits `scratch` is read into
+    it (no new buffer per PDU) and a view of it is returned, valid until the next read
+    into the same buffer; anything else gets a buffer of its own."""
+    pdu_type, length = _read_header(sock, limit, None)
+    try:
+        if scratch is not None and pdu_type == P_DATA_TF and length <= len(scratch):
+            view = memoryview(scratch)[:length]
+            recv_into_exact(sock, view)
+            return pdu_type, view
+        return pdu_type, recv_exact(sock, length)
+    except PeerClosed as exc:
+        raise _closed(pdu_type, length, exc) from None
+
+
+def iter_pdvs(body: bytearray | memoryview) -> Iterator[tuple[int, int, memoryview]]:
     """(presentation context id, message control header, fragment) of each PDV."""
     view = memoryview(body)
     pos, end = 0, len(body)
