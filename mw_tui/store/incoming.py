@@ -17,21 +17,32 @@ import mmap
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from mw_tui.store import layout, sync
 from mw_tui.store.header import Header, MalformedDataset, NeedMore, scan
-from mw_tui.store.index import InstanceRecord
+from mw_tui.store.index import Index, InstanceRecord
 from mw_tui.store.part10 import Chunk, crc32_of, file_meta, is_space_error, temp_name
 from mw_tui.store.refused import OutOfSpace, Refusal, Refused, StoredInstance
 from mw_tui.store.sink import FileSink, publish
 
-if TYPE_CHECKING:
-    from mw_tui.store.ingest import Store
-
 SPOOL_THRESHOLD = 16 * 1024 * 1024  # bytes of a deferred instance kept in memory
 HEAD_KEEP = 64 * 1024  # bytes of a streamed instance kept in memory for its header scan
 PRIVATE_FILE = 0o600
+
+
+class Store(Protocol):
+    """What an instance needs of the store it goes into (`ingest.Store`)."""
+
+    root: Path
+    min_free_mb: int
+    direct: bool  # written around the page cache where the file system allows
+    ordered: bool  # one fsync after the rename makes a file durable (`sink`)
+    index: Index
+
+    def has_room(self, size: int = 0) -> bool: ...
+    def _mark_boot(self, boot: str) -> None: ...
+    def _wrote(self, size: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
