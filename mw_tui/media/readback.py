@@ -47,6 +47,22 @@ _memcmp = getattr(_LIBC, "memcmp", None)
 if _memcmp is not None:
     _memcmp.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
     _memcmp.restype = ctypes.c_int
+_memcmp_buffers = _LIBC["memcmp"] if _memcmp is not None and _LIBC is not None else None
+if _memcmp_buffers is not None:
+    _memcmp_buffers.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    _memcmp_buffers.restype = ctypes.c_int
+
+
+def same(a: mmap.mmap, b: mmap.mmap, n: int) -> bool:
+    """Whether the first `n` bytes of two buffers are equal (libc memcmp: no copy, and
+    the GIL is released meanwhile)."""
+    if _memcmp_buffers is None:
+        return a[:n] == b[:n]
+    ca, cb = ctypes.c_char.from_buffer(a), ctypes.c_char.from_buffer(b)
+    try:
+        return int(_memcmp_buffers(ctypes.addressof(ca), ctypes.addressof(cb), n)) == 0
+    finally:
+        del ca, cb  # the buffers may be closed afterwards
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:
