@@ -1,11 +1,11 @@
 """One inbound association, from A-ASSOCIATE-RQ to release: Verification and Storage SCP.
 
 Negotiation uses pynetdicom's PDU codecs and its presentation context negotiation; the
-data path is lean and blocking: a PDU is read straight from the socket (into one reused
-buffer unless the store keeps views of it), command PDVs are decoded here, dataset PDVs
-are handed to the store as they arrive (views, which it keeps or copies once into its
-write buffer), and the C-STORE-RSP goes out as soon as the instance is durable. No
-polling, one thread per association.
+data path is lean and blocking: PDUs are read from the socket through one buffer (each
+recv takes whatever has arrived), command PDVs are decoded here, dataset PDVs are handed
+to the store as they arrive (views, which it copies once into its write buffer, or
+copies of the PDUs it keeps), and the C-STORE-RSP goes out as soon as the instance is
+durable. No polling, one thread per association.
 
 A C-STORE that is a sub-operation of the station's own C-MOVE (its Move Originator AE
 title is ours and the caller is one of the configured archives) is stored `deferred`:
@@ -307,14 +307,13 @@ class AssociationHandler:
     # -- the data phase -------------------------------------------------------------
 
     def _serve(self) -> str:
-        limit = self.settings.max_pdu or UNLIMITED_PDU_CAP
-        scratch = bytearray(min(limit, wire.SCRATCH_CAP))  # reused while nothing keeps views
+        reader = wire.PduReader(self.sock, self.settings.max_pdu or UNLIMITED_PDU_CAP)
         while True:
-            reuse = self._incoming is None or not self._incoming.keeps_views
-            pdu_type, body = wire.read_pdu_into(self.sock, limit, scratch if reuse else None)
+            keeps = self._incoming is not None and self._incoming.keeps_views
+            pdu_type, body = reader.read(stable=keeps)  # else a view, valid until the next
             if pdu_type == wire.P_DATA_TF:
                 for context_id, control, fragment in wire.iter_pdvs(body):
-                    self._pdv(context_id, control, fragment, stable=not reuse)
+                    self._pdv(context_id, control, fragment, stable=keeps)
             elif pdu_type == wire.A_RELEASE_RQ:
                 self.sock.sendall(wire.release_rp())
                 return "released"

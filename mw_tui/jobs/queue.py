@@ -134,6 +134,11 @@ class JobQueue(Database):
     def _notify(self, job: Job) -> None:
         self._listeners.tell(job)
 
+    def version(self) -> int:
+        """A number that changes whenever another connection (another process) commits a
+        change: what a process following a job run elsewhere polls, cheaply."""
+        return int(self.connect().execute("PRAGMA data_version").fetchone()[0])
+
     # -- creating and reading -----------------------------------------------------------
 
     def create(self, target: Target, profile: str, studies: tuple[StudyRef, ...],
