@@ -56,7 +56,7 @@ def load(orthanc: Orthanc, folder: Path, count: int, size: int) -> str:
 def configure(orthanc: Orthanc, work: Path) -> tuple[Path, Path]:
     """A configuration for a station of its own (store, port) in `work`: (config, store)."""
     port = free_port()
-    orthanc.add_modality(f"mwtui{port}", "MW_TUI", "127.0.0.1", port)
+    orthanc.add_modality("mwtui", "MW_TUI", "127.0.0.1", port)  # replaces the last one
     config = work / "mw.toml"
     store = work / "mw-store"
     config.write_text(
