@@ -152,24 +152,35 @@ class PduReader:
     two system calls per PDU and a new buffer for each.
 
     `read()` returns a view into the buffer, valid until the next `read()`; with
-    `stable`, a copy of its own (for a data set that is kept as it arrived). A PDU larger
-    than the buffer gets a buffer of its own."""
+    `stable`, one that stays valid (for a data set kept as it arrived): the buffer is then
+    never overwritten, and the next bytes go to a new one. A PDU larger than the buffer
+    gets a buffer of its own."""
 
     def __init__(self, sock: socket.socket, limit: int) -> None:
         self.sock = sock
         self.limit = limit
-        self._buf = bytearray(min(limit, SCRATCH_CAP) + 6)
+        self._size = min(limit, SCRATCH_CAP) + 6
+        self._new_buffer(b"")
+
+    def _new_buffer(self, keep: bytes | bytearray | memoryview) -> None:
+        self._buf = bytearray(self._size)
         self._view = memoryview(self._buf)
-        self._start = self._end = 0  # the bytes received and not yet read
+        self._buf[: len(keep)] = keep
+        self._start, self._end = 0, len(keep)  # the bytes received and not yet read
+        self._pinned = False  # views of it were handed out as stable
 
     def _fill(self, need: int) -> None:
         """At least `need` unread bytes in the buffer (`need` fits it)."""
-        if self._start + need > len(self._buf):  # move what is left to the front
-            n = self._end - self._start
-            self._buf[:n] = self._buf[self._start : self._end]
-            self._start, self._end = 0, n
+        if self._start + need > self._size:  # make room: what is left goes to the front
+            rest = self._view[self._start : self._end]
+            if self._pinned:
+                self._new_buffer(rest)
+            else:
+                n = len(rest)
+                self._buf[:n] = rest
+                self._start, self._end = 0, n
         while self._end - self._start < need:
-            k = self.sock.recv_into(self._view[self._end :], len(self._buf) - self._end)
+            k = self.sock.recv_into(self._view[self._end :], self._size - self._end)
             if k == 0:
                 raise PeerClosed(f"connection closed after {self._end - self._start} of "
                                  f"{need} bytes", self._end - self._start)
@@ -182,22 +193,26 @@ class PduReader:
                                          self.limit)
         self._start += 6
         try:
-            if length > len(self._buf):
+            if length > self._size:
                 return pdu_type, self._large(length)
             self._fill(length)
         except PeerClosed as exc:
             raise _closed(pdu_type, length, exc) from None
         body = self._view[self._start : self._start + length]
         self._start += length
-        if stable or pdu_type != P_DATA_TF:
+        if pdu_type != P_DATA_TF:
             return pdu_type, bytearray(body)
+        self._pinned = self._pinned or stable
         return pdu_type, body
 
     def _large(self, length: int) -> bytearray:
         out = bytearray(length)
         have = self._end - self._start
-        out[:have] = self._buf[self._start : self._end]
-        self._start = self._end = 0
+        out[:have] = self._view[self._start : self._end]
+        if self._pinned:
+            self._new_buffer(b"")
+        else:
+            self._start = self._end = 0
         recv_into_exact(self.sock, memoryview(out)[have:])
         return out
 
