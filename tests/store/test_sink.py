@@ -71,16 +71,16 @@ def test_where_open_refuses_o_direct_the_page_cache_is_used(
 
 def test_where_the_device_refuses_a_direct_write_it_goes_on_buffered(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = os.pwrite
+    real = os.pwritev
     refused = []
 
-    def picky(fd: int, data: memoryview, offset: int) -> int:
+    def picky(fd: int, views: list[memoryview], offset: int) -> int:
         if sink.direct:
             refused.append(offset)
             raise OSError(errno.EINVAL, "Invalid argument")
-        return real(fd, data, offset)
+        return real(fd, views, offset)
 
-    monkeypatch.setattr(os, "pwrite", picky)
+    monkeypatch.setattr(os, "pwritev", picky)
     data = os.urandom(2 * BUFFER + 77)
     sink = FileSink(tmp_path / "f")
     sink.write(data)
@@ -90,15 +90,48 @@ def test_where_the_device_refuses_a_direct_write_it_goes_on_buffered(
     assert (tmp_path / "f").read_bytes() == data
 
 
+def test_an_instance_reaches_the_disk_in_one_write_when_it_is_complete(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Receiving never waits for the disk: the buffers are written together at the end
+    (or once `HOLD` bytes are held, for a large instance)."""
+    real = os.pwritev
+    writes: list[tuple[int, int]] = []
+
+    def counted(fd: int, views: list[memoryview], offset: int) -> int:
+        writes.append((offset, sum(len(v) for v in views)))
+        return real(fd, views, offset)
+
+    monkeypatch.setattr(os, "pwritev", counted)
+    data = os.urandom(3 * BUFFER + ALIGN + 5)
+    sink = FileSink(tmp_path / "small")
+    for i in range(0, len(data), 16_000):
+        sink.write(data[i : i + 16_000])
+    assert writes == []
+    sink.finish()
+    assert writes == [(0, 3 * BUFFER + ALIGN)]  # and the last 5 bytes through the cache
+    sink.close()
+    writes.clear()
+    big = os.urandom(sink_module.HOLD + BUFFER + 1)
+    sink = FileSink(tmp_path / "big")
+    sink.write(big)
+    assert writes == [(0, sink_module.HOLD)]
+    sink.finish()
+    sink.close()
+    assert writes[1] == (sink_module.HOLD, BUFFER)
+    assert (tmp_path / "small").read_bytes() == data and (tmp_path / "big").read_bytes() == big
+
+
 def test_a_full_disk_is_an_os_error_and_abort_leaves_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(fd: int, data: memoryview, offset: int) -> int:
+    def full(*args: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     sink = FileSink(tmp_path / "f")
+    monkeypatch.setattr(os, "pwritev", full)
     monkeypatch.setattr(os, "pwrite", full)
     with pytest.raises(OSError) as exc:
-        sink.write(bytes(BUFFER))
+        sink.write(bytes(BUFFER + 10))
+        sink.finish()
     assert exc.value.errno == errno.ENOSPC
     sink.abort()
     assert not (tmp_path / "f").exists()
