@@ -1,7 +1,9 @@
-"""Reading an image back from its disk while it is being written.
+"""Reading an image back from its disk while it is being written through the page cache.
 
 For an ISO file the image is the medium: rather than reading it all again once it is
-written (a second pass, a second md5), a thread trails the writer. Range after range
+written (a second pass, a second md5), it is read back while it is written. Where the
+image can be written with O_DIRECT, `imagefile.DirectRanges` does it; this is the path
+where it cannot: a thread trails the writer. Range after range
 (`RANGE` bytes), it waits until the kernel has written the range to the disk
 (sync_file_range), reads it back from the device (O_DIRECT, so not from the page cache;
 where the file system refuses O_DIRECT, after dropping the range's cached pages) and
