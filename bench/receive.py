@@ -98,6 +98,26 @@ def orthanc(work: Path) -> Iterator[tuple[int, None]]:
         yield o.dicom_port, None
 
 
+def flush_ms(folder: Path, n: int = 50) -> float:
+    """Median milliseconds of what a pushed instance must wait for at the least: a new
+    small file renamed and fsynced (one flush of the disk's cache), in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    times = []
+    for i in range(n):
+        tmp, final = folder / f".t{i}", folder / f"f{i}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, bytes(4096))
+            start = time.perf_counter()
+            os.replace(tmp, final)
+            os.fsync(fd)
+            times.append(time.perf_counter() - start)
+        finally:
+            os.close(fd)
+    shutil.rmtree(folder, ignore_errors=True)
+    return 1000 * sorted(times)[n // 2]
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -138,6 +158,13 @@ def main() -> None:
               f"{mw[4] / results[peer][4]:.2f}x (4 assoc)")
     print(f"CPU of the process owning the receiver (the UI's process): "
           f"{owner_cpu[1]:.2f} s (1 assoc), {owner_cpu[4]:.2f} s (4 assoc)")
+    floor = flush_ms(work / "flush")
+    print(f"the disk's flush (rename + fsync of a small file, median): {floor:.2f} ms, so "
+          f"{floor * len(files) / 1000:.2f} s at least for {len(files)} images on one "
+          "association (mw-tui syncs each pushed image before its response; storescp never "
+          "does)")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"({os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@
 #   --user NAME          the station's unprivileged user [mwtui]
 #   --support-group NAME members may attach to the kiosk session over SSH [mwsupport]
 #   --support-user NAME  add this existing user to the support group (repeatable)
-#   --headless           enable the receiver alone (mw-tui-receiver.service), no kiosk
+#   --headless           enable the station without screens (mw-tui-receiver.service:
+#                        receiver and jobs), no kiosk
 #   --no-enable          install the units without enabling any
 #   --now                also start the enabled unit (otherwise: at the next boot)
 #   --font SIZE|auto|keep  console font TerminusBold SIZE (8x16 ... 16x32); auto (default)

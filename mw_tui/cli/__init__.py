@@ -7,6 +7,7 @@ Each command group lives in its own module with `register(subparsers)`; a parser
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         setup_logging(args.log_level or args.cfg.station.log_level,
                       to_stderr=getattr(args, "log_to_stderr", True))
+    # what the imports made lives as long as the process: the garbage collector need not
+    # look at it again (shorter collections while a job runs, a tenth of a second less to
+    # exit)
+    gc.freeze()
     try:
         return run(args)
     except KeyboardInterrupt:

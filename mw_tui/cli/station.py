@@ -23,9 +23,12 @@ log = logging.getLogger("mw_tui.serve")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run the receiver only (headless; logs to stdout)",
-                       description="Run the Storage and Verification SCP until SIGTERM or "
-                                   "Ctrl-C. The flags override the configuration.")
+    p = sub.add_parser("serve", help="run the station headless: receiver and jobs (logs "
+                                     "to stdout)",
+                       description="Run the station without its screens until SIGTERM or "
+                                   "Ctrl-C: the Storage and Verification SCP, the jobs (those "
+                                   "mw-tui burn queues, and the auto-rules') and the device "
+                                   "watcher. The flags override the configuration.")
     p.add_argument("--port", type=int, help="listen on this port (station.port)")
     p.add_argument("--ae-title", help="answer to this AE title (station.ae_title)")
     p.add_argument("--storage", help="keep studies in this folder (station.storage)")
@@ -107,7 +110,7 @@ def run_serve(args: argparse.Namespace) -> int:
         for e in exc.errors:
             print(f"mw-tui serve: {e}", file=sys.stderr)
         return 2
-    station = Station(config, receive=True, watch_devices=False, run_jobs=False)
+    station = Station(config, receive=True)  # a station without screens: it runs the jobs
     station.on_receiver_event(_log_event)
     station.on_study_changed(_log_study)
     stop = threading.Event()
@@ -120,8 +123,9 @@ def run_serve(args: argparse.Namespace) -> int:
             return 1
         st = station.status().receiver
         tls_note = f" (DICOM TLS on port {st.tls_port})" if st.tls_port else ""
+        jobs = f"; jobs: {station.runner_busy}" if station.runner_busy else ", running the jobs"
         print(f"mw-tui: receiving as {st.ae_title} on {st.bind}:{st.port}{tls_note}, storage "
-              f"{config.station.storage}", flush=True)
+              f"{config.station.storage}{jobs}", flush=True)
         stop.wait()
         log.info("stopping (signal received)")
     finally:

@@ -53,6 +53,11 @@ class StoragePaths:
         return self.storage / "jobs.lock"
 
     @property
+    def jobs_bell(self) -> Path:
+        """The socket the process running the jobs listens on, to be woken (`jobs.bell`)."""
+        return self.storage / "jobs.bell"
+
+    @property
     def jobs_work(self) -> Path:
         """The jobs' work folders (files being transcoded, ISO images being made)."""
         return self.work / "jobs"

@@ -23,7 +23,6 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.sr.codedict import codes
 from pydicom.tag import BaseTag
 
 from mw_tui.config.deid import DateHandling, DeidProfile
@@ -57,6 +56,8 @@ class Method:
 
     @classmethod
     def of(cls, profile: DeidProfile) -> Method:
+        from pydicom.sr.codedict import codes  # a large table: loaded when first needed
+
         chosen = [("", codes.DCM.BasicApplicationConfidentialityProfile)]
         dates = profile.date_handling
         if dates is DateHandling.KEEP:

@@ -1,10 +1,11 @@
 """One inbound association, from A-ASSOCIATE-RQ to release: Verification and Storage SCP.
 
 Negotiation uses pynetdicom's PDU codecs and its presentation context negotiation; the
-data path is lean and blocking: a PDU is read straight from the socket, command PDVs are
-decoded here, dataset PDVs are handed to the store as they arrive (views into the PDUs,
-not copies), and the C-STORE-RSP goes out as soon as the instance is durable. No polling,
-one thread per association.
+data path is lean and blocking: PDUs are read from the socket through one buffer (each
+recv takes whatever has arrived), command PDVs are decoded here, dataset PDVs are handed
+to the store as they arrive (views, which it copies once into its write buffer, or
+copies of the PDUs it keeps), and the C-STORE-RSP goes out as soon as the instance is
+durable. No polling, one thread per association.
 
 Requests on the Media Creation Management context (offered to the callers `[mcm]`
 allows) are handed to `nservice.Exchange`, their data set with them, and its answer sent.
@@ -274,12 +275,13 @@ class AssociationHandler:
     # -- the data phase -------------------------------------------------------------
 
     def _serve(self) -> str:
-        limit = self.settings.max_pdu or UNLIMITED_PDU_CAP
+        reader = wire.PduReader(self.sock, self.settings.max_pdu or UNLIMITED_PDU_CAP)
         while True:
-            pdu_type, body = wire.read_pdu(self.sock, limit)
+            keeps = self._incoming is not None and self._incoming.keeps_views
+            pdu_type, body = reader.read(stable=keeps)  # else a view, valid until the next
             if pdu_type == wire.P_DATA_TF:
                 for context_id, control, fragment in wire.iter_pdvs(body):
-                    self._pdv(context_id, control, fragment)
+                    self._pdv(context_id, control, fragment, stable=keeps)
             elif pdu_type == wire.A_RELEASE_RQ:
                 self.sock.sendall(wire.release_rp())
                 return "released"
@@ -289,7 +291,8 @@ class AssociationHandler:
                 raise wire.ProtocolError(f"unexpected PDU type {pdu_type} during the "
                                          "association", wire.ABORT_UNEXPECTED_PDU)
 
-    def _pdv(self, context_id: int, control: int, fragment: memoryview) -> None:
+    def _pdv(self, context_id: int, control: int, fragment: memoryview,
+             stable: bool = True) -> None:
         if context_id not in self.contexts:
             raise wire.ProtocolError(f"PDV on presentation context {context_id}, which was "
                                      "not accepted", wire.ABORT_INVALID_PARAMETER)
@@ -308,9 +311,9 @@ class AssociationHandler:
         if self._pending is None or self._pending[0] != context_id:
             raise wire.ProtocolError("data set PDV without a command expecting it",
                                      wire.ABORT_UNEXPECTED_PDU)
-        if self._incoming is not None:
-            self._incoming.write(fragment)  # kept as a view: each PDU is a new buffer
-        elif self._exchange is not None:
+        if self._incoming is not None:  # a view: kept (a new buffer) or copied (scratch)
+            self._incoming.write(fragment, stable)
+        elif self._exchange is not None:  # copies what it is given
             self._exchange.write(fragment)
         if is_last:
             self._finish()

@@ -41,6 +41,7 @@ NO_DATASET = 0x0101
 ASSOCIATE_RQ_LIMIT = 256 * 1024  # no legitimate A-ASSOCIATE-RQ comes near this
 COMMAND_LIMIT = 64 * 1024
 MAX_CONTEXTS = 128  # presentation contexts in one association (odd IDs 1-255, PS3.8 9.3.2.2)
+SCRATCH_CAP = 4 * 1024 * 1024  # a reused receive buffer (`read_pdu`) is never larger
 _GROW_STEP = 64 * 1024  # buffers of peers not yet trusted grow with what they really send
 
 
@@ -93,15 +94,23 @@ def recv_exact(sock: socket.socket, n: int, deadline: float | None = None,
     return buf
 
 
-def read_pdu(sock: socket.socket, limit: int,
-             deadline: float | None = None) -> tuple[int, bytearray]:
-    """Read one PDU; returns (type, body without the 6-byte header).
+def recv_into_exact(sock: socket.socket, view: memoryview) -> None:
+    """Fill `view` from the socket."""
+    got, n = 0, len(view)
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise PeerClosed(f"connection closed after {got} of {n} bytes", got)
+        got += k
 
-    Before the association is accepted pass a `deadline`: the whole PDU must arrive by
-    then (a peer trickling bytes cannot hold the connection), and memory grows only with
-    the bytes that really arrive.
-    """
-    head = recv_exact(sock, 6, deadline)
+
+def _read_header(sock: socket.socket, limit: int,
+                 deadline: float | None) -> tuple[int, int]:
+    """(type, length) of the next PDU, checked against the limits."""
+    return _check_header(recv_exact(sock, 6, deadline), limit)
+
+
+def _check_header(head: bytearray | memoryview, limit: int) -> tuple[int, int]:
     pdu_type = head[0]
     (length,) = struct.unpack_from(">I", head, 2)
     if pdu_type not in (A_ASSOCIATE_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, P_DATA_TF,
@@ -114,14 +123,101 @@ def read_pdu(sock: socket.socket, limit: int,
     if length > limit:
         raise ProtocolError(f"PDU of type 0x{pdu_type:02X} declares {length} bytes, more than "
                             f"the {limit} allowed")
+    return pdu_type, length
+
+
+def _closed(pdu_type: int, length: int, exc: PeerClosed) -> PeerClosed:
+    return PeerClosed(f"connection closed in the middle of a PDU of type 0x{pdu_type:02X} "
+                      f"({exc.received + 6} of {length + 6} bytes)", exc.received + 6)
+
+
+def read_pdu(sock: socket.socket, limit: int,
+             deadline: float | None = None) -> tuple[int, bytearray]:
+    """Read one PDU; returns (type, body without the 6-byte header).
+
+    Before the association is accepted pass a `deadline`: the whole PDU must arrive by
+    then (a peer trickling bytes cannot hold the connection), and memory grows only with
+    the bytes that really arrive.
+    """
+    pdu_type, length = _read_header(sock, limit, deadline)
     try:
         return pdu_type, recv_exact(sock, length, deadline, grow=deadline is not None)
     except PeerClosed as exc:
-        raise PeerClosed(f"connection closed in the middle of a PDU of type 0x{pdu_type:02X} "
-                         f"({exc.received + 6} of {length + 6} bytes)", exc.received + 6) from None
+        raise _closed(pdu_type, length, exc) from None
 
 
-def iter_pdvs(body: bytearray) -> Iterator[tuple[int, int, memoryview]]:
+class PduReader:
+    """The PDUs of an association, read through one receive buffer: each recv takes
+    whatever has arrived, often several PDUs (an archive sends 16 KiB ones), instead of
+    two system calls per PDU and a new buffer for each.
+
+    `read()` returns a view into the buffer, valid until the next `read()`; with
+    `stable`, one that stays valid (for a data set kept as it arrived): the buffer is then
+    never overwritten, and the next bytes go to a new one. A PDU larger than the buffer
+    gets a buffer of its own."""
+
+    def __init__(self, sock: socket.socket, limit: int) -> None:
+        self.sock = sock
+        self.limit = limit
+        self._size = min(limit, SCRATCH_CAP) + 6
+        self._new_buffer(b"")
+
+    def _new_buffer(self, keep: bytes | bytearray | memoryview) -> None:
+        self._buf = bytearray(self._size)
+        self._view = memoryview(self._buf)
+        self._buf[: len(keep)] = keep
+        self._start, self._end = 0, len(keep)  # the bytes received and not yet read
+        self._pinned = False  # views of it were handed out as stable
+
+    def _fill(self, need: int) -> None:
+        """At least `need` unread bytes in the buffer (`need` fits it)."""
+        if self._start + need > self._size:  # make room: what is left goes to the front
+            rest = self._view[self._start : self._end]
+            if self._pinned:
+                self._new_buffer(rest)
+            else:
+                n = len(rest)
+                self._buf[:n] = rest
+                self._start, self._end = 0, n
+        while self._end - self._start < need:
+            k = self.sock.recv_into(self._view[self._end :], self._size - self._end)
+            if k == 0:
+                raise PeerClosed(f"connection closed after {self._end - self._start} of "
+                                 f"{need} bytes", self._end - self._start)
+            self._end += k
+
+    def read(self, stable: bool = False) -> tuple[int, bytearray | memoryview]:
+        """The next PDU: (type, body without the 6-byte header)."""
+        self._fill(6)
+        pdu_type, length = _check_header(self._view[self._start : self._start + 6],
+                                         self.limit)
+        self._start += 6
+        try:
+            if length > self._size:
+                return pdu_type, self._large(length)
+            self._fill(length)
+        except PeerClosed as exc:
+            raise _closed(pdu_type, length, exc) from None
+        body = self._view[self._start : self._start + length]
+        self._start += length
+        if pdu_type != P_DATA_TF:
+            return pdu_type, bytearray(body)
+        self._pinned = self._pinned or stable
+        return pdu_type, body
+
+    def _large(self, length: int) -> bytearray:
+        out = bytearray(length)
+        have = self._end - self._start
+        out[:have] = self._view[self._start : self._end]
+        if self._pinned:
+            self._new_buffer(b"")
+        else:
+            self._start = self._end = 0
+        recv_into_exact(self.sock, memoryview(out)[have:])
+        return out
+
+
+def iter_pdvs(body: bytearray | memoryview) -> Iterator[tuple[int, int, memoryview]]:
     """(presentation context id, message control header, fragment) of each PDV."""
     view = memoryview(body)
     pos, end = 0, len(body)

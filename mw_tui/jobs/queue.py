@@ -152,6 +152,11 @@ class JobQueue(Database):
         except KeyError:
             pass
 
+    def version(self) -> int:
+        """A number that changes whenever another connection (another process) commits a
+        change: what a process following a job run elsewhere polls, cheaply."""
+        return int(self.connect().execute("PRAGMA data_version").fetchone()[0])
+
     # -- creating and reading -----------------------------------------------------------
 
     def create(self, target: Target | None, profile: str, studies: tuple[StudyRef, ...],

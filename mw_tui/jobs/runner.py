@@ -28,6 +28,7 @@ from mw_tui.audit import AuditTrail
 from mw_tui.config import Config, StoragePaths
 from mw_tui.devices.models import Device
 from mw_tui.jobs.audit import AuditLog
+from mw_tui.jobs.bell import Bell
 from mw_tui.jobs.building import BuildStep
 from mw_tui.jobs.control import (
     MEDIA_RECHECK,
@@ -45,7 +46,7 @@ from mw_tui.jobs.retrieving import RetrieveStep
 from mw_tui.jobs.writing import WriteStep
 from mw_tui.store import Store
 
-__all__ = ["Runner", "RunnerBusy", "cancel_now"]
+__all__ = ["Runner", "RunnerBusy", "cancel_now", "runs_elsewhere"]
 
 
 class Step(Protocol):
@@ -75,6 +76,7 @@ class Runner:
         self._running: dict[int, tuple[str, StepCancel, threading.Thread]] = {}
         self._guard = threading.Lock()
         self._backoff: dict[int, float] = {}
+        self._bell: Bell | None = None
 
     @property
     def config(self) -> Config:
@@ -110,6 +112,8 @@ class Runner:
         self.queue.subscribe(self._on_change)
         self._thread = threading.Thread(target=self._schedule, name="job-runner", daemon=True)
         self._thread.start()
+        self._bell = Bell(StoragePaths.of(self.config).jobs_bell, self.wake)
+        self._bell.start()  # other processes queue jobs: they wake us
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop working; running steps are interrupted and resume at the next start."""
@@ -125,6 +129,9 @@ class Runner:
         if self._thread is not None:
             self._thread.join(5)
         self.queue.unsubscribe(self._on_change)
+        if self._bell is not None:
+            self._bell.stop()
+            self._bell = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -287,6 +294,23 @@ def cancel_now(config: Config, queue: JobQueue, audit: AuditLog, job_id: int,
         return job
     finally:
         os.close(fd)
+
+
+def runs_elsewhere(config: Config) -> bool:
+    """Whether another process runs the jobs of this storage folder now (it holds the
+    jobs lock): the kiosk, `mw-tui serve`, a burn or `mw-tui jobs run`."""
+    lock = StoragePaths.of(config).jobs_lock
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False  # no lock file: no station ever ran the jobs here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock if it was taken here
+    return False
 
 
 def _open_lock(path: Path) -> int:

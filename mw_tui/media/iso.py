@@ -10,26 +10,24 @@ it is written (mw_tui.media.readback), so that the writer need not read it again
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import os
-import queue
 import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pycdlib
 
 from mw_tui import __version__
-from mw_tui.media.readback import ReadBack, ReadBackError
+from mw_tui.media.imagefile import BLOCK, ImageFile
+from mw_tui.media.readback import ReadBackError
 from mw_tui.media.volume import ReadBack as ReadBackStamp
 from mw_tui.media.volume import Volume
 
 Progress = Callable[[int, int], None]
-BLOCK = 1 << 20  # bytes copied per read
-_ZEROS = bytes(BLOCK)
+PREFETCH = 32 << 20  # bytes of source files asked for ahead of the writer
 SECTOR_SIZE = 2048
 _D_CHARS = re.compile(r"[^A-Z0-9_]")
 _JOLIET_BAD = re.compile(r"[*/:;?\\\x00-\x1f]")
@@ -137,139 +135,58 @@ def build_image(volume: Volume) -> pycdlib.PyCdlib:
     return iso
 
 
-class _HashingWriter:
-    """The output file for pycdlib, hashing what it writes on another thread (and, given
-    a `ReadBack`, reading it back from the disk as it goes).
+def _sources(iso: Any) -> list[tuple[str, int]]:
+    """(path, length) of the files the image is written from, in the order of their
+    extents (the order they are written in)."""
+    return [(ino.data_fp, ino.get_data_length()) for ino in iso.inodes
+            if isinstance(ino.data_fp, str) and ino.get_data_length() > 0]
 
-    pycdlib writes descriptors and directories first (seeking around below the first file's
-    extent), then the files' data in ascending order. The metadata is hashed in one go, read
-    back, when the first file data comes; from then on, writes go forward and gaps are
-    zeros. Should a write ever go back, the hash is made again by reading the image once
-    (and the read-back is given up: the image is then read back by its writer).
-    """
 
-    def __init__(self, f: BinaryIO, data_start: Callable[[], int],
-                 read_back: ReadBack | None = None) -> None:
-        self.f = f
-        self.pos = 0
-        self.hashed = 0
-        self._data_start = data_start
-        self._start: int | None = None
-        self.in_order = True
-        self.read_back = read_back
-        self.md5 = hashlib.md5()
-        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-        self._thread = threading.Thread(target=self._hash, name="iso-md5", daemon=True)
+class Prefetch:
+    """Asks the kernel to read the source files ahead of the writer (posix_fadvise
+    WILLNEED), `PREFETCH` bytes ahead at most: files the receiver wrote around the page
+    cache come from the disk while the writer copies the ones before them."""
+
+    def __init__(self, files: list[tuple[str, int]]) -> None:
+        self._files = files
+        self._done = 0
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="iso-prefetch", daemon=True)
+
+    def __enter__(self) -> Prefetch:
         self._thread.start()
+        return self
 
-    def _hash(self) -> None:
-        while (chunk := self._q.get()) is not None:
-            self.md5.update(chunk)
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        self.pos = self.f.seek(offset, whence)
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def write(self, data: bytes) -> int:
-        at = self.pos
-        n = self.f.write(data)
-        self.pos += n
-        if self.in_order:
-            self._account(at, bytes(data))
-        return n
-
-    def _emit(self, at: int, data: bytes) -> None:
-        """`data` is the image's from `at`, right after what was emitted before."""
-        self._q.put(data)
-        if self.read_back is not None:
-            self.read_back.add(at, data)
-
-    def _out_of_order(self) -> None:
-        self.in_order = False
-        if self.read_back is not None:
-            self.read_back.abandon()
-            self.read_back = None
-
-    def _account(self, at: int, data: bytes) -> None:
-        if self._start is None:
-            try:
-                self._start = self._data_start()
-            except Exception:
-                self._out_of_order()
-                return
-        if self.hashed < self._start:
-            if at + len(data) <= self._start:
-                return  # metadata: hashed when the first file data comes
-            if at < self._start:
-                self._out_of_order()
-                return
-            self.f.flush()
-            fd = self.f.fileno()
-            done = 0
-            while done < self._start:
-                chunk = os.pread(fd, min(BLOCK, self._start - done), done)
-                if not chunk:
-                    break
-                self._emit(done, chunk)
-                done += len(chunk)
-            self.hashed = done
-            if done < self._start:
-                self._out_of_order()
-                return
-        if at < self.hashed:
-            self._out_of_order()
-            return
-        self._zeros(at - self.hashed)
-        self._emit(at, data)
-        self.hashed = at + len(data)
-
-    def _zeros(self, n: int) -> None:
-        while n > 0:
-            k = min(n, BLOCK)
-            self._emit(self.hashed, _ZEROS if k == BLOCK else bytes(k))
-            self.hashed += k
-            n -= k
-
-    def finish(self, size: int) -> str:
-        """The md5 of the finished image of `size` bytes (once it is read back, when it
-        is: raises ReadBackError when it does not read back as written)."""
-        try:
-            if self.in_order and self.hashed < size and self._start is not None:
-                self._zeros(size - self.hashed)
-            read_back, self.read_back = self.read_back, None
-            if read_back is not None:
-                if self.in_order and self.hashed == size:
-                    read_back.finish()
-                else:
-                    read_back.abandon()
-        finally:
-            self._q.put(None)
-            self._thread.join()
-        if self.in_order and self.hashed == size:
-            return self.md5.hexdigest()
-        self.f.flush()
-        md5 = hashlib.md5()
-        fd = self.f.fileno()
-        offset = 0
-        while chunk := os.pread(fd, BLOCK, offset):
-            md5.update(chunk)
-            offset += len(chunk)
-        return md5.hexdigest()
-
-    def abandon(self) -> None:
-        if self.read_back is not None:
-            self.read_back.abandon()
-            self.read_back = None
-        try:
-            while True:
-                self._q.get_nowait()
-        except queue.Empty:
-            pass
-        self._q.put(None)
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
         self._thread.join()
+
+    def reached(self, done: int) -> None:
+        """The writer has written `done` bytes of the image."""
+        with self._cond:
+            self._done = done
+            self._cond.notify()
+
+    def _run(self) -> None:
+        asked = 0
+        for path, length in self._files:
+            with self._cond:
+                while not self._stop and asked - self._done > PREFETCH:
+                    self._cond.wait()
+                if self._stop:
+                    return
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass  # the writer says what is wrong with it when it gets there
+            asked += length
 
 
 def _first_data_byte(iso: Any) -> int:
@@ -299,27 +216,30 @@ def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None
     except pycdlib.pycdlibexception.PyCdlibException as exc:
         raise IsoError(f"cannot lay out the image of {volume.label}: {exc}") from exc
 
+    ahead = Prefetch(_sources(iso))
+
     def on_progress(done: int, total: int, _opaque: Any) -> None:
         if cancel is not None and cancel.is_set():
             raise IsoCancelled()
+        ahead.reached(done)
         if progress is not None:
             progress(done, total)
 
-    writer: _HashingWriter | None = None
+    writer: ImageFile | None = None
     stamp: ReadBackStamp | None = None
     try:
-        with open(tmp, "w+b") as f:
-            checker = ReadBack(tmp, f.fileno(), f.flush) if read_back else None
-            writer = _HashingWriter(f, lambda: _first_data_byte(iso), checker)
-            iso.write_fp(writer, blocksize=BLOCK, progress_cb=on_progress)  # type: ignore[arg-type]
-            size = f.seek(0, os.SEEK_END)
-            md5 = writer.finish(size)
-            writer = None
-            if checker is not None and checker.error is None and checker.verified == size:
-                f.flush()
-                st = os.fstat(f.fileno())
-                stamp = ReadBackStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, md5,
-                                      checker.direct)
+        writer = ImageFile(tmp, lambda: _first_data_byte(iso), read_back)
+        with ahead:
+            iso.write_fp(writer, blocksize=BLOCK,  # type: ignore[arg-type]
+                         progress_cb=on_progress)
+        md5 = writer.finish()
+        size = writer.end
+        if read_back and writer.verified == size:
+            st = os.fstat(writer.fd)
+            stamp = ReadBackStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, md5,
+                                  writer.from_device)
+        writer.close()
+        writer = None
         if volume.capacity is not None and size > volume.capacity:
             raise IsoError(f"the image of {volume.label} has {size} bytes, more than the "
                            f"medium's {volume.capacity}: build it again for a larger medium")
@@ -327,6 +247,7 @@ def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None
     except BaseException as exc:
         if writer is not None:
             writer.abandon()
+            writer.close()
         tmp.unlink(missing_ok=True)
         if isinstance(exc, IsoError | KeyboardInterrupt):
             raise

@@ -1,7 +1,9 @@
-"""Reading an image back from its disk while it is being written.
+"""Reading an image back from its disk while it is being written through the page cache.
 
 For an ISO file the image is the medium: rather than reading it all again once it is
-written (a second pass, a second md5), a thread trails the writer. Range after range
+written (a second pass, a second md5), it is read back while it is written. Where the
+image can be written with O_DIRECT, `imagefile.DirectRanges` does it; this is the path
+where it cannot: a thread trails the writer. Range after range
 (`RANGE` bytes), it waits until the kernel has written the range to the disk
 (sync_file_range), reads it back from the device (O_DIRECT, so not from the page cache;
 where the file system refuses O_DIRECT, after dropping the range's cached pages) and
@@ -47,6 +49,22 @@ _memcmp = getattr(_LIBC, "memcmp", None)
 if _memcmp is not None:
     _memcmp.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
     _memcmp.restype = ctypes.c_int
+_memcmp_buffers = _LIBC["memcmp"] if _memcmp is not None and _LIBC is not None else None
+if _memcmp_buffers is not None:
+    _memcmp_buffers.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    _memcmp_buffers.restype = ctypes.c_int
+
+
+def same(a: mmap.mmap, b: mmap.mmap, n: int) -> bool:
+    """Whether the first `n` bytes of two buffers are equal (libc memcmp: no copy, and
+    the GIL is released meanwhile)."""
+    if _memcmp_buffers is None:
+        return a[:n] == b[:n]
+    ca, cb = ctypes.c_char.from_buffer(a), ctypes.c_char.from_buffer(b)
+    try:
+        return int(_memcmp_buffers(ctypes.addressof(ca), ctypes.addressof(cb), n)) == 0
+    finally:
+        del ca, cb  # the buffers may be closed afterwards
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:

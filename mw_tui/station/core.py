@@ -27,10 +27,11 @@ from mw_tui.devices.watcher import DeviceWatcher
 from mw_tui.dicom.events import MediaRequested, ReceiverEvent, StudyChanged
 from mw_tui.dicom.scp import PortInUse, Receiver, ReceiverError, ReceiverStatus
 from mw_tui.jobs.audit import AuditLog
+from mw_tui.jobs.bell import ring
 from mw_tui.jobs.models import Job
 from mw_tui.jobs.queue import JobQueue
 from mw_tui.jobs.rules import RuleEngine
-from mw_tui.jobs.runner import Runner, RunnerBusy
+from mw_tui.jobs.runner import Runner, RunnerBusy, runs_elsewhere
 from mw_tui.station import auditing
 from mw_tui.station.housekeeping import Housekeeping
 from mw_tui.station.inserted import InsertedMedium, MediaDetector, recent_labels, writing_to
@@ -39,6 +40,9 @@ from mw_tui.store import Store
 from mw_tui.util.listeners import Listeners
 
 log = logging.getLogger("mw_tui.station")
+
+RUNS_ELSEWHERE = ("another mw-tui (the kiosk, mw-tui serve or a burn command) is running the "
+                  "jobs; this one only queues them")
 
 
 def data_home() -> Path:
@@ -204,8 +208,12 @@ class StationCore:
         return self._started and "runner" in self._made and not self.runner_busy
 
     def wake_runner(self) -> None:
-        if "runner" in self._made:
+        """Have the jobs looked at now: by this process's runner, or by the process that
+        runs them (its bell)."""
+        if self.runs_jobs_here:
             self.runner.wake()
+        else:
+            ring(self.paths.jobs_bell)
 
     # -- subscriptions ------------------------------------------------------------------
 
@@ -259,6 +267,11 @@ class StationCore:
             auditing.lifecycle(self.trail, Lifecycle.START)
             if self.demo:
                 self._start_demo()
+            elsewhere = (self.run_jobs and self.receive is None and not self.demo
+                         and runs_elsewhere(self._config))
+            if elsewhere:  # the kiosk or `mw-tui serve`: it receives and runs the jobs
+                self.runner_busy = RUNS_ELSEWHERE
+                self.receive = self.watch_devices = self.run_jobs = False
             if self.receive is None:
                 from mw_tui.dicom.echo import station_answers
 

@@ -14,6 +14,8 @@ from mw_tui.jobs.models import Job, JobOptions, JobState, StudyRef, copy_options
 from mw_tui.jobs.runner import cancel_now
 from mw_tui.station.core import StationCore
 
+REMOTE_POLL = 0.02  # seconds between two looks at a jobs database another process changes
+
 
 class IdentifiedDataLeaves(Exception):
     """The job would send identified data outside the hospital: someone must confirm it
@@ -92,7 +94,9 @@ def cancel_job(station: StationCore, job_id: int, user: str = "") -> Job:
     else the runner stops it at its next safe point. KeyError / InvalidTransition."""
     user = user or current_user()
     if not station.runs_jobs_here:
-        return cancel_now(station.config, station.jobs, station.audit, job_id, user)
+        job = cancel_now(station.config, station.jobs, station.audit, job_id, user)
+        station.wake_runner()  # the station running it stops it now
+        return job
     job, now = station.jobs.cancel(job_id)
     if now:  # it had not started: nothing to stop
         station.audit.record_job(job, "job cancelled", user=user, result="cancelled")
@@ -116,7 +120,10 @@ def follow(station: StationCore, job_id: int, show: Callable[[Job], None],
            stop: threading.Event, interval: float = 0.1) -> Job:
     """Call `show(job)` as the job changes (its state at once, its progress ten times a
     second at most) until it is finished or `stop` is set; returns the job as last seen.
-    The job may run in this process or in another station (read from the database)."""
+    The job may run in this process, or in another station: then the database is
+    watched (`JobQueue.version()`, every `REMOTE_POLL` seconds) and read when it changed."""
+    if not station.runs_jobs_here:
+        return _follow_elsewhere(station, job_id, show, stop)
     changed = threading.Event()
     seen: list[object] = [None, 0.0]
 
@@ -139,6 +146,20 @@ def follow(station: StationCore, job_id: int, show: Callable[[Job], None],
             changed.clear()
     finally:
         station.jobs.unsubscribe(heard)
+
+
+def _follow_elsewhere(station: StationCore, job_id: int, show: Callable[[Job], None],
+                      stop: threading.Event) -> Job:
+    while True:
+        version = station.jobs.version()
+        job = station.jobs.get(job_id)
+        show(job)
+        if job.state.finished or stop.is_set():
+            return job
+        deadline = time.monotonic() + 1.0  # and at least once a second
+        while (station.jobs.version() == version and time.monotonic() < deadline
+               and not stop.wait(REMOTE_POLL)):
+            pass
 
 
 def wait_finished(station: StationCore, job_id: int, timeout: float) -> Job:

@@ -11,6 +11,7 @@ with `MalformedDataset` (never an unbounded allocation or recursion).
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from dataclasses import dataclass
@@ -277,31 +278,45 @@ def scan(data: bytes | bytearray | memoryview, transfer_syntax: str,
     return Header(attrs, b"".join(keep), implicit, little)
 
 
+_PERSON = frozenset({"PatientName", "ReferringPhysicianName"})
+_TEXT = frozenset({"StudyDescription", "SeriesDescription", "PatientID", "AccessionNumber",
+                   "StudyID"})
+
+
 def _decode(raw: dict[str, bytes]) -> dict[str, str]:
     charset = raw.get("SpecificCharacterSet", b"").decode("ascii", "replace")
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if key in _PERSON or key in _TEXT:
+            # the instances of a study repeat the same names: each is decoded once
+            out[key] = _decoded(key in _PERSON, value, charset)
+        else:
+            out[key] = value.decode("latin-1").strip("\0 ")
+    if charset:
+        out["SpecificCharacterSet"] = charset.strip("\0 ")
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _encodings(charset: str) -> tuple[str, ...]:
     encodings = [c.strip() for c in charset.strip("\0 ").split("\\")] if charset else []
     try:
         from pydicom.charset import convert_encodings
 
-        python_encodings = convert_encodings(encodings or ["ISO_IR 6"])
+        return tuple(convert_encodings(encodings or ["ISO_IR 6"]))
     except Exception:
-        python_encodings = ["iso8859"]
-    out: dict[str, str] = {}
-    for key, value in raw.items():
-        if key == "PatientName" or key == "ReferringPhysicianName":
-            try:
-                text = str(PersonName(value.rstrip(b"\0 "), python_encodings))
-            except Exception:
-                text = value.decode("latin-1")
-        elif key in ("StudyDescription", "SeriesDescription", "PatientID", "AccessionNumber",
-                     "StudyID"):
-            try:
-                text = decode_bytes(value, python_encodings, set())
-            except Exception:
-                text = value.decode("latin-1")
+        return ("iso8859",)
+
+
+@functools.lru_cache(maxsize=1024)
+def _decoded(person: bool, value: bytes, charset: str) -> str:
+    """A person's name or a text value in the data set's character set."""
+    encodings = list(_encodings(charset))
+    try:
+        if person:
+            text = str(PersonName(value.rstrip(b"\0 "), encodings))
         else:
-            text = value.decode("latin-1")
-        out[key] = text.strip("\0 ")
-    if charset:
-        out["SpecificCharacterSet"] = charset.strip("\0 ")
-    return out
+            text = decode_bytes(value, encodings, set())
+    except Exception:
+        text = value.decode("latin-1")
+    return text.strip("\0 ")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.conftest import write_config
 from tests.jobs.conftest import Archive, station_config
+from tests.peers import wait_until
 
 
 def cli(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -77,3 +78,38 @@ def test_burn_of_a_study_nowhere_says_so_before_starting_anything(
     assert "study 1.2.3.999 was found on no archive" in proc.stderr
     assert "listening" not in proc.stderr and "running jobs" not in proc.stderr
     assert json.loads(cli(config, "jobs", "--json").stdout) == []
+
+
+def test_burn_next_to_a_running_station_is_done_there_and_followed(
+        tmp_path: Path, archive: Archive) -> None:
+    """`mw-tui serve` runs the jobs: a burn queues its job there (no receiver or runner of
+    its own), follows it to the end and exits 0 once the medium is verified."""
+    config = write_config(station_config(tmp_path, archive), tmp_path / "config.toml")
+    serve = subprocess.Popen([sys.executable, "-m", "mw_tui", "--config", str(config),
+                              "--log-level", "INFO", "serve"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        assert serve.stdout is not None
+        banner = next(line for line in serve.stdout if "receiving as" in line)
+        assert "running the jobs" in banner
+        out = tmp_path / "out"
+        out.mkdir()
+        uid = next(iter(archive.studies))
+        proc = cli(config, "--log-level", "INFO", "burn", "--study", uid, "--to", f"iso:{out}")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "(queued for the station that runs the jobs)" in proc.stdout
+        assert "job 1 done: every medium verified" in proc.stdout
+        assert "listening" not in proc.stderr and "running jobs" not in proc.stderr
+        assert len(list(out.glob("*.iso"))) == 1
+        # cancelled from another command: the station stops it
+        queued = cli(config, "burn", "--study", uid, "--to", "disc:/dev/nonexistent",
+                     "--no-wait")
+        assert queued.returncode == 0, queued.stderr
+        assert cli(config, "jobs", "cancel", "2").returncode == 0
+        wait_until(lambda: json.loads(cli(config, "jobs", "--json").stdout)[0]["state"]
+                   == "cancelled", 60, "the station to cancel the job")
+    finally:
+        serve.terminate()
+        rest = serve.communicate(timeout=60)[0]
+    assert serve.returncode == 0
+    assert "job 1 done" in rest  # the station ran it

@@ -16,7 +16,8 @@ import pytest
 
 from mw_tui.devices.writers import base, isofile
 from mw_tui.jobs.models import JobState, StudyRef
-from mw_tui.media import iso, readback
+from mw_tui.media import iso
+from mw_tui.media.imagefile import ImageFile
 from mw_tui.station import Station
 from tests.jobs.conftest import Archive, station_config
 from tests.peers import dcmtk, free_port, need, wait_until
@@ -41,17 +42,18 @@ def spy_read_backs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Path], list[Pa
     """(images read back while written, files read back by the ISO-file writer)."""
     while_written: list[Path] = []
     after: list[Path] = []
-    make = iso.ReadBack
+    make = iso.ImageFile
 
-    def read_back(path: Path, *args: Any) -> readback.ReadBack:
-        while_written.append(path)
-        return make(path, *args)
+    def read_back(path: Path, data_start: Any, read_back: bool) -> ImageFile:
+        if read_back:
+            while_written.append(path)
+        return make(path, data_start, read_back)
 
     def file_md5(path: Path, *args: Any, **kwargs: Any) -> str:
         after.append(path)
         return base.file_md5(path, *args, **kwargs)
 
-    monkeypatch.setattr(iso, "ReadBack", read_back)
+    monkeypatch.setattr(iso, "ImageFile", read_back)
     monkeypatch.setattr(isofile, "file_md5", file_md5)
     return while_written, after
 

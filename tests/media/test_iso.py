@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
 from mw_tui.media import iso as isomod
+from mw_tui.media.imagefile import ImageFile
 from mw_tui.media.volume import Volume, VolumeFile
 
 
@@ -43,14 +45,14 @@ def _volume(tmp: Path, n: int) -> Volume:
 def test_the_md5_is_the_image_s_computed_in_one_pass(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     passes: list[bool] = []
-    finish = isomod._HashingWriter.finish
+    finish = ImageFile.finish
 
-    def spy(self: isomod._HashingWriter, size: int) -> str:
-        digest = finish(self, size)
+    def spy(self: ImageFile) -> str:
+        digest = finish(self)
         passes.append(self.in_order)
         return digest
 
-    monkeypatch.setattr(isomod._HashingWriter, "finish", spy)
+    monkeypatch.setattr(ImageFile, "finish", spy)
     volume = isomod.write_iso(_volume(tmp_path, 30), tmp_path / "a.iso")
     assert volume.iso is not None
     assert volume.iso_md5 == hashlib.md5(volume.iso.read_bytes()).hexdigest()
@@ -58,41 +60,50 @@ def test_the_md5_is_the_image_s_computed_in_one_pass(tmp_path: Path,
     assert passes == [True]  # no second reading of the image
 
 
-def test_out_of_order_writes_fall_back_to_reading_the_image(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_back", [False, True])
+def test_out_of_order_writes_fall_back_to_reading_the_image(tmp_path: Path,
+                                                            read_back: bool) -> None:
     path = tmp_path / "raw"
-    with open(path, "w+b") as f:
-        w = isomod._HashingWriter(f, lambda: 4096)
-        w.seek(100)
-        w.write(b"meta")
-        w.seek(5000)
-        w.write(b"data" * 10)
-        w.seek(300)  # back below what was hashed: the fast path cannot go on
-        w.write(b"late")
-        w.seek(9000)
-        w.write(b"end")
-        size = f.seek(0, 2)
-        digest = w.finish(size)
-        assert not w.in_order
+    w = ImageFile(path, lambda: 4096, read_back)
+    w.seek(100)
+    w.write(b"meta")
+    w.seek(5000)
+    w.write(b"data" * 10)
+    w.seek(300)  # back below what was hashed: the fast path cannot go on
+    w.write(b"late")
+    w.seek(9000)
+    w.write(b"end")
+    digest = w.finish()
+    assert not w.in_order and w.verified == 0
+    w.close()
     assert digest == hashlib.md5(path.read_bytes()).hexdigest()
+    raw = path.read_bytes()
+    assert raw[100:104] == b"meta" and raw[300:304] == b"late" and raw[5000:5040] == b"data" * 10
+    assert len(raw) == 9003 and raw.endswith(b"end")
 
 
 def test_in_order_writes_hash_the_metadata_and_the_gaps(tmp_path: Path) -> None:
     path = tmp_path / "raw"
-    with open(path, "w+b") as f:
-        w = isomod._HashingWriter(f, lambda: 4096)
-        w.seek(2048)
-        w.write(b"directory")
-        w.seek(100)
-        w.write(b"descriptor")
-        w.seek(4096)
-        w.write(b"first file")
-        w.seek(6144)
-        w.write(b"second file")
-        w.seek(8191)
-        w.write(b"\0")
-        digest = w.finish(f.seek(0, 2))
-        assert w.in_order
-    assert digest == hashlib.md5(path.read_bytes()).hexdigest()
+    w = ImageFile(path, lambda: 4096, read_back=True)
+    assert w.direct is not None  # ext4: written around the page cache
+    w.seek(2048)
+    w.write(b"directory")
+    w.seek(100)
+    w.write(b"descriptor")
+    w.seek(4096)
+    w.write(b"first file")
+    w.seek(6144)
+    w.write(b"second file")
+    w.seek(0, os.SEEK_END)
+    assert w.tell() == 6155
+    w.seek(8191)
+    w.write(b"\0")
+    digest = w.finish()
+    assert w.in_order and w.verified == w.end == 8192  # read back from the disk
+    w.close()
+    raw = path.read_bytes()
+    assert digest == hashlib.md5(raw).hexdigest()
+    assert raw[2048:2057] == b"directory" and raw[6144:6155] == b"second file"
 
 
 def test_a_vanished_source_file_is_a_clear_error(tmp_path: Path) -> None:

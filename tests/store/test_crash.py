@@ -85,3 +85,44 @@ def test_kill_9_mid_transfer_keeps_every_acknowledged_instance(
     for uid, rel in indexed.items():
         assert re.fullmatch(r"[0-9.]+", uid)
         pydicom.dcmread(store.root / rel).pixel_array  # noqa: B018 - must decode
+
+
+def _receiver_pids(serve: subprocess.Popen[bytes]) -> list[int]:
+    children = Path(f"/proc/{serve.pid}/task/{serve.pid}/children").read_text().split()
+    return [serve.pid, *map(int, children)]
+
+
+@pytest.mark.slow
+def test_kill_9_right_after_a_response_finds_the_instance(
+        tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    """The station and its receiver workers are killed the moment a push is acknowledged:
+    the instance is already complete under its own name, and indexed at the next start."""
+    from tests import rawscu
+    from tests.store.test_deferred import images
+
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[station]\nport = {port}\nbind = "127.0.0.1"\n'
+                      f'storage = "{tmp_path / "store"}"\nmin_free_mb = 1\n')
+    sent = images(3)
+    for sop_class, uid, data in sent:
+        serve = start_serve(config, port)
+        processes.append(serve)
+        pids = _receiver_pids(serve)
+        assoc = rawscu.associate(port, [(1, sop_class, ["1.2.840.10008.1.2.1"])])
+        assert assoc.c_store(1, sop_class, uid, data) == 0
+        for pid in pids:  # at once: nothing may be left to do after the response
+            os.kill(pid, signal.SIGKILL)
+        assoc.sock.close()
+        serve.wait(10)
+        wait_until(lambda: not port_open(port), 30, "the receiver workers to end")
+        found = [p for p in (tmp_path / "store" / "studies").rglob(f"{uid}.dcm")]
+        assert len(found) == 1 and found[0].read_bytes().endswith(data)
+    serve = start_serve(config, port)  # recovery: index and files agree
+    processes.append(serve)
+    serve.send_signal(signal.SIGTERM)
+    assert serve.wait(30) == 0
+    store = Store(tmp_path / "store")
+    assert check(store).ok
+    assert sorted(store.index.paths()) == sorted(uid for _, uid, _ in sent)
+    assert not list((tmp_path / "store" / "incoming").iterdir())

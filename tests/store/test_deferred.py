@@ -15,7 +15,7 @@ from pydicom.uid import generate_uid
 from mw_tui.demo import synth
 from mw_tui.standard import sop
 from mw_tui.store import Refusal, Refused, Store, StoredInstance, part10, sync
-from mw_tui.store import ingest as ingest_module
+from mw_tui.store import incoming as incoming_module
 from mw_tui.store.check import check, recover
 from mw_tui.store.header import NeedMore, scan
 from tests.peers import PYDICOM_TEST_FILES
@@ -72,15 +72,59 @@ def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_a_pushed_instance_is_fsynced_before_it_is_acknowledged(
-        tmp_path: Path, fsyncs: list[int]) -> None:
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(call, what it named) of every rename, fsync and fdatasync, in order; a descriptor
+    is named by the path it has when it is synced."""
+    seen: list[tuple[str, str]] = []
+
+    def named(fd: int) -> str:
+        return os.readlink(f"/proc/self/fd/{fd}")
+
+    for name in ("fsync", "fdatasync"):
+        real = getattr(os, name)
+
+        def spy(fd: int, real: Callable[[int], None] = real, name: str = name) -> None:
+            seen.append((name, named(fd)))
+            real(fd)
+
+        monkeypatch.setattr(os, name, spy)
+    replace = os.replace
+
+    def renamed(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        replace(src, dst)
+        seen.append(("rename", str(dst)))
+
+    monkeypatch.setattr(os, "replace", renamed)
+    return seen
+
+
+def test_a_pushed_instance_is_synced_once_after_its_rename(
+        tmp_path: Path, calls: list[tuple[str, str]]) -> None:
+    """ext4 and XFS: the data is on the device before the rename, and one fsync of the
+    file after it makes data, inode and new name durable."""
     store = Store(tmp_path / "store")
+    assert store.ordered  # the tests' file system is one of those
     a, b = images(2)
     put(store, a)
-    fsyncs.clear()
-    stored = put(store, b)  # same folders: the file and its folder are synced
-    assert len(fsyncs) == 2
+    calls.clear()
+    stored = put(store, b)  # same folders: nothing to create
+    assert calls == [("rename", str(stored.path)), ("fsync", str(stored.path))]
     assert marks(store) == {}
+    assert stored.path.read_bytes().endswith(b[2])
+
+
+def test_elsewhere_a_pushed_instance_is_synced_then_renamed_then_its_folder_synced(
+        tmp_path: Path, calls: list[tuple[str, str]]) -> None:
+    store = Store(tmp_path / "store")
+    store.ordered = False  # a file system whose fsync may not cover a new name
+    a, b = images(2)
+    put(store, a)
+    calls.clear()
+    stored = put(store, b)
+    (op, temp), *rest = calls
+    assert op == "fdatasync" and Path(temp).parent == store.root / "incoming"
+    assert rest == [("rename", str(stored.path)), ("fsync", str(stored.path.parent))]
     assert stored.path.read_bytes().endswith(b[2])
 
 
@@ -107,13 +151,13 @@ def test_an_instance_of_our_own_retrieve_is_written_without_fsync_then_made_dura
 
 
 def test_a_durable_copy_is_never_replaced_by_one_not_yet_on_disk(
-        tmp_path: Path, fsyncs: list[int]) -> None:
+        tmp_path: Path, calls: list[tuple[str, str]]) -> None:
     store = Store(tmp_path / "store")
     item = images(1)[0]
     put(store, item)  # pushed by a modality
-    fsyncs.clear()
-    put(store, item, deferred=True)  # then the same instance retrieved
-    assert len(fsyncs) == 2
+    calls.clear()
+    stored = put(store, item, deferred=True)  # then the same instance retrieved
+    assert calls == [("rename", str(stored.path)), ("fsync", str(stored.path))]  # as a push
     assert marks(store) == {}
     unsynced = images(1)[0]
     put(store, unsynced, deferred=True)
@@ -300,8 +344,8 @@ def test_short_writes_and_more_fragments_than_iov_max(tmp_path: Path,
         return real(fd, [b[:777] for b in buffers[:3]])  # never all of it
 
     monkeypatch.setattr(os, "writev", stingy)
-    store = Store(tmp_path / "store")
-    item = images(1)[0]
+    store = Store(tmp_path / "store", direct=False)  # through the page cache, as where the
+    item = images(1)[0]  # file system refuses O_DIRECT
     big = dataset(synth.image(synth.StudyInfo(), "CT", rows=64, columns=64))
     for it, fragment in ((item, 1), (big, 3)):
         stored = put(store, it, deferred=True, fragment=fragment)
@@ -312,13 +356,13 @@ def test_short_writes_and_more_fragments_than_iov_max(tmp_path: Path,
 def test_the_header_is_read_from_the_first_fragment_only(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: list[int] = []
-    real = ingest_module.scan
+    real = incoming_module.scan
 
     def spy(data: bytes, ts: str, total: int | None = None) -> object:
         sizes.append(len(data))
         return real(data, ts, total)
 
-    monkeypatch.setattr(ingest_module, "scan", spy)
+    monkeypatch.setattr(incoming_module, "scan", spy)
     item = dataset(synth.image(synth.StudyInfo(), "CT", rows=128, columns=128))
     put(Store(tmp_path / "store"), item, fragment=16372)
     assert sizes == [16372]  # not the 32 KiB of the whole data set

@@ -14,7 +14,7 @@ from pydicom.filewriter import dcmwrite
 
 from mw_tui.demo import synth
 from mw_tui.standard import sop
-from mw_tui.store import Store, ingest
+from mw_tui.store import Store, incoming
 from mw_tui.util import privacy
 from mw_tui.util.logs import setup_logging
 from tests import rawfuzz
@@ -114,16 +114,20 @@ def test_temp_names_say_nothing_about_the_patient(tmp_path: Path,
         seen.append(Path(src).name)
         replace(src, dst)
 
-    monkeypatch.setattr(ingest.os, "replace", spy)
-    for threshold in (ingest.SPOOL_THRESHOLD, 1000):  # in memory, then spooled to disk
-        monkeypatch.setattr(ingest, "SPOOL_THRESHOLD", threshold)
-        ds = synth.image(study, rows=32, columns=32, instance_number=threshold)
+    monkeypatch.setattr(os, "replace", spy)
+    # pushed (streamed into incoming/), retrieved (in memory), retrieved and large (spooled)
+    for deferred, threshold in ((False, incoming.SPOOL_THRESHOLD),
+                                (True, incoming.SPOOL_THRESHOLD), (True, 1000)):
+        monkeypatch.setattr(incoming, "SPOOL_THRESHOLD", threshold)
+        ds = synth.image(study, rows=32, columns=32, instance_number=threshold + deferred)
         buf = io.BytesIO()
         dcmwrite(buf, ds, implicit_vr=False, little_endian=True)
-        store.store_bytes(ds.SOPClassUID, ds.SOPInstanceUID, sop.EXPLICIT_VR_LE,
-                          buf.getvalue())
+        inc = store.begin(ds.SOPClassUID, ds.SOPInstanceUID, sop.EXPLICIT_VR_LE,
+                          deferred=deferred)
+        inc.write(buf.getvalue())
+        inc.commit()
         assert not any(ds.SOPInstanceUID in n for n in seen)
-    assert len(seen) == 2
+    assert len(seen) == 3
     for name in seen:
         assert name.startswith(".") and name.endswith(".part") and len(name) == 22, name
         for phi in (NAME, GIVEN, PID, study.study_uid):
