@@ -86,7 +86,10 @@ def main() -> int:
     if importlib.util.find_spec("dicognito") is None:
         print("bench/deid: dicognito is missing (pip install -e '.[test]' installs it)")
         return 1
+    from bench._installed import compile_package
     from bench.media import fill  # not in the timed child: it imports the media builder
+
+    compile_package()  # untimed, as pip compiles an installed station
 
     with tempfile.TemporaryDirectory(prefix="mw-bench-deid-", dir="/var/tmp") as tmp:
         root = Path(tmp)

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._installed import compile_package  # noqa: E402
 from mw_tui.demo import synth  # noqa: E402
 from tests.peers import Orthanc, dcmtk, free_port  # noqa: E402
 
@@ -127,6 +128,7 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"bench/import: {tool} is missing (./setup.sh deps installs it)")
             return 1
+    compile_package()  # untimed, as pip compiles an installed station
     with tempfile.TemporaryDirectory(prefix="mw-bench-import-", dir="/var/tmp") as tmp:
         work = Path(tmp)
         t = time.perf_counter()

@@ -7,13 +7,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mw_tui.config import Config, StoragePaths
 from mw_tui.jobs.models import Job
-from mw_tui.labels import LabelContent, Labels, PrintState, PrintStatus, StudyFacts, content_for
 from mw_tui.media.volume import Volume, WebImages
 from mw_tui.store import Store
 from mw_tui.store.index import StudyRow
+
+if TYPE_CHECKING:
+    from mw_tui.labels import LabelContent, Labels, PrintStatus, StudyFacts
+
+# mw_tui.labels (reportlab, its fonts) is imported where a label is made, not here: every
+# burn and the receiver load this module, and most of them never draw a label.
 
 DEID = "deid"  # an anonymous job's copies, in its work folder (see building)
 
@@ -49,6 +55,8 @@ def content(config: Config, studies: Sequence[StudyFacts], job_id: int | None, *
     screen's preview, the printed label and the publisher's. `label_text` and `barcode`:
     what a requester asked to be printed (a RIS's Label Text and Barcode Value; the
     barcode is the job's own otherwise)."""
+    from mw_tui.labels import content_for
+
     return content_for(
         studies, disc_number=number, disc_count=count, volume_label=volume_label,
         institution="" if anonymous else config.media.institution,
@@ -79,6 +87,11 @@ class JobLabels:
         self.anonymous_store = workdir / DEID if anonymous else None
         self.folder = StoragePaths.of(config).labels / str(job.id)
 
+    def labels(self) -> Labels:
+        from mw_tui.labels import Labels
+
+        return Labels(self.config.labels)
+
     def content(self, volume: Volume) -> LabelContent:
         rows = rows_for(self.store, self.study_uids, self.anonymous_store)
         return of_volume(self.config, rows, self.job, volume)
@@ -86,13 +99,13 @@ class JobLabels:
     def image(self, volume: Volume) -> Path:
         """A JPEG of the label, for a disc publisher (it cannot print a PDF)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        return Labels(self.config.labels).image(self.content(volume),
-                                                self.folder / f"label{volume.number}.jpg")
+        return self.labels().image(self.content(volume),
+                                   self.folder / f"label{volume.number}.jpg")
 
     def pdf(self, volume: Volume, label: LabelContent | None = None) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        return Labels(self.config.labels).pdf(label or self.content(volume),
-                                              self.folder / f"label{volume.number}.pdf")
+        return self.labels().pdf(label or self.content(volume),
+                                 self.folder / f"label{volume.number}.pdf")
 
     def print_later(self, volume: Volume, told: Callable[[str], None]) -> None:
         """The label of a verified disc: its PDF kept, printed when [labels] printer is
@@ -107,7 +120,7 @@ class JobLabels:
         def run() -> None:
             try:
                 pdf = self.pdf(volume, label)
-                status = Labels(self.config.labels).print(pdf)
+                status = self.labels().print(pdf)
             except Exception as exc:  # a template or font problem: the disc is still fine
                 told(f"the label of disc {volume.number} could not be made: {exc}")
                 return
@@ -117,6 +130,8 @@ class JobLabels:
 
 
 def describe(status: PrintStatus, volume: Volume) -> str:
+    from mw_tui.labels import PrintState
+
     disc = f"disc {volume.number} of {volume.count}" if volume.count > 1 else "the disc"
     if status.state is PrintState.KEPT:
         return f"label of {disc}: {status.pdf} (no printer is set: print it from there)"

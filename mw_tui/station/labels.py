@@ -8,15 +8,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mw_tui.config import Config, StoragePaths, Target, TargetKind
 from mw_tui.devices.writers import writer_for
 from mw_tui.devices.writers.hotfolder import HotFolderWriter, PublisherState
 from mw_tui.jobs import labelling
 from mw_tui.jobs.models import Job
-from mw_tui.labels import LabelError, Labels, PrintStatus, StudyFacts, TemplateError
 from mw_tui.media.volume import WebImages
 from mw_tui.store import Store
+
+if TYPE_CHECKING:  # mw_tui.labels (reportlab) is loaded when a label is made
+    from mw_tui.labels import Labels, PrintStatus, StudyFacts
 
 
 class LabelProblem(Exception):
@@ -25,6 +28,8 @@ class LabelProblem(Exception):
 
 def labels_of(config: Config) -> Labels:
     """The site's labels ([labels]); LabelProblem when its template or fonts are wrong."""
+    from mw_tui.labels import LabelError, Labels, TemplateError
+
     try:
         return Labels(config.labels)
     except (TemplateError, LabelError) as exc:
