@@ -170,7 +170,6 @@ class Dcmqrscp:
 
     def __init__(self, folder: Path, known: cfg.Config | None = None) -> None:
         need("dcmqrscp")
-        self.port = free_port()
         db = folder / "db"
         db.mkdir(parents=True)
         self.cfg = folder / "dcmqrscp.cfg"
@@ -178,14 +177,22 @@ class Dcmqrscp:
         if known is not None:  # the station as a known move destination
             s = known.station
             hosts = f"station = ({s.ae_title}, 127.0.0.1, {s.port})\n"
-        self.cfg.write_text(
-            f"NetworkTCPPort = {self.port}\nMaxPDUSize = 16384\nMaxAssociations = 4\n"
-            f"HostTable BEGIN\n{hosts}HostTable END\nVendorTable BEGIN\nVendorTable END\n"
-            f"AETable BEGIN\nQRSCP {db} RW (20, 64mb) ANY\nAETable END\n")
-        self.proc = subprocess.Popen(["dcmqrscp", "-c", str(self.cfg), str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env={**os.environ, "TCP_NODELAY": "1"})
-        wait_until(lambda: port_open(self.port), 20, "dcmqrscp to listen")
+        log = folder / "dcmqrscp.log"
+        for _attempt in range(3):  # a free port can be taken before dcmqrscp binds it
+            self.port = free_port()
+            self.cfg.write_text(
+                f"NetworkTCPPort = {self.port}\nMaxPDUSize = 16384\nMaxAssociations = 4\n"
+                f"HostTable BEGIN\n{hosts}HostTable END\nVendorTable BEGIN\nVendorTable END\n"
+                f"AETable BEGIN\nQRSCP {db} RW (20, 64mb) ANY\nAETable END\n")
+            with log.open("wb") as out:
+                self.proc = subprocess.Popen(["dcmqrscp", "-c", str(self.cfg), str(self.port)],
+                                             stdout=out, stderr=subprocess.STDOUT,
+                                             env={**os.environ, "TCP_NODELAY": "1"})
+            wait_until(lambda: port_open(self.port) or self.proc.poll() is not None, 20,
+                       "dcmqrscp to listen")
+            if self.proc.poll() is None:
+                return
+        raise AssertionError(f"dcmqrscp did not start: {log.read_text(errors='replace')}")
 
     def store(self, tmp: Path, *datasets: Dataset) -> None:
         files = []
