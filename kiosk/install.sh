@@ -23,7 +23,8 @@
 #   --font SIZE|auto|keep  console font TerminusBold SIZE (8x16 ... 16x32); auto (default)
 #                        picks the largest that still gives at least 80x24 on the screen
 #   --wheelhouse DIR     install Python packages from DIR only (no index; for stations
-#                        without internet: fill DIR elsewhere with `pip wheel -w DIR .`)
+#                        without internet: fill DIR elsewhere with
+#                        `pip wheel -c constraints.txt -w DIR .`)
 #   --python PATH        the Python that makes the venv [/usr/bin/python3, Debian's]
 #   --no-packages        do not install missing Debian packages
 set -Eeuo pipefail
@@ -208,8 +209,10 @@ step_venv() {
             die "could not create the venv $VENV with $PYTHON (apt-get install python3-venv)"
     fi
     [ -n "$WHEELHOUSE" ] && pip_opts=(--no-index --find-links "$WHEELHOUSE")
+    # the versions the test suite ran with (constraints.txt), not whatever is newest today
     PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pip install --quiet \
-        --disable-pip-version-check --upgrade "${pip_opts[@]}" "$SRC" ||
+        --disable-pip-version-check --upgrade "${pip_opts[@]}" \
+        -c "$SRC/constraints.txt" "$SRC" ||
         die "pip could not install mw-tui into $VENV (see above; without internet, use" \
             "--wheelhouse DIR)"
     if ! on_host; then

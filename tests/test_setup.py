@@ -45,3 +45,19 @@ def test_the_suite_runs_with_the_pinned_versions() -> None:
         if installed != version:
             drift[name] = (installed, version)
     assert not drift, f"installed != constraints.txt: {drift} (run ./setup.sh deps)"
+
+
+def test_pyproject_admits_the_pinned_versions_and_no_other_textual_major() -> None:
+    """pip install of the project alone (no constraints) stays on the tested major of
+    what draws the screens, and pyproject never excludes what CI ran."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = pinned()
+    for text in [*project["dependencies"], *project["optional-dependencies"]["test"]]:
+        req = Requirement(text)
+        version = pins[canonical(req.name)]
+        assert req.specifier.contains(version, prereleases=True), (text, version)
+        if canonical(req.name) in ("textual", "textual-serve", "pytest-textual-snapshot"):
+            major = int(version.split(".")[0])
+            assert not req.specifier.contains(f"{major + 1}.0.0"), f"{text}: no upper bound"

@@ -40,7 +40,7 @@ def snapshot_checkout(dest: Path) -> Path:
     dest.mkdir(parents=True)
     for name in ("mw_tui", "kiosk", "systemd"):
         shutil.copytree(REPO / name, dest / name, ignore=ignore, symlinks=True)
-    for name in ("pyproject.toml", "README.md", "debian-packages.txt"):
+    for name in ("pyproject.toml", "constraints.txt", "README.md", "debian-packages.txt"):
         shutil.copy2(REPO / name, dest / name)
     return dest
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.kiosk.conftest import (
+    REPO,
     Installed,
     manifest,
     manifest_diff,
@@ -107,6 +108,22 @@ def test_the_installed_app_runs_and_its_configuration_is_valid(installed: Instal
     # the station is unprivileged: sticks are mounted through udisks2
     assert 'usb_mount_command = "udisksctl mount --no-user-interaction -b {device}"' in text
     assert 'usb_unmount_command = "udisksctl unmount --no-user-interaction -b {device}"' in text
+
+
+def test_the_installed_app_has_the_versions_the_suite_ran_with(installed: Installed) -> None:
+    # a fresh kiosk gets what CI tested (constraints.txt), not a newer Textual
+    pins = dict(line.split("==") for line in
+                (REPO / "constraints.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    python = installed.path("/opt/mw-tui/venv/bin/python")
+    proc = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze",
+                           "--disable-pip-version-check"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = dict(line.split("==") for line in proc.stdout.splitlines() if "==" in line)
+    for name in ("textual", "textual-serve", "pydicom", "pynetdicom", "Pillow", "reportlab"):
+        key = next(k for k in pins if k.lower() == name.lower())
+        assert got.get(key, got.get(name)) == pins[key], (name, got.get(key), pins[key])
 
 
 def test_accounts(installed: Installed) -> None:
