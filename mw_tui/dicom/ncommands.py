@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass
 
 from mw_tui.dicom import wire
+from mw_tui.dicom.commands import command_elements
 
 N_EVENT_REPORT_RQ = 0x0100
 N_GET_RQ = 0x0110
@@ -42,18 +43,7 @@ class NRequest:
 
 def decode(data: bytes | bytearray) -> NRequest:
     """Decode a command set; `wire.ProtocolError` when it is malformed."""
-    values: dict[int, bytes] = {}
-    pos, end = 0, len(data)
-    while pos < end:
-        if end - pos < 8:
-            raise wire.ProtocolError("truncated command element")
-        group, elem, length = struct.unpack_from("<HHI", data, pos)
-        if pos + 8 + length > end:
-            raise wire.ProtocolError(f"command element ({group:04X},{elem:04X}) runs past "
-                                     "the end")
-        if group == 0x0000:
-            values[elem] = bytes(data[pos + 8 : pos + 8 + length])
-        pos += 8 + length
+    values = command_elements(data)
 
     def us(elem: int) -> int | None:
         v = values.get(elem)

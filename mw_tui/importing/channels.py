@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from mw_tui.config import Archive, CloudTarget, Config
+from mw_tui.devices.writers.stow import session_for
 from mw_tui.dicom import archives as arch
 from mw_tui.dicom.client import ArchiveError, Association, Proposal
 from mw_tui.importing.convert import convert
@@ -158,30 +159,6 @@ class StowChannel:
 
     def close(self) -> None:
         self.session.close()
-
-
-def session_for(target: CloudTarget) -> requests.Session:
-    """An HTTP session with the target's authentication and TLS settings."""
-    session = _Session()
-    if target.auth == "basic":
-        session.auth = (target.username, target.password)
-    elif target.auth == "bearer":
-        session.headers["Authorization"] = f"Bearer {target.token}"
-    session.verify = target.ca_bundle if target.ca_bundle and target.verify_tls \
-        else target.verify_tls
-    return session
-
-
-class _Session(requests.Session):
-    """The target's own ca_bundle (or verify_tls = false) wins over REQUESTS_CA_BUNDLE."""
-
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
-                                   cert: Any) -> dict[str, Any]:
-        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream,
-                                                                      verify, cert)
-        if self.verify is not True:
-            settings["verify"] = self.verify
-        return settings
 
 
 def _failed_reason(rsp: Any) -> str | None:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mw_tui.config import Config
+from mw_tui.devices.writers.stow import session_for
 from mw_tui.dicom.find import find
 from mw_tui.dicom.identifier import Identifier
-from mw_tui.importing.channels import session_for
 from mw_tui.importing.plan import Destination, DestinationKind
 
 

@@ -34,6 +34,7 @@ import struct
 import threading
 from pathlib import Path
 
+from mw_tui.store.layout import fsync_dir
 from mw_tui.store.part10 import Chunk, write_all
 
 ALIGN = 4096  # O_DIRECT buffers, offsets and lengths are multiples of this
@@ -98,14 +99,6 @@ def orders_renames(path: Path) -> bool:
     """Whether one fsync of a file after its rename makes its data and new name durable
     on the file system of `path` (see the module's docstring)."""
     return fs_type(path) in ORDERED_FS
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pwrite_all(fd: int, buf: mmap.mmap, end: int, offset: int, start: int = 0) -> None:

@@ -59,13 +59,7 @@ class StowWriter(Writer):
         from dicomweb_client.api import DICOMwebClient
 
         e = self.endpoint
-        session = _Session()
-        if e.auth == "basic":
-            session.auth = (e.username, e.password)
-        elif e.auth == "bearer":
-            session.headers["Authorization"] = f"Bearer {e.token}"
-        session.verify = e.ca_bundle if e.ca_bundle and e.verify_tls else e.verify_tls
-        client = DICOMwebClient(e.url.rstrip("/"), session=session, timeout=e.timeout)
+        client = DICOMwebClient(e.url.rstrip("/"), session=session_for(e), timeout=e.timeout)
         client.set_http_retry_params(retry=False)
         return client
 
@@ -183,6 +177,19 @@ class StowWriter(Writer):
             return exc
         return WriterError(ProblemCode.WRITE_FAILED,
                            f"Talking to {url} failed{when} ({_short(exc)}).", Remedy.RETRY)
+
+
+def session_for(target: CloudTarget) -> requests.Session:
+    """An HTTP session with the target's authentication and TLS settings (STOW-RS here,
+    QIDO-RS and STOW-RS of an import)."""
+    session = _Session()
+    if target.auth == "basic":
+        session.auth = (target.username, target.password)
+    elif target.auth == "bearer":
+        session.headers["Authorization"] = f"Bearer {target.token}"
+    session.verify = target.ca_bundle if target.ca_bundle and target.verify_tls \
+        else target.verify_tls
+    return session
 
 
 class _Session(requests.Session):
