@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine for mw-tui and then runs it or its tests.
 #   ./setup.sh demo   install everything, then start the kiosk on its embedded demo archive
-#   ./setup.sh test   install everything, then run ruff, mypy and the whole test suite
+#   ./setup.sh test   install everything, then run ruff, import-linter, mypy and the whole test suite
 #   ./setup.sh deps   install everything and stop
 # Needs root (or sudo) the first time, to install the Debian packages listed in
 # debian-packages.txt; Python packages go into ./.venv from pyproject.toml, at the versions
