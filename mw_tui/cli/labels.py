@@ -26,16 +26,17 @@ def register(sub: Any) -> None:
 
 def run_label(args: argparse.Namespace) -> int:
     from mw_tui.station import Station
-    from mw_tui.station.labels import LabelProblem, job_id_of
+    from mw_tui.station.labels import LabelProblem
 
-    try:
-        job_id = job_id_of(args.job)
-    except ValueError:
-        print(f"mw-tui label: {args.job!r} is neither a job number nor a label's barcode",
-              file=sys.stderr)
-        return EXIT_USAGE
     station = Station(args.cfg, receive=False, watch_devices=False, run_jobs=False)
     try:
+        try:
+            job_id = station.job_of_label(args.job)
+        except ValueError:
+            print(f"mw-tui label: {args.job!r} is neither a job number nor a barcode of this "
+                  f"station's labels ({args.cfg.station.ae_title}-NNNNNN) or of a "
+                  "requester's", file=sys.stderr)
+            return EXIT_USAGE
         made = station.job_labels(job_id, Path(args.pdf) if args.pdf else None,
                                   args.print_them)
     except KeyError as exc:

@@ -166,7 +166,9 @@ class _Walker:
             del ds[tag]  # group lengths (retired), curves, overlays (Clean Graphics: not offered)
             return
         raw = ds._dict[tag]
-        vr = raw.VR or _vr_of(tag)
+        # a sender that did not know the attribute wrote it as UN: it is still the date,
+        # UID or sequence the dictionary says (pydicom reads its value as that type)
+        vr = _vr_of(tag) if raw.VR in (None, "UN") else raw.VR
         entry = TABLE.get(tag)
         action = _settle(entry.action(self.letters)) if entry else _fallback(
             tag, vr, mode, self.dates)

@@ -1,10 +1,10 @@
 """Cleaning free text (the C action): identifying words of the instance taken out.
 
 What identifies the patient is taken from the instance itself before it changes: the
-patient's names and IDs, birth date, accession number, the physicians', operators' and
-other persons' names, the institution and its address. Each is removed from a text as a
-whole word, case-insensitively (names also word by word: "Dupont" is taken out of "Mr
-Dupont's CT"), and dates also in their usual written forms.
+patient's names and IDs, birth date and the study's dates, accession number, the
+physicians', operators' and other persons' names, the institution and its address. Each
+is removed from a text as a whole word, case-insensitively (names also word by word:
+"Dupont" is taken out of "Mr Dupont's CT"), and dates also in their usual written forms.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ _WORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "InstitutionName",
           "InstitutionAddress", "InstitutionalDepartmentName", "PatientAddress",
           "PatientTelephoneNumbers", "MedicalRecordLocator", "StationName",
           "DeviceSerialNumber", "AdmissionID", "RequestedProcedureID", "IssuerOfPatientID")
-_DATES = ("PatientBirthDate",)
+# dates: the birth date, and the study's own (a shifted copy would give its offset away)
+_DATES = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 
 
 def _values(ds: Dataset, keyword: str) -> list[str]:

@@ -20,6 +20,7 @@ from mw_tui.deid import (
 from mw_tui.devices.writers import WriterError, writer_for
 from mw_tui.jobs import manifest
 from mw_tui.jobs.control import JobControl, StepCancel, Stopped, log
+from mw_tui.jobs.labelling import DEID
 from mw_tui.jobs.media import prompt, written
 from mw_tui.jobs.models import Job, JobProblem, JobState, VolumeRecord
 from mw_tui.media.builder import (
@@ -35,8 +36,6 @@ from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
 from mw_tui.media.profiles import Profile
 from mw_tui.media.volume import Volume
 from mw_tui.store import Store
-
-DEID = "deid"  # the work store of an anonymous job's copies
 
 
 @dataclass(frozen=True)

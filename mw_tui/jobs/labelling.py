@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # mw_tui.labels (reportlab, its fonts) is imported where a label is made, not here: every
 # burn and the receiver load this module, and most of them never draw a label.
 
-DEID = "deid"  # an anonymous job's copies, in its work folder (see building)
+DEID = "deid"  # the work store of an anonymous job's copies, in its work folder
 
 
 def barcode_of(config: Config, job_id: int) -> str:
@@ -29,15 +29,29 @@ def barcode_of(config: Config, job_id: int) -> str:
     return f"{config.station.ae_title}-{job_id:06d}"
 
 
-def job_of_barcode(text: str) -> int:
-    """The job id of a label's barcode (or of a plain number); ValueError if neither."""
-    return int(text.rsplit("-", 1)[-1])
+def job_of_barcode(text: str, ae_title: str) -> int:
+    """The job id of this station's label barcode ("MW_TUI-000042") or of a plain number;
+    ValueError for anything else (another station's barcode names another job)."""
+    text = text.strip()
+    number = text.removeprefix(f"{ae_title}-")
+    if not number.isdigit():
+        raise ValueError(text)
+    return int(number)
+
+
+class CopiesGone(Exception):
+    """An anonymous job's copies are gone: its label cannot be made (never from the
+    identified studies)."""
 
 
 def rows_for(store: Store, study_uids: Sequence[str], anonymous_store: Path | None
              ) -> list[StudyRow]:
-    """The studies as the medium shows them: the store's, or an anonymous job's copies."""
-    if anonymous_store is not None and anonymous_store.exists():
+    """The studies as the medium shows them: the store's, or an anonymous job's copies
+    (CopiesGone when those are gone: the identified studies are never used instead)."""
+    if anonymous_store is not None:
+        if not anonymous_store.exists():
+            raise CopiesGone(f"the anonymous copies of this job are gone ({anonymous_store}):"
+                             " its label cannot be made again")
         copies = Store(anonymous_store)
         try:
             return copies.index.studies()
@@ -60,7 +74,7 @@ def content(config: Config, studies: Sequence[StudyFacts], job_id: int | None, *
     return content_for(
         studies, disc_number=number, disc_count=count, volume_label=volume_label,
         institution="" if anonymous else config.media.institution,
-        station=config.media.station_name or config.station.ae_title,
+        station="" if anonymous else config.media.station_name or config.station.ae_title,
         copy_type="Anonymous copy" if anonymous else config.labels.copy_type,
         web=web, date=date, label_text=label_text,
         job_id=barcode or (barcode_of(config, job_id) if job_id is not None else ""))

@@ -8,6 +8,8 @@ from datetime import date as Date
 from datetime import datetime
 from typing import Protocol
 
+from mw_tui.util import text
+
 # The merge fields a template may use (besides the per-study ones), with what they hold.
 FIELDS: dict[str, str] = {
     "patient_name": "the patient's name (Family, Given)",
@@ -140,14 +142,9 @@ def clean(value: str) -> str:
 
 
 def person_name(value: str) -> str:
-    """A DICOM person name for people: "Müller^Jürgen" -> "Müller, Jürgen". Of several
-    representations (alphabetic=ideographic=phonetic) the first one with text is used."""
-    group = next((g for g in value.split("=") if g.strip("^ ")), "")
-    parts = [clean(p) for p in group.split("^")] + [""] * 5
-    family, given, middle, prefix, suffix = parts[:5]
-    first = " ".join(p for p in (prefix, given, middle) if p)
-    name = f"{family}, {first}" if family and first else family or first
-    return f"{name}, {suffix}" if suffix else name
+    """A DICOM person name as the screens show it ("Müller, Jürgen"), on one printable
+    line."""
+    return clean(text.person_name(value))
 
 
 def display_date(value: str, date_format: str = "%Y-%m-%d") -> str:

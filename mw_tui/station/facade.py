@@ -81,6 +81,11 @@ class Station(StationCore):
         """The label as the disc will show it (LabelProblem when [labels] is wrong)."""
         return labels.preview(self.config, studies, count, anonymous, width, when)
 
+    def job_of_label(self, text: str) -> int:
+        """The job a label names: its number, this station's barcode, or a requester's
+        barcode (ValueError when none)."""
+        return labels.job_id_of(self.config, self.jobs, text)
+
     def job_labels(self, job_id: int, out: Path | None = None, print_them: bool = False
                    ) -> list[labels.JobLabel]:
         """A job's disc labels again: kept PDFs (made again if need be), copied, printed."""

@@ -15,6 +15,7 @@ from mw_tui.devices.writers import writer_for
 from mw_tui.devices.writers.hotfolder import HotFolderWriter, PublisherState
 from mw_tui.jobs import labelling
 from mw_tui.jobs.models import Job
+from mw_tui.jobs.queue import JobQueue
 from mw_tui.media.volume import WebImages
 from mw_tui.store import Store
 
@@ -47,9 +48,14 @@ def preview(config: Config, studies: Sequence[StudyFacts], count: int, anonymous
     return labels_of(config).text(content, width).splitlines()
 
 
-def job_id_of(text: str) -> int:
-    """A job's number from itself or from its label's barcode; ValueError if neither."""
-    return labelling.job_of_barcode(text.strip())
+def job_id_of(config: Config, jobs: JobQueue, text: str) -> int:
+    """A job's number from itself, from this station's label barcode, or from the barcode
+    a requester (a RIS) had printed on it; ValueError if none of them."""
+    wanted = text.strip()
+    for job in jobs.list(limit=100_000):
+        if job.options.barcode and job.options.barcode == wanted:
+            return job.id
+    return labelling.job_of_barcode(wanted, config.station.ae_title)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +85,12 @@ def job_labels(config: Config, store: Store, job: Job, out: Path | None = None,
                                          label_text=job.label, barcode=job.options.barcode),
                        pdf)
         if out is not None:
-            dest = out if len(job.volumes) == 1 or out.suffix != ".pdf" else \
-                out.with_name(f"{out.stem}_{v.number}{out.suffix}")
+            if out.is_dir():
+                dest = out / f"label{v.number}.pdf"
+            elif len(job.volumes) == 1:
+                dest = out
+            else:  # one file per disc: PATH_1.pdf, PATH_2.pdf ...
+                dest = out.with_name(f"{out.stem}_{v.number}{out.suffix or '.pdf'}")
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(pdf.read_bytes())
             pdf = dest

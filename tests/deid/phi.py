@@ -3,13 +3,14 @@ stores them; and the strings that must not survive an anonymous copy."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_preamble
-from pydicom.filewriter import write_dataset
+from pydicom.filewriter import correct_ambiguous_vr, write_dataset
 from pydicom.uid import generate_uid
 
 from mw_tui.demo import synth
@@ -38,6 +39,7 @@ SECRETS = [
     "Imgcomment", "ACMEPRIVATE", "Privnote", "REQPROC5521", "Schedstep", "SPSID6612",
     "Bernardine", "Odette", "PATB-7702Y", "19720909", "ACCN-55120",
     "20240115", "2024-01-15", "20240302", "2024-03-02", "20240116",
+    "20230707", "Unvrhospital",
 ]
 
 
@@ -57,12 +59,26 @@ class Corpus:
         return [self.a1, self.a2, self.b]
 
 
-def put(store: Store, ds: Dataset, ts: str = sop.EXPLICIT_VR_LE) -> Path:
-    """Store `ds` as the receiver would (its dataset bytes as they came)."""
+def put(store: Store, ds: Dataset, ts: str = sop.EXPLICIT_VR_LE,
+        unknown: dict[int, bytes] | None = None) -> Path:
+    """Store `ds` as the receiver would (its dataset bytes as they came); `unknown`:
+    elements written with VR UN (explicit VR only), as a sender that does not know them
+    writes them (pydicom itself would write their real VR)."""
     fp = DicomBytesIO()
     fp.is_little_endian = ts != sop.EXPLICIT_VR_BE
     fp.is_implicit_VR = ts == sop.IMPLICIT_VR_LE
-    write_dataset(fp, ds)
+    if not unknown:
+        write_dataset(fp, ds)
+    else:
+        correct_ambiguous_vr(ds, is_little_endian=True)  # each element written alone
+        for tag in sorted({*map(int, ds.keys()), *unknown}):
+            if tag in unknown:  # tag, "UN", 2 reserved bytes, 4-byte length, value
+                fp.write(struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, b"UN", 0,
+                                     len(unknown[tag])) + unknown[tag])
+            else:
+                one = Dataset()
+                one.add(ds[tag])
+                write_dataset(fp, one)
     return store.store_bytes(str(ds.SOPClassUID), str(ds.SOPInstanceUID), ts,
                              fp.getvalue()).path
 
@@ -121,6 +137,22 @@ def _phi(ds: Dataset) -> None:
     block = ds.private_block(0x0019, "ACMEPRIVATE 1.0", create=True)
     block.add_new(0x10, "LO", "Privnote Dupontel")
     block.add_new(0x11, "US", 42)
+
+
+def _unknown_vr(frame: str) -> dict[int, bytes]:
+    """Attributes a sender wrote with VR UN (it did not know their type): a UID, a date
+    and a sequence, which a profile must treat by their real type."""
+    equipment = Dataset()
+    equipment.InstitutionName = "Unvrhospital"
+    equipment.StationName = "Unvrhospital"
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, True
+    write_dataset(body, equipment)
+    item = b"\xfe\xff\x00\xe0" + struct.pack("<I", len(body.getvalue())) + body.getvalue()
+    uid = frame.encode()
+    return {0x00200052: uid + b"\0" * (len(uid) % 2),  # Frame of Reference UID
+            0x00080021: b"20230707",  # Series Date
+            0x0018A001: item}  # Contributing Equipment Sequence
 
 
 def _reference(target: Dataset) -> Dataset:
@@ -229,7 +261,8 @@ def build(store: Store) -> Corpus:
               synth.image(a1, "US", None, 6, 1, rows=16, columns=16, bits=8)]
     burned[1].BurnedInAnnotation = "YES"
     for ds in [*images, *documents, *burned]:
-        corpus.originals[str(ds.SOPInstanceUID)] = put(store, ds)
+        unknown = _unknown_vr(frame) if ds is images[1] else None
+        corpus.originals[str(ds.SOPInstanceUID)] = put(store, ds, unknown=unknown)
     corpus.ct_uids = [str(i.SOPInstanceUID) for i in images]
     corpus.a1 = a1.study_uid
 

@@ -209,3 +209,6 @@ def test_scrubber_takes_out_whole_words_in_any_case() -> None:
     of = Scrubber.of(ct())  # the instance's own identifiers, dates in written forms too
     assert of("Mme Jeannette DUPONTEL née le 17/03/1958, Clinique Sainte-Odile") == (
         "Mme *** *** née le ***, ***")
+    # the dates of the study too: a shifted copy would give its offset away through them
+    assert of(f"Follow-up of CT {ct().StudyDate[6:]}.{ct().StudyDate[4:6]}."
+              f"{ct().StudyDate[:4]}") == "Follow-up of CT ***"

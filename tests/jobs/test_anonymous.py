@@ -141,3 +141,20 @@ def test_a_rule_may_send_only_anonymous_copies_to_an_external_target() -> None:
                                   'url = "https://r.example.org/dw"\nexternal = false\n'))
     with pytest.raises(cfg.ConfigError, match="no such \\[\\[deid_profiles\\]\\] profile"):
         cfg.loads(text + 'deid_profile = "teaching"\n')
+
+
+def test_an_anonymous_label_names_neither_the_institution_nor_the_station(
+        tmp_path: Path) -> None:
+    config = make_config(tmp_path, ae_title="KELLERMANN_CT")
+    config = dataclasses.replace(config, media=dataclasses.replace(
+        config.media, institution="Clinique Sainte-Odile", station_name="Kellermann CT"))
+    station = Station(config, receive=False, watch_devices=False, run_jobs=False)
+    try:
+        identified = " ".join(station.label_preview([], 1, anonymous=False, width=60))
+        anonymous = " ".join(station.label_preview([], 1, anonymous=True, width=60))
+    finally:
+        station.stop()
+    assert "Sainte-Odile" in identified and "Kellermann CT" in identified
+    assert "Anonymous copy" in anonymous
+    for place in ("Sainte-Odile", "Kellermann", "KELLERMANN_CT"):
+        assert place not in anonymous, (place, anonymous)

@@ -93,4 +93,16 @@ def test_a_disc_keeps_its_label_and_mw_tui_label_gives_it_again(tmp_path: Path) 
     nothing = subprocess.run([sys.executable, "-m", "mw_tui", "--config", str(path), "label",
                               "999"], capture_output=True, text=True, timeout=60)
     assert nothing.returncode == 1 and "no job 999" in nothing.stderr
+    # a folder gets label1.pdf; another station's barcode names none of our jobs
+    folder = tmp_path / "labels-out"
+    folder.mkdir()
+    into = subprocess.run([sys.executable, "-m", "mw_tui", "--config", str(path), "label",
+                           str(job.id), "--pdf", str(folder)], capture_output=True, text=True,
+                          timeout=60)
+    assert into.returncode == 0, into.stderr
+    assert (folder / "label1.pdf").read_bytes()[:5] == b"%PDF-"
+    other = subprocess.run([sys.executable, "-m", "mw_tui", "--config", str(path), "label",
+                            f"OTHER_STATION-{job.id:06d}"], capture_output=True, text=True,
+                           timeout=60)
+    assert other.returncode == 2 and "MW_TUI-NNNNNN" in other.stderr
     Store(config.storage).close()
