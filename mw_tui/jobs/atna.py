@@ -7,7 +7,7 @@ An import is one Import of the studies as they were sent, from the medium they c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from mw_tui.audit import (
     BeginTransferring,
@@ -31,23 +31,26 @@ from mw_tui.media.profiles import MEDIA
 from mw_tui.store import Store
 
 
-def study_of(store: Store, study_uid: str) -> tuple[Patient | None, Study]:
-    """The study as the store holds it: its patient, and its SOP classes with counts."""
+def study_of(store: Store, study_uid: str, only: Collection[str] = ()
+             ) -> tuple[Patient | None, Study]:
+    """The study as the store holds it: its patient, and its SOP classes with counts (of
+    the instances `only` names, when it names any: what a medium of a request holds)."""
     row = store.index.study(study_uid)
     if row is None:
         return None, Study(study_uid)
-    classes = Counter(i.sop_class for i in store.index.study_instances(study_uid))
+    classes = Counter(i.sop_class for i in store.index.study_instances(study_uid)
+                      if not only or i.sop_uid in only)
     study = Study(study_uid, tuple(SopClass(c, n) for c, n in sorted(classes.items())),
                   accession=row.accession, description=row.description)
     return Patient(row.patient_id, row.patient_name), study
 
 
-def patients_and_studies(store: Store, study_uids: Iterable[str]
+def patients_and_studies(store: Store, study_uids: Iterable[str], only: Collection[str] = ()
                          ) -> tuple[tuple[Patient, ...], tuple[Study, ...]]:
     patients: dict[str, Patient] = {}
     studies = []
     for uid in study_uids:
-        patient, study = study_of(store, uid)
+        patient, study = study_of(store, uid, only)
         if patient is not None:
             patients.setdefault(patient.id, patient)
         studies.append(study)
@@ -72,7 +75,8 @@ def requester(job: Job) -> User:
 def export(store: Store, job: Job, label: str, capacity: int | None, location: str, md5: str,
            failure: str = "") -> Export:
     """One medium of the job written (or, with `failure`, not)."""
-    patients, studies = patients_and_studies(store, [s.study_uid for s in job.studies])
+    patients, studies = patients_and_studies(store, [s.study_uid for s in job.studies],
+                                             frozenset(job.options.instances))
     return Export(patients=patients, studies=studies,
                   media=Media(media_kind(job.writes_to.kind, capacity), label,
                               location or str(job.target), md5),
