@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import threading
 import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from mw_tui.media import BuildProgress, BuildStage, Profile, Volume, build_volum
 from mw_tui.media import render as render_module
 from mw_tui.media.builder import medium_size
 from mw_tui.media.volume import WebImages
-from mw_tui.media.webimages import CRASHED, Renderer, WebSettings, choose_level
+from mw_tui.media.webimages import CRASHED, Renderer, WebSettings, choose_level, pool_context
 from mw_tui.store import Store
 from tests.media import images as im
 from tests.media.conftest import Corpus
@@ -251,11 +252,18 @@ def test_a_worker_that_dies_costs_one_preview_only(tmp_path: Path,
 def test_workers_start_from_a_fork_server_when_threads_run(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     uid = _noise_study(store, 3, 32)
-    server = multiprocessing.get_context("forkserver")
-    with Renderer(tmp_path / "web", WebSettings(), workers=1, context=server) as renderer:
-        for r in store.index.study_instances(uid):
-            renderer.submit(r.sop_uid, store.root / r.path)
-        results = renderer.collect(lambda: None)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)  # as in the station
+    other.start()
+    try:
+        assert pool_context().get_start_method() == "forkserver"
+        with Renderer(tmp_path / "web", WebSettings(), workers=1) as renderer:
+            for r in store.index.study_instances(uid):
+                renderer.submit(r.sop_uid, store.root / r.path)
+            results = renderer.collect(lambda: None)
+    finally:
+        stop.set()
+        other.join()
     assert len(results) == 3 and all(r.frames and r.thumbnail for r in results.values())
 
 
