@@ -134,6 +134,10 @@ def run_burn(args: argparse.Namespace) -> int:
             wait_finished(station, job.id, 30)
             print(f"mw-tui burn: job {job.id} cancelled", file=sys.stderr)
             return 130
+        if not job.state.finished:  # the station that ran the jobs stopped
+            print(f"mw-tui burn: no station runs the jobs now; job {job.id} stays queued "
+                  "(start mw-tui serve or the kiosk)", file=sys.stderr)
+            return EXIT_FAILED
         for line in _describe_result(job):
             print(line)
         if job.state is JobState.DONE:

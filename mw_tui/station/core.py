@@ -43,6 +43,7 @@ log = logging.getLogger("mw_tui.station")
 
 RUNS_ELSEWHERE = ("another mw-tui (the kiosk, mw-tui serve or a burn command) is running the "
                   "jobs; this one only queues them")
+RUNNER_RETRY = 2.0  # seconds between two tries to take the jobs another process runs
 
 
 def data_home() -> Path:
@@ -102,6 +103,8 @@ class StationCore:
         self._started = False
         self._made: list[str] = []  # parts made so far, in order
         self._lock = threading.Lock()
+        self._retry_stop = threading.Event()  # set: stop trying to take the jobs
+        self._retry: threading.Thread | None = None
 
     # -- the configuration ------------------------------------------------------------
 
@@ -294,7 +297,40 @@ class StationCore:
                 except RunnerBusy as exc:
                     self.runner_busy = str(exc)
                     log.warning("jobs: %s", exc)
+                    self._retry_stop = threading.Event()
+                    self._retry = threading.Thread(target=self._retry_runner,
+                                                   args=(self._retry_stop,),
+                                                   name="jobs-lock-retry", daemon=True)
+                    self._retry.start()
                 self.rules.start()
+
+    def _retry_runner(self, stop: threading.Event) -> None:
+        """The jobs were another process's at start: take them once it lets them go (a
+        burn or `mw-tui jobs run` ends), so this station does not stay without a runner."""
+        while not stop.wait(RUNNER_RETRY):
+            try:
+                if self.take_jobs():
+                    return
+            except Exception:
+                log.exception("jobs: starting the runner failed")
+                return
+
+    def take_jobs(self) -> bool:
+        """Start this station's runner now if it was to run the jobs but another process
+        had them, and nobody has them any more. Whether this process runs them now."""
+        with self._lock:
+            if not self._started or self._retry_stop.is_set():
+                return False
+            if not self.runner_busy or not self.run_jobs:
+                return self.runs_jobs_here
+            try:
+                self.runner.start()
+            except RunnerBusy:
+                return False
+            self.runner_busy = ""
+        log.info("jobs: the other station let the jobs go; this one runs them now")
+        self.wake_runner()
+        return True
 
     def _start_receiver(self) -> None:
         """The store made consistent (crash recovery), then the receiver and the store's
@@ -330,6 +366,10 @@ class StationCore:
                         self._stop_part(name)
                 return
             self._started = False
+            self._retry_stop.set()
+            retry, self._retry = self._retry, None
+        if retry is not None and retry is not threading.current_thread():
+            retry.join(5)
         for name in ("rules", "runner", "devices", "media_detector", "housekeeping",
                      "receiver", "demo archive", "jobs", "audit", "store"):
             self._stop_part(name)

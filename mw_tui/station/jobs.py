@@ -11,10 +11,11 @@ from mw_tui.config import Config, Target, TargetKind
 from mw_tui.deid import BurnedIn, profile_named
 from mw_tui.jobs.audit import current_user
 from mw_tui.jobs.models import Job, JobOptions, JobState, StudyRef, copy_options
-from mw_tui.jobs.runner import cancel_now
+from mw_tui.jobs.runner import cancel_now, runs_elsewhere
 from mw_tui.station.core import StationCore
 
 REMOTE_POLL = 0.02  # seconds between two looks at a jobs database another process changes
+RUNNER_CHECK = 1.0  # seconds between two looks whether any process still runs the jobs
 
 
 class IdentifiedDataLeaves(Exception):
@@ -150,16 +151,31 @@ def follow(station: StationCore, job_id: int, show: Callable[[Job], None],
 
 def _follow_elsewhere(station: StationCore, job_id: int, show: Callable[[Job], None],
                       stop: threading.Event) -> Job:
+    """Returns the job unfinished (and `stop` not set) when nobody runs the jobs any more:
+    the station that ran them stopped (see `nobody_runs`)."""
+    checked = time.monotonic()
     while True:
         version = station.jobs.version()
         job = station.jobs.get(job_id)
         show(job)
         if job.state.finished or stop.is_set():
             return job
+        if time.monotonic() - checked >= RUNNER_CHECK:
+            checked = time.monotonic()
+            if nobody_runs(station):
+                job = station.jobs.get(job_id)  # it may have ended just before its station
+                show(job)
+                return job
         deadline = time.monotonic() + 1.0  # and at least once a second
         while (station.jobs.version() == version and time.monotonic() < deadline
                and not stop.wait(REMOTE_POLL)):
             pass
+
+
+def nobody_runs(station: StationCore) -> bool:
+    """Whether no process runs the jobs now: none holds the jobs lock, and this station
+    could not take them either (it does when it was to run them)."""
+    return not runs_elsewhere(station.config) and not station.take_jobs()
 
 
 def wait_finished(station: StationCore, job_id: int, timeout: float) -> Job:

@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.conftest import write_config
 from tests.jobs.conftest import Archive, station_config
 from tests.peers import wait_until
+from tests.station.holder import holding_jobs_lock
 
 
 def cli(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -113,3 +114,34 @@ def test_burn_next_to_a_running_station_is_done_there_and_followed(
         rest = serve.communicate(timeout=60)[0]
     assert serve.returncode == 0
     assert "job 1 done" in rest  # the station ran it
+
+
+def test_burn_following_a_station_that_stops_says_so_and_exits_1(
+        tmp_path: Path, archive: Archive) -> None:
+    """Another process runs the jobs (holds the jobs lock) when the burn queues its job,
+    then exits without running it: the burn does not wait for ever."""
+    station = station_config(tmp_path, archive)
+    config = write_config(station, tmp_path / "config.toml")
+    out = tmp_path / "out"
+    out.mkdir()
+    with holding_jobs_lock(station) as holder:
+        burn = subprocess.Popen([sys.executable, "-m", "mw_tui", "--config", str(config),
+                                 "burn", "--study", next(iter(archive.studies)), "--to",
+                                 f"iso:{out}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            assert burn.stdout is not None
+            first = burn.stdout.readline()
+            assert "job 1:" in first and "(queued for the station that runs the jobs)" in first
+            assert burn.poll() is None  # it follows the job the other process is to run
+            holder.release()
+            stdout, stderr = burn.communicate(timeout=60)
+        finally:
+            if burn.poll() is None:
+                burn.kill()
+                burn.communicate()
+    assert burn.returncode == 1, stdout + stderr
+    assert ("no station runs the jobs now; job 1 stays queued (start mw-tui serve or the "
+            "kiosk)") in stderr
+    assert json.loads(cli(config, "jobs", "--json").stdout)[0]["state"] == "queued"
+    assert not list(out.glob("*.iso"))
