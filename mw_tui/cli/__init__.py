@@ -16,11 +16,8 @@ from typing import Any
 from mw_tui import __version__
 from mw_tui import config as cfg
 from mw_tui.cli import app, demo, devices, importing, jobs, labels, media, qr, reports, station
+from mw_tui.cli.common import EXIT_FAILED, EXIT_USAGE
 from mw_tui.util.logs import setup_logging
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 # Modules adding commands; each has register(subparsers) -> None.
 COMMAND_MODULES: list[Any] = [station, demo, qr, reports, media, labels, devices, jobs, importing,

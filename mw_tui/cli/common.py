@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
 from mw_tui.station.models import Job
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(command: str, message: str, code: int = EXIT_FAILED) -> int:
+    """`mw-tui COMMAND: message` on stderr; the exit code."""
+    print(f"mw-tui {command}: {message}", file=sys.stderr)
+    return code
 
 
 @contextmanager

@@ -9,9 +9,8 @@ import sys
 import threading
 from typing import Any
 
+from mw_tui.cli.common import EXIT_FAILED, EXIT_OK
 from mw_tui.station.models import Device, OpticalDrive
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def register(sub: Any) -> None:

@@ -12,7 +12,7 @@ import threading
 from typing import Any, TextIO
 
 from mw_tui import config as cfg
-from mw_tui.cli.common import JobFollower
+from mw_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, JobFollower, fail
 from mw_tui.station.jobs import wait_finished
 from mw_tui.station.models import (
     JobState,
@@ -23,8 +23,6 @@ from mw_tui.station.models import (
     Proposal,
 )
 from mw_tui.util.text import human_size
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def register(sub: Any) -> None:
@@ -58,8 +56,7 @@ def register(sub: Any) -> None:
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"mw-tui import: {message}", file=sys.stderr)
-    return code
+    return fail("import", message, code)
 
 
 def print_medium(medium: Medium, out: TextIO) -> None:

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from mw_tui import config as cfg
-from mw_tui.cli.common import JobFollower
+from mw_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, JobFollower
 from mw_tui.station.jobs import wait_finished
 from mw_tui.station.models import (
     InvalidTransition,
@@ -22,8 +22,6 @@ from mw_tui.station.models import (
     writer_class,
 )
 from mw_tui.util.text import human_size
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def register(sub: Any) -> None:

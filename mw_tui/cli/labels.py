@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from mw_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def register(sub: Any) -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mw_tui import config as cfg
+from mw_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 from mw_tui.util.text import human_size
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def register(sub: Any) -> None:
@@ -45,8 +44,7 @@ def register(sub: Any) -> None:
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"mw-tui build: {message}", file=sys.stderr)
-    return code
+    return fail("build", message, code)
 
 
 def run_build(args: argparse.Namespace) -> int:

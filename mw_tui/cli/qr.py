@@ -10,7 +10,8 @@ import time
 from typing import Any, TextIO
 
 from mw_tui import config as cfg
-from mw_tui.cli.common import cancel_on_interrupt
+from mw_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cancel_on_interrupt
+from mw_tui.cli.common import fail as _fail
 from mw_tui.station.models import (
     QueryError,
     ReceiverError,
@@ -20,8 +21,6 @@ from mw_tui.station.models import (
     no_archives,
     unknown_archive,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def register(sub: Any) -> None:
@@ -59,11 +58,6 @@ def register(sub: Any) -> None:
                                    "Exit 0 when all answered.")
     p.add_argument("archive", nargs="?", metavar="ARCHIVE")
     p.set_defaults(run=run_echo)
-
-
-def _fail(command: str, message: str, code: int = EXIT_FAILED) -> int:
-    print(f"mw-tui {command}: {message}", file=sys.stderr)
-    return code
 
 
 # -- find --------------------------------------------------------------------------------

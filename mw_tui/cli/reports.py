@@ -9,9 +9,7 @@ import threading
 from typing import Any, TextIO
 
 from mw_tui import config as cfg
-from mw_tui.cli.common import cancel_on_interrupt
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from mw_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cancel_on_interrupt, fail
 
 
 def register(sub: Any) -> None:
@@ -33,8 +31,7 @@ def register(sub: Any) -> None:
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"mw-tui reports: {message}", file=sys.stderr)
-    return code
+    return fail("reports", message, code)
 
 
 def run_reports(args: argparse.Namespace) -> int:
