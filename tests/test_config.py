@@ -123,6 +123,25 @@ def test_labels_and_publishers_load() -> None:
     assert (robot.kind, robot.robot_folder, robot.verify) == ("ptburn", "C:\\PTBurnJobs", True)
 
 
+CLOUD_MCM = """
+[[targets]]
+name = "research"
+url = "https://research.example.org/dicom-web"
+%s
+[mcm]
+enabled = true
+target = "cloud:research"
+"""
+
+
+def test_media_asked_for_over_dicom_never_go_identified_to_an_external_target() -> None:
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.loads(CLOUD_MCM % "")  # external = true by default
+    assert any(e.startswith("[mcm] target = 'cloud:research': that target is external")
+               for e in info.value.errors), info.value.errors
+    assert cfg.loads(CLOUD_MCM % "external = false").mcm.target == "cloud:research"
+
+
 def test_all_problems_are_reported_at_once() -> None:
     with pytest.raises(cfg.ConfigError) as info:
         cfg.loads('[station]\nport = 0\nmax_pdu = 1\n[dicom]\nserver_timeout = -5')

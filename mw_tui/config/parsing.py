@@ -147,8 +147,8 @@ def parse(doc: Mapping[str, Any], path: Path | None = None) -> Config:
 
 
 def _rule_problems(parts: dict[str, Any]) -> list[str]:
-    """Rules naming what is not configured, or sending identified data outside by
-    themselves (nobody is there to confirm it)."""
+    """Rules naming what is not configured, or rules and [mcm] sending identified data
+    outside by themselves (nobody is there to confirm it)."""
     out = []
     profiles = {p.name for p in parts.get("deid_profiles", ())} | {"basic"}
     targets = {t.name: t for t in parts.get("targets", ())}
@@ -163,6 +163,15 @@ def _rule_problems(parts: dict[str, Any]) -> list[str]:
                        "the hospital): a rule may only send anonymous copies there; set "
                        "deid_profile, or external = false on the target if it is the "
                        "hospital's own")
+    mcm = parts.get("mcm")
+    asked = mcm.target if mcm is not None else ""
+    kind, _, where = asked.partition(":")
+    target = targets.get(where) if kind == "cloud" else None
+    if target is not None and target.external:
+        out.append(f"[mcm] target = {asked!r}: that target is external (outside the "
+                   "hospital), and media asked for over DICOM carry identified data nobody "
+                   "confirms; choose another target, or set external = false on the target "
+                   "if it is the hospital's own")
     return out
 
 

@@ -30,7 +30,7 @@ from mw_tui.config.importing import ImportingConfig
 from mw_tui.config.labels import LabelsConfig
 from mw_tui.config.mcm import McmConfig
 from mw_tui.config.publishers import Publisher
-from mw_tui.config.targets import check_target
+from mw_tui.config.targets import Target, TargetKind, check_target
 
 
 @dataclass(frozen=True)
@@ -373,6 +373,14 @@ class Config:
     @property
     def storage(self) -> Path:
         return Path(self.station.storage)
+
+    def external_cloud(self, target: Target) -> CloudTarget | None:
+        """The cloud target `target` names when it is outside the hospital (`external`):
+        identified data goes there only when somebody confirms it."""
+        if target.kind is not TargetKind.CLOUD:
+            return None
+        cloud = next((t for t in self.targets if t.name == target.where), None)
+        return cloud if cloud is not None and cloud.external else None
 
 
 # Top-level tables: name -> (dataclass, is an array of tables)

@@ -5,7 +5,6 @@ action's information, and a `RequestState` written as the N-GET attribute list."
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,10 +14,10 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
+from mw_tui.config import is_valid_uid
 from mw_tui.dicom.mcm import MediaRequest, Reference, RequestState
 from mw_tui.standard import mcm, sop, status
 
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _FLAGS = {  # keyword -> MediaRequest field, YES/NO values
     "LabelUsingInformationExtractedFromInstances": "label_from_instances",
     "AllowMediaSplitting": "allow_splitting",
@@ -84,7 +83,7 @@ def _uid(value: object, keyword: str) -> str:
     text = str(value or "").strip().rstrip("\0")
     if not text:
         raise Refused(status.MISSING_ATTRIBUTE_VALUE, f"{keyword} empty in an item")
-    if len(text) > 64 or not _UID.match(text):
+    if not is_valid_uid(text):
         raise Refused(status.INVALID_ATTRIBUTE_VALUE, f"{keyword} is not a UID")
     return text
 
@@ -112,7 +111,9 @@ def request_of(ds: Dataset) -> MediaRequest:
     """The N-CREATE attributes; Refused naming what is missing or wrong."""
     if "ReferencedSOPSequence" not in ds:
         raise Refused(status.MISSING_ATTRIBUTE, "ReferencedSOPSequence (0008,1199) missing")
-    items = ds.ReferencedSOPSequence or []
+    items = ds.ReferencedSOPSequence
+    if not isinstance(items, Sequence):  # sent with another VR than SQ: no items to read
+        raise Refused(status.INVALID_ATTRIBUTE_VALUE, "ReferencedSOPSequence is not a sequence")
     if not items:
         raise Refused(status.MISSING_ATTRIBUTE_VALUE, "ReferencedSOPSequence is empty")
     refs: dict[str, Reference] = {}  # a repeated instance is put on the media once

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from mw_tui.config import Config, Target, TargetKind
+from mw_tui.config import Config, Target
 from mw_tui.deid import BurnedIn, profile_named
 from mw_tui.jobs.audit import current_user
 from mw_tui.jobs.models import Job, JobOptions, JobState, StudyRef, copy_options
@@ -26,10 +26,8 @@ class IdentifiedDataLeaves(Exception):
 def leaves_identified(config: Config, target: Target, anonymize: str) -> str:
     """Why a job must be confirmed first ("" when it need not): identified data to an
     external cloud target."""
-    if anonymize or target.kind is not TargetKind.CLOUD:
-        return ""
-    cloud = next((t for t in config.targets if t.name == target.where), None)
-    if cloud is None or not cloud.external:
+    cloud = None if anonymize else config.external_cloud(target)
+    if cloud is None:
         return ""
     return (f"{target} ({cloud.url}) is outside the hospital, and these studies carry the "
             "patient's name and identifiers. Send them identified only if that is allowed "

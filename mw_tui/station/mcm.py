@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from pydicom.uid import generate_uid
 
@@ -45,6 +46,14 @@ _INFO = {JobProblem.TOO_MANY_MEDIA: StatusInfo.SET_OVERSIZED,
          JobProblem.INSTANCES_MISSING: StatusInfo.NO_INSTANCE,
          JobProblem.WRITER: StatusInfo.MCD_FAILURE}
 _UNINTERRUPTIBLE = (JobState.WRITING, JobState.VERIFYING)  # a disc being burned
+
+
+class _Found(NamedTuple):
+    """Where a request's instances are."""
+
+    where: dict[str, str]  # study UID -> archive ("" = the store) of each instance found
+    missing: list[Reference]  # found nowhere
+    errors: tuple[str, ...]  # the archives that could not be asked ("NAME: why")
 
 
 class McmFactory:
@@ -87,7 +96,7 @@ class MediaRequests:
             return Outcome(code, uid, "a request with this UID exists")
         try:
             job = self._job(uid, request, caller)
-        except BaseException:  # not created after all: the requester may send it again
+        except BaseException:  # not created after all (nor its job): it may be sent again
             self.book.remove(uid)
             raise
         return Outcome(status.SUCCESS, uid, job_id=job.id if job else 0)
@@ -104,9 +113,11 @@ class MediaRequests:
         except ValueError:
             return "", f"media application profile {profile} not supported"[:64]
 
-    def _job(self, uid: str, request: MediaRequest, caller: str) -> Job | None:
-        """The held job of the request, when every instance it references can be had."""
-        where, missing = self._where(request.references)
+    def _job(self, uid: str, request: MediaRequest, caller: str,
+             found: _Found | None = None) -> Job | None:
+        """The held job of the request, when every instance it references can be had
+        (`found`: where they are, when looked for already)."""
+        where, missing, _ = found if found is not None else self._where(request.references)
         if missing:
             log.info("media creation request %s: %d of %d instances not found yet (in the "
                      "store or on an archive); looked for again when it is initiated", uid,
@@ -120,26 +131,42 @@ class MediaRequests:
             fileset_id=request.fileset_id, disposition=request.disposition,
             web=False if request.non_dicom == "NO" else None, preserve=request.preserve,
             request_uid=uid)
+        target = Target.parse(self.config.mcm.target)
+        if self.config.external_cloud(target) is not None:  # `config check` refuses it too
+            raise ValueError(f"[mcm] target {target} is outside the hospital: media asked for "
+                             "over DICOM carry identified data nobody confirms")
         job = self.jobs.create(
-            Target.parse(self.config.mcm.target), self._profile(request)[0],
+            target, self._profile(request)[0],
             tuple(StudyRef(study, archive, 0, include_reports=False)
                   for study, archive in where.items()),
             patient_name=first.patient_name if first else "",
             patient_id=first.patient_id if first else "", copies=request.copies or 1,
             label=request.label_text, requested_by=caller, options=options, held=True)
-        self.book.attach(uid, job.id)
-        self.audit.record_job(job, "job created", user=caller,
-                              details=f"Media Creation request {uid}")
-        if request.display_application and not self.config.media.viewer_folder:
-            self.jobs.note(job.id, "a display application was asked for: none is configured "
-                                   "(media.viewer_folder)")
-        if request.disposition:
-            self.jobs.note(job.id, f"media disposition: {request.disposition}")
+        try:
+            self.book.attach(uid, job.id)
+            self.audit.record_job(job, "job created", user=caller,
+                                  details=f"Media Creation request {uid}")
+            if request.display_application and not self.config.media.viewer_folder:
+                self.jobs.note(job.id, "a display application was asked for: none is "
+                                       "configured (media.viewer_folder)")
+            if request.disposition:
+                self.jobs.note(job.id, f"media disposition: {request.disposition}")
+        except BaseException:  # no held job left behind, of a request that has none
+            self._drop(uid, job.id)
+            raise
         return job
 
-    def _where(self, refs: Iterable[Reference]) -> tuple[dict[str, str], list[Reference]]:
-        """Study UID -> archive ("" = the store) of every referenced instance, and those
-        found nowhere."""
+    def _drop(self, uid: str, job_id: int) -> None:
+        """Cancel the job just made for a request that failed to get it, and detach it."""
+        try:
+            self.jobs.cancel(job_id)
+            self.book.attach(uid, 0)
+        except Exception:  # the error being raised is the one to report
+            log.exception("media creation request %s: its job %d could not be dropped", uid,
+                          job_id)
+
+    def _where(self, refs: Iterable[Reference]) -> _Found:
+        """Where the referenced instances are: in the store, or on which archive."""
         where: dict[str, str] = {}
         elsewhere: list[Reference] = []
         for ref in refs:
@@ -149,7 +176,7 @@ class MediaRequests:
             else:
                 where.setdefault(study, "")
         if not elsewhere:
-            return where, []
+            return _Found(where, [], ())
         located = self.locate(self.config, [r.sop_instance for r in elsewhere])
         for message in located.errors:
             log.warning("media creation request: looking for instances: %s", message)
@@ -160,7 +187,7 @@ class MediaRequests:
                 missing.append(ref)
             elif not where.get(at.study_uid):
                 where[at.study_uid] = at.archive
-        return where, missing
+        return _Found(where, missing, located.errors)
 
     # -- N-ACTION ---------------------------------------------------------------------
 
@@ -181,27 +208,41 @@ class MediaRequests:
             return Outcome(status.ALREADY_INITIATED, uid, "already initiated", record.job_id)
         if job is None:
             try:
-                job = self._job(uid, record.request, record.caller)
+                found = self._where(record.request.references)
+                job = self._job(uid, record.request, record.caller, found)
             except BaseException:
                 self.book.fail(uid, StatusInfo.PROC_FAILURE.value, ())
                 raise
             if job is None:
-                return self._unavailable(record)
-        if priority or copies:
-            job = self.jobs.update(job.id, copies=copies, options=dataclasses.replace(
-                job.options, priority=priority or job.options.priority))
+                return self._unavailable(record, found)
         try:
+            if priority or copies:
+                job = self.jobs.update(job.id, copies=copies, options=dataclasses.replace(
+                    job.options, priority=priority or job.options.priority))
             job = self.jobs.transition(job.id, JobState.QUEUED, f"started by {caller}")
         except InvalidTransition as exc:  # cancelled at the station meanwhile
             return Outcome(status.ALREADY_COMPLETED, uid, str(exc)[:64], job.id)
+        except BaseException:  # its job not queued: the requester may initiate it again
+            self.book.uninitiate(uid)
+            raise
         self.audit.record_job(job, "job started", user=caller,
                               details=f"Media Creation request {uid} initiated")
         return Outcome(status.SUCCESS, uid, job_id=job.id)
 
-    def _unavailable(self, record: RequestRecord) -> Outcome:
+    def _unavailable(self, record: RequestRecord, found: _Found) -> Outcome:
         """An initiated request whose instances cannot all be had: it fails, each missing
-        instance in the Failed SOP Sequence."""
-        _, missing = self._where(record.request.references)
+        instance in the Failed SOP Sequence; unless an archive could not be asked (they
+        may be there): then it stays as it was, to be initiated again."""
+        if found.errors:
+            self.book.uninitiate(record.uid)
+            archives = ", ".join(e.partition(":")[0] for e in found.errors)
+            log.warning("media creation request %s from %s not started: %d referenced "
+                        "instance(s) not found, and an archive could not be asked (%s); it "
+                        "may be initiated again", record.uid, record.caller,
+                        len(found.missing), "; ".join(found.errors))
+            return Outcome(status.RESOURCE_LIMITATION, record.uid,
+                           f"archive {archives} not reachable: initiate again later"[:64])
+        missing = found.missing
         failed = tuple(FailedInstance(r.sop_class, r.sop_instance,
                                       FailureReason.NO_SUCH_INSTANCE) for r in missing)
         self.book.fail(record.uid, StatusInfo.NO_INSTANCE.value, failed)

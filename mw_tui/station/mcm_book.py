@@ -85,6 +85,12 @@ class RequestBook(Database):
                              (uid,))
             return cur.rowcount == 1
 
+    def uninitiate(self, uid: str) -> None:
+        """Undo `initiate` (starting the request failed before its job was queued): it may
+        be initiated again."""
+        with self.transaction() as db:
+            db.execute("UPDATE requests SET initiated = 0 WHERE uid = ?", (uid,))
+
     def cancel(self, uid: str) -> None:
         with self.transaction() as db:
             db.execute("UPDATE requests SET cancelled = 1 WHERE uid = ?", (uid,))

@@ -8,17 +8,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pycdlib
 import pydicom
 import pytest
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from mw_tui import config as cfg
-from mw_tui.dicom import scp
+from mw_tui.dicom import mcm_codec, scp
+from mw_tui.dicom.instances import InstanceLocation, InstancesLocated
+from mw_tui.dicom.mcm import MediaRequest, Reference
 from mw_tui.media import profiles
+from mw_tui.standard import sop
 from mw_tui.station import Station
+from mw_tui.station.mcm import MediaRequests
 from mw_tui.station.models import Job, JobState
+from mw_tui.store import Store
 from tests.jobs.conftest import Archive, make_study, station_config
 from tests.peers import wait_until
 from tests.station.ris import CANCEL, INITIATE, MCM, refused, ris
@@ -112,7 +120,8 @@ def test_the_ris_gets_an_iso_of_exactly_the_instances_it_named(
         assert r.action(uid, INITIATE).Status == 0xA510  # initiated already
         assert r.action(uid, CANCEL).Status == 0xC201  # nothing left to cancel
         code, some = r.get(uid, [0x21000020, 0x2200000B])
-        assert code == 0x0000 and set(some.keys()) <= {0x21000020, 0x2200000B, 0x00080005}
+        # what was asked for, and the character set of the non-ASCII label
+        assert code == 0x0000 and set(some.keys()) == {0x21000020, 0x2200000B, 0x00080005}
     uids, readme, volume = iso_content(tmp_path / "iso")
     assert uids == {u for _, u in wanted}
     assert LABEL in readme and volume == "RIS_4711"
@@ -202,3 +211,139 @@ def test_without_mcm_the_service_is_not_offered(tmp_path: Path) -> None:
     finally:
         s.stop()
 
+
+
+class Archives:
+    """The `locate` of `MediaRequests`: what the archives answer, counting the questions."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.found: dict[str, InstanceLocation] = {}
+        self.errors: tuple[str, ...] = ()
+
+    def __call__(self, config: cfg.Config, uids: object) -> InstancesLocated:
+        self.asked += 1
+        return InstancesLocated(dict(self.found), self.errors)
+
+    def hold(self, ref: Reference) -> None:
+        self.found[ref.sop_instance] = InstanceLocation(
+            ref.sop_instance, ref.sop_class, "1.2.3.4", "1.2.3.4.5", "orthanc")
+
+
+def broken(*args: object, **kwargs: object) -> NoReturn:
+    raise OSError("disk I/O error")
+
+
+@pytest.fixture
+def requests(tmp_path: Path) -> Iterator[tuple[MediaRequests, Archives]]:
+    """The station's side of Media Creation Management, on archives of the test's making."""
+    archives = Archives()
+    store = Store(mcm_config(tmp_path).storage)
+    try:
+        yield MediaRequests(mcm_config(tmp_path), store, locate=archives), archives
+    finally:
+        store.close()
+
+
+def test_an_archive_not_reachable_leaves_the_request_to_be_initiated_again(
+        requests: tuple[MediaRequests, Archives]) -> None:
+    media, archives = requests
+    ref = Reference(CT, generate_uid())
+    archives.errors = ("orthanc: association rejected",)
+    assert media.create(MediaRequest((ref,)), "1.2.3.77", "RIS").ok
+    asked = archives.asked
+    outcome = media.initiate("1.2.3.77", "RIS")
+    assert archives.asked == asked + 1  # asked once by this Initiate
+    assert (outcome.status, outcome.job_id) == (0x0213, 0) and "orthanc" in outcome.comment
+    state = media.state("1.2.3.77")
+    assert state is not None and (state.status.value, state.info.value) == ("IDLE", "NORMAL")
+    archives.errors = ()  # the archive is back, and has it
+    archives.hold(ref)
+    outcome = media.initiate("1.2.3.77", "RIS")
+    assert outcome.ok and media.jobs.get(outcome.job_id).state is JobState.QUEUED
+
+
+def test_a_failure_while_initiating_leaves_the_request_to_be_initiated_again(
+        requests: tuple[MediaRequests, Archives], monkeypatch: pytest.MonkeyPatch) -> None:
+    media, archives = requests
+    ref = Reference(CT, generate_uid())
+    archives.hold(ref)
+    created = media.create(MediaRequest((ref,)), "1.2.3.78", "RIS")
+    assert created.ok and media.jobs.get(created.job_id).state is JobState.HELD
+    with monkeypatch.context() as m:
+        m.setattr(media.jobs, "transition", broken)
+        with pytest.raises(OSError, match="disk I/O error"):
+            media.initiate("1.2.3.78", "RIS", priority="HIGH")
+    record = media.book.get("1.2.3.78")
+    assert record is not None and not record.initiated
+    outcome = media.initiate("1.2.3.78", "RIS")
+    assert outcome.ok and media.jobs.get(created.job_id).state is JobState.QUEUED
+
+
+def test_a_failure_while_creating_leaves_neither_request_nor_held_job(
+        requests: tuple[MediaRequests, Archives], monkeypatch: pytest.MonkeyPatch) -> None:
+    media, archives = requests
+    ref = Reference(CT, generate_uid())
+    archives.hold(ref)
+    with monkeypatch.context() as m:
+        m.setattr(media.audit, "record_job", broken)
+        with pytest.raises(OSError, match="disk I/O error"):
+            media.create(MediaRequest((ref,)), "1.2.3.79", "RIS")
+    assert media.book.get("1.2.3.79") is None
+    (job,) = media.jobs.list()
+    assert job.state is JobState.CANCELLED
+    assert media.create(MediaRequest((ref,)), "1.2.3.79", "RIS").ok  # sent again
+
+
+def n_create(**elements: tuple[str, object]) -> Dataset:
+    """An N-CREATE attribute list as the station reads it off the wire (explicit VR)."""
+    ds = Dataset()
+    for keyword, (vr, value) in elements.items():
+        ds.add(DataElement(keyword, vr, value))
+    return mcm_codec.read(mcm_codec.encode(ds, sop.EXPLICIT_VR_LE), sop.EXPLICIT_VR_LE)
+
+
+def item(sop_class: str, sop_instance: str) -> Dataset:
+    ds = Dataset()
+    ds.ReferencedSOPClassUID = sop_class
+    ds.ReferencedSOPInstanceUID = sop_instance
+    return ds
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+@pytest.mark.parametrize(("elements", "code", "comment"), [
+    ({"ReferencedSOPSequence": ("LO", "1.2.3.4")}, 0x0106,
+     "ReferencedSOPSequence is not a sequence"),
+    ({"ReferencedSOPSequence": ("UI", ["1.2.3.4", "1.2.3.5"])}, 0x0106,
+     "ReferencedSOPSequence is not a sequence"),
+    ({"ReferencedSOPSequence": ("SQ", [item(CT, "1.2.03.4")])}, 0x0106,
+     "ReferencedSOPInstanceUID is not a UID"),  # a leading zero
+    ({"ReferencedSOPSequence": ("SQ", [item("1", "1.2.3.4")])}, 0x0106,
+     "ReferencedSOPClassUID is not a UID"),  # one component
+])
+def test_a_request_with_a_malformed_reference_is_refused_by_name(
+        elements: dict[str, tuple[str, object]], code: int, comment: str) -> None:
+    with pytest.raises(mcm_codec.Refused) as refused:
+        mcm_codec.request_of(n_create(**elements))
+    assert (refused.value.status, refused.value.comment) == (code, comment)
+
+
+def test_a_request_never_goes_identified_to_an_external_target(tmp_path: Path) -> None:
+    # `config check` refuses such a configuration; one built in code is refused here too
+    base = mcm_config(tmp_path)
+    cloud = cfg.CloudTarget(name="research", url="https://research.example/dicomweb",
+                            external=True)
+    config = dataclasses.replace(base, targets=(cloud,), mcm=dataclasses.replace(
+        base.mcm, target="cloud:research"))
+    archives = Archives()
+    ref = Reference(CT, generate_uid())
+    archives.hold(ref)
+    store = Store(config.storage)
+    try:
+        media = MediaRequests(config, store, locate=archives)
+        with pytest.raises(ValueError, match="outside the hospital"):
+            media.create(MediaRequest((ref,)), "1.2.3.80", "RIS")
+        assert [j.state for j in media.jobs.list()] in ([], [JobState.CANCELLED])
+        assert media.book.get("1.2.3.80") is None
+    finally:
+        store.close()
