@@ -347,6 +347,11 @@ class ImageFile:
         raises ReadBackError when it does not read back as written)."""
         size = self.end
         try:
+            if self.in_order and self._start is not None and self.hashed < self._start:
+                # no file data came (an image of metadata only): nothing was hashed yet,
+                # and zero-filling from `hashed` would write over the metadata; the image
+                # is hashed by reading it instead, and not read back
+                self._out_of_order()
             if self.in_order and self.hashed < size and self._start is not None:
                 self._zeros(size - self.hashed)
             complete = self.in_order and self.hashed == size

@@ -259,6 +259,8 @@ class Incoming:
                 sink.write_all(chunks)
             publish(sink, final, durable=not boot, ordered=self.store.ordered)
         except BaseException:
+            # removes the temporary file only: once renamed, the file stays (it may have
+            # replaced an earlier, acknowledged copy whose index row still points at it)
             sink.abort()
             raise
         self._chunks = []

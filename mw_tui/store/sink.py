@@ -13,12 +13,22 @@ write would need padding, then a truncate). Where the file system refuses O_DIRE
 cache with writev, without the extra copy.
 
 `publish()` gives the finished file its final name. Durable (a modality's push, see
-`ingest`): on ext2/3/4 and XFS one fsync of the file AFTER the rename covers the
-data, the inode and the new name (the rename changes the file's inode, so its fsync
-commits the journal transaction holding it; ext4 without a journal syncs a new file's
-folder with it), and because the data was on the device before the rename, a crash never
-leaves a partial file under the final name on a journaled file system. Elsewhere, the
-classic order: fdatasync, rename, fsync of the folder (two flushes).
+`ingest`): on ext2/3/4 and XFS, a NEW name costs one fsync of the file AFTER the rename,
+which covers the data, the inode and the new name (the rename changes the file's inode,
+so its fsync commits the journal transaction holding it; ext4 without a journal syncs a
+new file's folder with it). The push is acknowledged only after that fsync returned, so
+nothing acknowledged is lost. Until then the new name may reach the disk before all the
+data does (the last partial block, a small file and the fallback without O_DIRECT go
+through the page cache): a power loss in that window can leave a short file under its
+final name. It was neither acknowledged nor indexed (the modality sends it again), and
+the next start's recovery (`check.recover`) finds it among the files the index lacks and
+reports it as not valid DICOM when its element lengths run past its end (one cut exactly
+between two elements reads as whole and is indexed). A name that already holds a file
+(an earlier, acknowledged copy) and every other file system get the classic order
+instead: fdatasync, rename, fsync of the folder (two flushes), so an earlier copy is
+only ever replaced by a complete one. Once renamed, the file is never removed again
+(`FileSink.abort` only removes it under its temporary name): when the sync after the
+rename fails, the push is refused and the file left to recovery or the next push.
 """
 
 from __future__ import annotations
@@ -138,6 +148,7 @@ class FileSink:
         self._held: list[mmap.mmap] = []  # full buffers not yet written
         self._written = 0  # bytes on the file (a multiple of BUFFER while direct)
         self.finished = False
+        self.renamed = False  # `publish()` gave it its final name: never removed then
 
     def write(self, data: Chunk) -> None:
         """Append `data` (copied: the caller may reuse its memory at once)."""
@@ -242,27 +253,33 @@ class FileSink:
             self.fd = -1
 
     def abort(self) -> None:
-        """Close and remove the file."""
+        """Close the file and remove it while it has its temporary name (after `publish()`
+        renamed it, the name may be that of an earlier, acknowledged copy it replaced)."""
         self.close()
-        self.path.unlink(missing_ok=True)
+        if not self.renamed:
+            self.path.unlink(missing_ok=True)
 
 
 def publish(sink: FileSink, final: Path, durable: bool, ordered: bool) -> None:
     """Give the finished file its final name (replacing any file there) and close it.
 
     `durable`: on disk, name included, before this returns; `ordered`: the file system
-    `orders_renames` (one flush after the rename), else fdatasync, rename and the folder's
-    fsync."""
+    `orders_renames`: a new name costs one flush after the rename. Where `final` already
+    exists (an earlier copy, maybe acknowledged) or the file system does not order
+    renames: fdatasync, rename and the folder's fsync, so that the earlier copy is never
+    replaced by data that is not on the disk. After the rename the file keeps its name,
+    whatever fails (`abort()` leaves it)."""
     try:
         sink.finish()
-        if durable and not ordered:
+        classic = durable and (not ordered or os.path.lexists(final))
+        if classic:
             os.fdatasync(sink.fd)
         os.replace(sink.path, final)
-        sink.path = final  # what `abort()` removes from now on
+        sink.path, sink.renamed = final, True
         if durable:
-            if ordered:
-                os.fsync(sink.fd)
-            else:
+            if classic:
                 fsync_dir(final.parent)
+            else:
+                os.fsync(sink.fd)
     finally:
         sink.close()

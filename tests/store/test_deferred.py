@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sqlite3
@@ -128,6 +129,75 @@ def test_elsewhere_a_pushed_instance_is_synced_then_renamed_then_its_folder_sync
     assert stored.path.read_bytes().endswith(b[2])
 
 
+def test_a_push_replacing_a_file_syncs_its_data_before_the_rename(
+        tmp_path: Path, calls: list[tuple[str, str]]) -> None:
+    """The earlier copy (acknowledged) is only ever replaced by data already on the disk:
+    fdatasync, rename, fsync of the folder, even where one fsync after the rename would
+    do for a new name."""
+    store = Store(tmp_path / "store")
+    assert store.ordered
+    item = images(1)[0]
+    put(store, item)
+    calls.clear()
+    stored = put(store, item)  # sent again
+    (op, temp), *rest = calls
+    assert op == "fdatasync" and Path(temp).parent == store.root / "incoming"
+    assert rest == [("rename", str(stored.path)), ("fsync", str(stored.path.parent))]
+    assert stored.replaced
+
+
+def _failing_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every os.fsync and os.fdatasync fails with EIO (the device reports a write error);
+    returns the names of the calls made."""
+    made: list[str] = []
+    for name in ("fsync", "fdatasync"):
+        def fail(fd: int, name: str = name) -> None:
+            made.append(name)
+            raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr(os, name, fail)
+    return made
+
+
+def test_a_failed_sync_never_removes_the_acknowledged_copy_it_would_replace(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "store")
+    sop_class, uid, data = images(1)[0]
+    first = put(store, (sop_class, uid, data))  # acknowledged: durable and indexed
+    before = first.path.read_bytes()
+    changed = data[:-16] + bytes(b ^ 0xFF for b in data[-16:])  # other pixels, same UIDs
+    made = _failing_syncs(monkeypatch)
+    with pytest.raises(Refused) as exc:
+        put(store, (sop_class, uid, changed))
+    assert exc.value.why is Refusal.WRITE_FAILED and made
+    monkeypatch.undo()
+    assert first.path.exists() and first.path.read_bytes() == before
+    assert store.index.paths() == {uid: str(first.path.relative_to(store.root))}
+    assert not os.listdir(store.root / "incoming")  # the new copy's temporary file went
+    assert check(store).ok
+
+
+def test_a_failed_sync_after_the_rename_leaves_the_file_for_recovery(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new name: renamed, then its one fsync fails. The push is refused and not indexed;
+    the file is not removed under its final name (`abort` only removes a temporary file),
+    and the next start indexes it when it reads back whole."""
+    store = Store(tmp_path / "store")
+    first, item = images(2)
+    put(store, first)  # its folders exist: the only sync is the file's
+    made = _failing_syncs(monkeypatch)
+    with pytest.raises(Refused) as exc:
+        put(store, item)
+    assert exc.value.why is Refusal.WRITE_FAILED and made == ["fsync"]
+    monkeypatch.undo()
+    assert list(store.index.paths()) == [first[1]]
+    report = check(store)
+    assert len(report.unindexed) == 1 and not report.partial
+    assert (store.root / report.unindexed[0]).read_bytes().endswith(item[2])
+    recover(store)
+    assert sorted(store.index.paths()) == sorted([first[1], item[1]]) and check(store).ok
+
+
 def test_an_instance_of_our_own_retrieve_is_written_without_fsync_then_made_durable(
         tmp_path: Path, fsyncs: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(tmp_path / "store")
@@ -156,8 +226,10 @@ def test_a_durable_copy_is_never_replaced_by_one_not_yet_on_disk(
     item = images(1)[0]
     put(store, item)  # pushed by a modality
     calls.clear()
-    stored = put(store, item, deferred=True)  # then the same instance retrieved
-    assert calls == [("rename", str(stored.path)), ("fsync", str(stored.path))]  # as a push
+    stored = put(store, item, deferred=True)  # then the same instance retrieved: as a push
+    (op, temp), *rest = calls  # replacing a file: its data on disk before the rename
+    assert op == "fdatasync" and Path(temp).parent == stored.path.parent
+    assert rest == [("rename", str(stored.path)), ("fsync", str(stored.path.parent))]
     assert marks(store) == {}
     unsynced = images(1)[0]
     put(store, unsynced, deferred=True)

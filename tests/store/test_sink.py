@@ -173,6 +173,29 @@ def test_publish_durable_on_an_ordered_file_system(tmp_path: Path,
     assert seen == ["rename"] and (tmp_path / "final").read_bytes() == b"other"
 
 
+def test_after_the_rename_abort_never_removes_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync failing after the rename: the file keeps its final name (it may have replaced
+    an earlier copy the index still points at); abort removes temporary files only."""
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", eio)
+    sink = FileSink(tmp_path / ".tmp")
+    sink.write(b"data")
+    with pytest.raises(OSError):
+        publish(sink, tmp_path / "final", durable=True, ordered=True)  # a new name
+    sink.abort()
+    assert (tmp_path / "final").read_bytes() == b"data" and not (tmp_path / ".tmp").exists()
+    monkeypatch.setattr(os, "fdatasync", eio)
+    sink = FileSink(tmp_path / ".tmp2")
+    sink.write(b"other")
+    with pytest.raises(OSError):  # replacing: the data is synced first, and that fails
+        publish(sink, tmp_path / "final", durable=True, ordered=True)
+    sink.abort()
+    assert (tmp_path / "final").read_bytes() == b"data" and not (tmp_path / ".tmp2").exists()
+
+
 def test_file_system_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sink_module.fs_type(tmp_path) in sink_module.ORDERED_FS
     assert sink_module.fs_type(tmp_path / "missing") == 0
