@@ -43,6 +43,7 @@ from mw_tui.importing.reading import Cancelled, ReadProgress, has_dicom, scan
 from mw_tui.importing.reconcile import Candidate, Match, Proposal, propose
 from mw_tui.importing.send import (
     Confirmed,
+    RecordError,
     SendFailure,
     SendProgress,
     SendResult,
@@ -55,7 +56,7 @@ __all__ = [
     "ArchiveCount", "Cancelled", "Candidate", "Confirmed", "Destination", "DestinationKind",
     "DicomdirState", "ImportPlan", "ImportResult", "Instance", "LocalPatient", "Match",
     "Medium", "MediumError", "MediumKind", "Patient", "PlanError", "Proposal", "ReadProgress",
-    "SendFailure", "SendProgress", "SendResult", "Series", "Study", "StudyCount",
+    "RecordError", "SendFailure", "SendProgress", "SendResult", "Series", "Study", "StudyCount",
     "Unreadable", "count_on_archive", "expected_of", "has_dicom", "open_source",
     "opened_medium", "propose", "read_medium", "run_import", "scan", "send",
 ]

@@ -18,12 +18,14 @@ from typing import Any
 import requests
 
 from mw_tui.config import Archive, CloudTarget, Config
+from mw_tui.config.paths import StoragePaths
 from mw_tui.devices.writers.stow import session_for
 from mw_tui.dicom import archives as arch
 from mw_tui.dicom.client import ArchiveError, Association, Proposal
 from mw_tui.importing.convert import convert
 from mw_tui.importing.elements import ReadAt
-from mw_tui.importing.rewrite import Prepared
+from mw_tui.importing.rewrite import Prepared, RewriteError
+from mw_tui.importing.sources import GONE_ERRNOS
 from mw_tui.standard import sop, status
 from mw_tui.store.ingest import file_meta
 
@@ -74,6 +76,8 @@ class StoreChannel:
             self.assoc.open()
         except ArchiveError as exc:
             raise ChannelError(str(exc), opening=True) from exc
+        self.work = StoragePaths.of(config).work  # where conversions keep their files
+        self.broken = False  # aborted: to be dropped, not used again
         self.context: dict[tuple[str, str], int] = {}
         for cid, (abstract, ts) in sorted(self.assoc.accepted.items()):
             self.context.setdefault((abstract, ts), cid)
@@ -89,7 +93,12 @@ class StoreChannel:
                 return Outcome(False, f"{self.peer} does not accept "
                                       f"{sop.sop_class_name(item.sop_class_uid)} instances")
             try:
-                chunks = [convert(item, read_at, target)]
+                chunks = [convert(item, read_at, target, self.work)]
+            except OSError as exc:
+                if exc.errno in GONE_ERRNOS:
+                    raise  # the medium is gone: `send` stops
+                return Outcome(False, f"it cannot be converted to a transfer syntax the "
+                                      f"archive accepts ({exc.strerror or exc})")
             except Exception as exc:
                 return Outcome(False, f"it cannot be converted to a transfer syntax the "
                                       f"archive accepts ({str(exc)[:200]})")
@@ -98,6 +107,12 @@ class StoreChannel:
             rsp = self.assoc.store(cid, item.sop_class_uid, item.sop_instance_uid, chunks, abort)
         except ArchiveError as exc:
             raise ChannelError(str(exc)) from exc
+        except BaseException:
+            # the file could not be read or changed part-way (OSError, RewriteError, ...):
+            # the archive is in the middle of a data set, this association cannot go on
+            self.broken = True
+            self.assoc.abort()
+            raise
         code = rsp.status if rsp.status is not None else status.SUCCESS
         if status.is_failure(code):
             comment = f": {rsp.error_comment}" if rsp.error_comment else ""
@@ -117,26 +132,41 @@ class StowChannel:
         self.target = target
         self.url = target.url.rstrip("/") + "/studies"
         self.session = session_for(target)
+        self.broken = False
 
     def send(self, item: Prepared, read_at: ReadAt, abort: Abort) -> Outcome:
         boundary = uuid.uuid4().hex
         meta = file_meta(item.sop_class_uid, item.sop_instance_uid, item.transfer_syntax)
 
+        unread: list[Exception] = []  # the file failed part-way (requests wraps that)
+
         def body() -> Iterator[bytes]:
             yield (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").encode()
             yield meta
-            for chunk in item.chunks(read_at):
-                if abort():
-                    raise ChannelError("cancelled")
-                yield chunk
+            try:
+                for chunk in item.chunks(read_at):
+                    if abort():
+                        raise ChannelError("cancelled")
+                    yield chunk
+            except (OSError, RewriteError) as exc:
+                unread.append(exc)
+                raise
             yield f"\r\n--{boundary}--\r\n".encode()
 
         headers = {"Content-Type": f'multipart/related; type="application/dicom"; '
                                    f"boundary={boundary}",
                    "Accept": "application/dicom+json"}
         try:
-            rsp = self.session.post(self.url, data=body(), headers=headers,
-                                    timeout=self.target.timeout)
+            try:
+                rsp = self.session.post(self.url, data=body(), headers=headers,
+                                        timeout=self.target.timeout)
+            except Exception as exc:
+                if not unread:
+                    raise
+                self.broken = True  # the request was cut off half-way
+                if exc is unread[0]:
+                    raise
+                raise unread[0] from exc
         except requests.exceptions.SSLError as exc:
             raise ChannelError(f"the TLS certificate of {self.target.url} is not trusted "
                                f"({str(exc)[:150]}): set the target's ca_bundle",

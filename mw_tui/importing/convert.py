@@ -27,12 +27,15 @@ class ConvertError(Exception):
     """The instance cannot be converted; the message says why."""
 
 
-def convert(item: Prepared, read_at: ReadAt, target: str) -> bytes:
-    """The data set of `item` in `target` (Explicit or Implicit VR Little Endian)."""
+def convert(item: Prepared, read_at: ReadAt, target: str, work: Path | None = None) -> bytes:
+    """The data set of `item` in `target` (Explicit or Implicit VR Little Endian); its
+    temporary files go to `work` (the station's work folder; the system's when None)."""
     if item.size > CONVERT_LIMIT:
         raise ConvertError(f"it takes {item.size >> 20} MiB, more than the "
                            f"{CONVERT_LIMIT >> 20} MiB this station converts")
-    with tempfile.TemporaryDirectory(prefix="mw-tui-import-") as tmp:
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mw-tui-import-", dir=work) as tmp:
         source, dest = Path(tmp) / "in.dcm", Path(tmp) / "out.dcm"
         with open(source, "wb") as f:
             f.write(file_meta(item.sop_class_uid, item.sop_instance_uid, item.transfer_syntax))

@@ -225,6 +225,8 @@ def read_header(read_at: ReadAt, size: int) -> FileHeader:
         ts = sop.EXPLICIT_VR_BE  # no file meta: (0008,xxxx) written big endian
     if not ts:
         ts = sop.EXPLICIT_VR_LE if explicit_written else sop.IMPLICIT_VR_LE
+    elif ts == sop.EXPLICIT_VR_LE and not explicit_written:
+        ts = sop.IMPLICIT_VR_LE  # the meta says explicit, the data set is written implicit
     little = ts != sop.EXPLICIT_VR_BE
     data: bytes | None = None
     if ts == sop.DEFLATED_EXPLICIT_VR_LE:

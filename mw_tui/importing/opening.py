@@ -8,6 +8,7 @@ refused: nothing is ever written to an outside medium.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -84,18 +85,38 @@ class MountedSource(FolderSource):
         return [arg.format(device=self.device, mountpoint=str(mountpoint))
                 for arg in shlex.split(template)]
 
+    def _run(self, cmd: list[str], doing: str) -> subprocess.CompletedProcess[str]:
+        """`cmd` run; MediumError when it hangs or cannot be started."""
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True,
+                                  timeout=_MOUNT_TIMEOUT, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            why = f"no answer in {exc.timeout:g} s"
+        except OSError as exc:
+            why = f"{cmd[0]}: {exc.strerror or exc}"
+        raise MediumError(f"{self.device} did not answer when {doing} ({why}): take it out "
+                          "and insert it again.")
+
     def _mount(self) -> Path:
         template = self.config.importing.mount_command
         root = Path(self.config.devices.mount_folder)
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        mountpoint = Path(tempfile.mkdtemp(prefix="import-", dir=root))
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            mountpoint = Path(tempfile.mkdtemp(prefix="import-", dir=root))
+        except OSError as exc:
+            raise MediumError(f"No folder to mount {self.device} on can be made in {root} "
+                              f"({exc.strerror or exc}): check [devices] mount_folder.") from exc
         cmd = self._command(template, mountpoint)
         if shutil.which(cmd[0]) is None:
             mountpoint.rmdir()
             raise MediumError(f"The mount command {cmd[0]!r} is not installed: fix "
                               "[importing] mount_command.")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_MOUNT_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+        try:
+            proc = self._run(cmd, "mounted")
+        except MediumError:
+            with contextlib.suppress(OSError):  # still busy if the mount went through
+                mountpoint.rmdir()
+            raise
         if proc.returncode != 0:
             mountpoint.rmdir()
             said = (proc.stderr or proc.stdout).strip()[-300:]
@@ -122,13 +143,12 @@ class MountedSource(FolderSource):
 
     def _unmount(self) -> None:
         cmd = self._command(self.config.importing.unmount_command, self.mountpoint)
-        subprocess.run(cmd, capture_output=True, text=True, timeout=_MOUNT_TIMEOUT,
-                       stdin=subprocess.DEVNULL)
-        if self.mountpoint.parent == Path(self.config.devices.mount_folder):
-            try:
-                self.mountpoint.rmdir()
-            except OSError:
-                pass
+        try:
+            self._run(cmd, "unmounted")
+        finally:
+            if self.mountpoint.parent == Path(self.config.devices.mount_folder):
+                with contextlib.suppress(OSError):
+                    self.mountpoint.rmdir()
 
     def close(self) -> None:
         super().close()

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mw_tui.config import is_valid_uid
 from mw_tui.importing.dicomdir import Directory, read_dicomdir
 from mw_tui.importing.elements import BadFile, FileHeader, looks_like_dicom, read_header
 from mw_tui.importing.models import (
@@ -24,7 +25,7 @@ from mw_tui.importing.models import (
     Study,
     Unreadable,
 )
-from mw_tui.importing.sources import FileEntry, Source, key_of
+from mw_tui.importing.sources import FileEntry, Source, key_of, medium_gone
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ def _directory(source: Source, entry: FileEntry | None, notes: list[str]
             data = read_at(0, min(entry.size, 64 * 1024 * 1024 + 1))
         directory = read_dicomdir(data)
     except (BadFile, OSError) as exc:
+        if isinstance(exc, OSError) and (gone := medium_gone(exc, entry.path)) is not None:
+            raise gone from exc
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         notes.append(f"The DICOMDIR cannot be read ({why}): every file was scanned instead.")
         return None, DicomdirState.BROKEN
@@ -141,7 +144,9 @@ def _probe(source: Source, entry: FileEntry) -> bool:
     try:
         with source.opened(entry) as read_at:
             return looks_like_dicom(read_at(0, 136))
-    except OSError:
+    except OSError as exc:
+        if (gone := medium_gone(exc, entry.path)) is not None:
+            raise gone from exc
         return False
 
 
@@ -153,6 +158,8 @@ def _read_one(source: Source, entry: FileEntry, study_uid: str, found: list[_Fou
         unreadable.append(Unreadable(entry.path, str(exc), study_uid))
         return
     except OSError as exc:
+        if (gone := medium_gone(exc, entry.path)) is not None:
+            raise gone from exc
         unreadable.append(Unreadable(entry.path, f"cannot be read ({exc.strerror or exc})",
                                      study_uid))
         return
@@ -165,6 +172,12 @@ def _read_one(source: Source, entry: FileEntry, study_uid: str, found: list[_Fou
         unreadable.append(Unreadable(entry.path, f"no {' and no '.join(missing)}: cannot be "
                                                  "imported", header.get("StudyInstanceUID")
                                      or study_uid))
+        return
+    bad = [f"its {name} {header.get(key)!r} is not a valid UID" for key, name in _REQUIRED[:2]
+           if not is_valid_uid(header.get(key))]
+    if bad:  # the archive could not be sent it (a UID is ASCII digits and dots)
+        unreadable.append(Unreadable(entry.path, f"{' and '.join(bad)}: cannot be imported",
+                                     header.get("StudyInstanceUID") or study_uid))
         return
     found.append(_Found(entry, header))
 

@@ -6,6 +6,8 @@ a job can write it down and, after a crash, pass those back as `confirmed`: they
 not sent again. An instance that cannot be read, changed or stored is a `SendFailure`
 with the reason; a channel that breaks is opened again and the instance retried once;
 when no channel can be opened any more, what is left fails with the archive's message.
+A medium that stops answering (taken out) stops the send with `MediumError`, and so
+does `on_confirmed` failing to write an instance down (`RecordError`).
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ from mw_tui.importing.models import Located, Medium
 from mw_tui.importing.opening import open_source
 from mw_tui.importing.plan import Destination, DestinationKind, ImportPlan, PlanError
 from mw_tui.importing.rewrite import Changes, RewriteError, UidMap, prepare
-from mw_tui.importing.sources import FileEntry, Source
+from mw_tui.importing.sources import FileEntry, MediumError, Source, medium_gone
 from mw_tui.standard import sop
 
 log = logging.getLogger(__name__)
 
 CancelToken = Callable[[], bool]
 TRIES = 2  # an instance whose channel broke under it is sent once more
+
+
+class RecordError(Exception):
+    """`on_confirmed` could not write down an instance the archive confirmed (OSError:
+    a full disk?): the send stopped. The OSError is the cause."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +143,8 @@ def send(config: Config, medium: Medium, plan: ImportPlan, *,
     open `source` is given). Callbacks run on the sending threads, one at a time.
 
     Raises PlanError for a destination or study that does not exist, MediumError when
-    the medium cannot be opened again (taken out?); everything else is in the result.
+    the medium cannot be opened again or stops answering (taken out?), RecordError when
+    `on_confirmed` raised OSError; everything else is in the result.
     """
     started = time.monotonic()
     dest = Destination.parse(plan.destination, config)
@@ -168,6 +176,8 @@ def send(config: Config, medium: Medium, plan: ImportPlan, *,
     finally:
         if own:
             src.close()
+    if state.halt is not None:
+        raise state.halt
     is_cancelled = cancelled()
     while not work.empty():
         item = work.get()
@@ -204,6 +214,11 @@ class _State:
         self.failures: list[SendFailure] = []
         self.warnings: list[str] = []
         self.last_error = ""
+        self.halt: Exception | None = None  # stops every worker; `send` raises it
+
+    def stop(self, exc: Exception) -> None:
+        with self.lock:
+            self.halt = self.halt or exc
 
     def _report(self, message: str) -> None:
         if self.progress is not None:
@@ -219,9 +234,16 @@ class _State:
             self.converted += bool(outcome.converted_to)
             if outcome.reason:
                 self.warnings.append(outcome.reason)
-            if self.on_confirmed is not None:
-                self.on_confirmed(Confirmed(i.sop_instance_uid, sent_uid, study_uid, i.path,
-                                            outcome.reason))
+            if self.on_confirmed is not None and self.halt is None:
+                try:
+                    self.on_confirmed(Confirmed(i.sop_instance_uid, sent_uid, study_uid,
+                                                i.path, outcome.reason))
+                except OSError as exc:
+                    log.error("import: a confirmed instance cannot be written down: %s", exc)
+                    error = RecordError(f"what the archive confirmed cannot be written down "
+                                        f"({exc.strerror or exc})")
+                    error.__cause__ = exc
+                    self.halt = error
             self._report(i.path)
 
     def fail(self, item: _Item, reason: str, connection: bool = False) -> None:
@@ -238,7 +260,7 @@ def _worker(factory: Callable[[], StoreChannel | StowChannel], src: Source,
             cancelled: CancelToken) -> None:
     channel: StoreChannel | StowChannel | None = None
     try:
-        while not cancelled():
+        while not cancelled() and state.halt is None:
             try:
                 item = work.get_nowait()
             except queue.Empty:
@@ -264,6 +286,19 @@ def _worker(factory: Callable[[], StoreChannel | StowChannel], src: Source,
                 if exc.opening:
                     log.warning("import: %s", exc)
                     return  # the others go on; what is left fails with this message
+            except MediumError as exc:  # taken out: every worker stops, `send` raises it
+                state.stop(exc)
+                return
+            except Exception as exc:  # a bug: this instance fails, the others go on
+                log.exception("import: sending %s", item.located.instance.path)
+                if channel is not None:
+                    channel.close()
+                channel = None
+                state.fail(item, f"cannot be sent ({str(exc)[:200] or type(exc).__name__})")
+                continue
+            if channel is not None and channel.broken:  # aborted half-way: a new one
+                channel.close()
+                channel = None
     finally:
         if channel is not None:
             channel.close()
@@ -285,6 +320,8 @@ def _send_one(channel: StoreChannel | StowChannel, src: Source, item: _Item, cha
         state.fail(item, str(exc))
         return
     except OSError as exc:
+        if (gone := medium_gone(exc, i.path)) is not None:
+            raise gone from exc
         state.fail(item, f"cannot be read ({exc.strerror or exc})")
         return
     if outcome.ok:

@@ -11,6 +11,7 @@ Reads go through `os.pread`, so several threads may read one medium at once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from abc import ABC, abstractmethod
@@ -29,6 +30,20 @@ ISO_MAGIC_OFFSET = 16 * 2048
 
 class MediumError(Exception):
     """The medium cannot be read at all; the message says why and what to do."""
+
+
+# the device is gone or broken (a medium pulled out part-way): not one file's problem
+GONE_ERRNOS = frozenset({errno.EIO, errno.ENOMEDIUM, errno.ENODEV, errno.ENXIO})
+
+
+def medium_gone(exc: OSError, what: str) -> MediumError | None:
+    """The MediumError to raise when `exc` (reading `what`) means the medium is gone or
+    broken, None when it is about that one file."""
+    if exc.errno not in GONE_ERRNOS:
+        return None
+    return MediumError(f"The medium stopped answering while {what} was read "
+                       f"({exc.strerror or exc}): was it taken out? Insert it again and "
+                       "import again; what the archive confirmed is not sent twice.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +143,8 @@ class FolderSource(Source):
             try:
                 fd = self._open_dir(parts)
             except OSError as exc:
+                if (gone := medium_gone(exc, "/".join(parts) or "the top folder")) is not None:
+                    raise gone from exc
                 refused.append(Unreadable("/".join(parts), f"folder cannot be opened "
                                                            f"({exc.strerror})"))
                 continue
@@ -142,6 +159,8 @@ class FolderSource(Source):
                     try:
                         st = e.stat(follow_symlinks=False)
                     except OSError as exc:
+                        if (gone := medium_gone(exc, path)) is not None:
+                            raise gone from exc
                         refused.append(Unreadable(path, f"cannot be read ({exc.strerror})"))
                         continue
                     if stat.S_ISDIR(st.st_mode):

@@ -17,6 +17,7 @@ from mw_tui.importing import (
     Medium,
     MediumError,
     PlanError,
+    RecordError,
     SendProgress,
     count_on_archive,
     expected_of,
@@ -159,18 +160,25 @@ class SendStep:
                        f"{already + p.done} of {total} instances sent"
                        + (f", {p.failed} failed" if p.failed else ""), started)
 
-        with ConfirmedLog(workdir) as written:
-            try:
+        try:
+            with ConfirmedLog(workdir) as written:
                 result = send(c.config, medium, request.plan, progress=progress,
                               cancel=cancel.is_set,
                               on_confirmed=lambda x: written.add(x.sop_instance_uid),
                               confirmed=before)
-            except PlanError as exc:  # the destination was removed from the configuration
-                c.fail(job.id, str(exc))
-                return
-            except MediumError as exc:
-                c.retry_or_fail(job, str(exc))
-                return
+        except PlanError as exc:  # the destination was removed from the configuration
+            c.fail(job.id, str(exc))
+            return
+        except MediumError as exc:  # taken out: tried again, the work folder kept
+            c.retry_or_fail(job, str(exc))
+            return
+        except (RecordError, OSError) as exc:  # the work folder's disk is full
+            cause = exc.__cause__ if isinstance(exc, RecordError) else exc
+            why = (cause.strerror if isinstance(cause, OSError) else "") or str(cause or exc)
+            c.retry_or_fail(job, f"the import stopped: what the archive confirmed cannot be "
+                                 f"written to the work folder {workdir} ({why}): free space "
+                                 "there; the import then goes on with the rest")
+            return
         c.check(job, cancel)
         if result.warnings:
             c.queue.note(job.id, "the archive warned: " + "; ".join(result.warnings[:3]))
