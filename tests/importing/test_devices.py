@@ -46,9 +46,12 @@ def loop(tmp_path: Path) -> Iterator[list[str]]:
         subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=30)
 
 
-def attach(loop: list[str], image: Path) -> str:
-    dev = subprocess.run(["losetup", "--find", "--show", "-r", str(image)], check=True,
-                         capture_output=True, text=True, timeout=30).stdout.strip()
+def attach(loop: list[str], image: Path, writable: bool = False) -> str:
+    """A loop device of `image` (read-only unless `writable`: a stick is writable, and
+    only the station's read-only mount keeps it unchanged)."""
+    dev = subprocess.run(["losetup", "--find", "--show", *([] if writable else ["-r"]),
+                          str(image)], check=True, capture_output=True, text=True,
+                         timeout=30).stdout.strip()
     loop.append(dev)
     return dev
 
@@ -76,7 +79,7 @@ def test_a_fat_stick_is_mounted_read_only_read_and_unmounted(
     disc = write_disc(tmp_path / "src", ct_files(outside_ct(6)))
     image = stick_image(tmp_path, disc)
     before = md5(image)
-    device = attach(loop, image)
+    device = attach(loop, image, writable=True)
     config = config_for(tmp_path, empty_pacs, **FUSE_RO)
     with opened_medium(device, config) as (source, medium):
         assert medium.kind is MediumKind.MOUNTED

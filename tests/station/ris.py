@@ -18,6 +18,7 @@ from pynetdicom.sop_class import MediaCreationManagement
 from mw_tui.standard import sop
 from tests.peers import wait_until
 
+VERIFICATION = "1.2.840.10008.1.1"
 MCM = MediaCreationManagement
 INITIATE, CANCEL = 1, 2
 
@@ -104,15 +105,19 @@ def ris(port: int, ae_title: str = "RIS", called: str = "MW_TUI",
 
 
 def refused(port: int, ae_title: str, called: str = "MW_TUI") -> bool:
-    """Whether the station refuses Media Creation Management to `ae_title`: the
-    association is rejected, or established without that context."""
+    """Whether the station refuses Media Creation Management to `ae_title`. It refuses
+    the service, not the caller: the association is still established, and Verification
+    is still accepted (a caller not listed stays a Storage and Verification peer)."""
     ae = AE(ae_title=ae_title)
     ae.acse_timeout = ae.network_timeout = 30
     ae.add_requested_context(MCM)
+    ae.add_requested_context(VERIFICATION)
     assoc = ae.associate("127.0.0.1", port, ae_title=called)
     try:
-        return not assoc.is_established or not any(
-            cx.abstract_syntax == MCM for cx in assoc.accepted_contexts)
+        assert assoc.is_established, f"{ae_title}: the whole association was rejected"
+        accepted = {cx.abstract_syntax for cx in assoc.accepted_contexts}
+        assert VERIFICATION in accepted, accepted
+        return MCM not in accepted
     finally:
         if assoc.is_established:
             assoc.release()
