@@ -107,31 +107,13 @@ def store_response(message_id: int, sop_class: str, sop_instance: str, status: i
                                 comment)
 
 
-def command_elements(data: bytes | bytearray) -> dict[int, bytes]:
-    """The group 0000 elements of a command set, by element number (other groups are
-    skipped); `wire.ProtocolError` when an element is truncated or runs past the end."""
-    values: dict[int, bytes] = {}
-    pos, end = 0, len(data)
-    while pos < end:
-        if end - pos < 8:
-            raise wire.ProtocolError("truncated command element")
-        group, elem, length = struct.unpack_from("<HHI", data, pos)
-        if pos + 8 + length > end:
-            raise wire.ProtocolError(f"command element ({group:04X},{elem:04X}) runs past "
-                                     "the end")
-        if group == 0x0000:
-            values[elem] = bytes(data[pos + 8 : pos + 8 + length])
-        pos += 8 + length
-    return values
-
-
 def decode(data: bytes | bytearray) -> Message:
     """Decode a command set; `wire.ProtocolError` when it is malformed.
 
     Elements of other groups after the command are skipped: dcmtk-based archives (Orthanc
     1.10) append a failed C-GET's status detail (0008,0058) to the command set.
     """
-    values = command_elements(data)
+    values = wire.command_elements(data, other_groups=True)
 
     def us(elem: int) -> int | None:
         v = values.get(elem)

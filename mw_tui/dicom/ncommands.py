@@ -11,7 +11,6 @@ import struct
 from dataclasses import dataclass
 
 from mw_tui.dicom import wire
-from mw_tui.dicom.commands import command_elements
 
 N_EVENT_REPORT_RQ = 0x0100
 N_GET_RQ = 0x0110
@@ -43,7 +42,7 @@ class NRequest:
 
 def decode(data: bytes | bytearray) -> NRequest:
     """Decode a command set; `wire.ProtocolError` when it is malformed."""
-    values = command_elements(data)
+    values = wire.command_elements(data, other_groups=True)
 
     def us(elem: int) -> int | None:
         v = values.get(elem)

@@ -268,19 +268,29 @@ class Command:
     move_originator_id: int | None
 
 
-def decode_command(data: bytes | bytearray) -> Command:
-    pos, end = 0, len(data)
+def command_elements(data: bytes | bytearray, other_groups: bool = False
+                     ) -> dict[int, bytes]:
+    """The group 0000 elements of a command set, by element number; ProtocolError when one
+    is truncated or runs past the end, or (unless `other_groups` may follow: a dcmtk-based
+    archive appends a failed C-GET's status detail) when another group is there."""
     values: dict[int, bytes] = {}
+    pos, end = 0, len(data)
     while pos < end:
         if end - pos < 8:
             raise ProtocolError("truncated command element")
         group, elem, length = struct.unpack_from("<HHI", data, pos)
-        if group != 0x0000:
+        if group != 0x0000 and not other_groups:
             raise ProtocolError(f"command set holds element ({group:04X},{elem:04X})")
         if pos + 8 + length > end:
-            raise ProtocolError(f"command element (0000,{elem:04X}) runs past the end")
-        values[elem] = bytes(data[pos + 8 : pos + 8 + length])
+            raise ProtocolError(f"command element ({group:04X},{elem:04X}) runs past the end")
+        if group == 0x0000:
+            values[elem] = bytes(data[pos + 8 : pos + 8 + length])
         pos += 8 + length
+    return values
+
+
+def decode_command(data: bytes | bytearray) -> Command:
+    values = command_elements(data)
 
     def us(elem: int) -> int | None:
         v = values.get(elem)

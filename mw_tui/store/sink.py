@@ -26,9 +26,8 @@ reports it as not valid DICOM when its element lengths run past its end (one cut
 between two elements reads as whole and is indexed). A name that already holds a file
 (an earlier, acknowledged copy) and every other file system get the classic order
 instead: fdatasync, rename, fsync of the folder (two flushes), so an earlier copy is
-only ever replaced by a complete one. Once renamed, the file is never removed again
-(`FileSink.abort` only removes it under its temporary name): when the sync after the
-rename fails, the push is refused and the file left to recovery or the next push.
+only ever replaced by a complete one, and never removed (`FileSink.abort` leaves a file
+that took an earlier copy's place; a refused push under a new name is removed).
 """
 
 from __future__ import annotations
@@ -148,7 +147,7 @@ class FileSink:
         self._held: list[mmap.mmap] = []  # full buffers not yet written
         self._written = 0  # bytes on the file (a multiple of BUFFER while direct)
         self.finished = False
-        self.renamed = False  # `publish()` gave it its final name: never removed then
+        self.renamed = False  # `publish()` put it where an earlier copy was: never removed
 
     def write(self, data: Chunk) -> None:
         """Append `data` (copied: the caller may reuse its memory at once)."""
@@ -253,8 +252,8 @@ class FileSink:
             self.fd = -1
 
     def abort(self) -> None:
-        """Close the file and remove it while it has its temporary name (after `publish()`
-        renamed it, the name may be that of an earlier, acknowledged copy it replaced)."""
+        """Close the file and remove it, unless `publish()` gave it the name of an earlier,
+        acknowledged copy it replaced (that name is never removed)."""
         self.close()
         if not self.renamed:
             self.path.unlink(missing_ok=True)
@@ -267,15 +266,17 @@ def publish(sink: FileSink, final: Path, durable: bool, ordered: bool) -> None:
     `orders_renames`: a new name costs one flush after the rename. Where `final` already
     exists (an earlier copy, maybe acknowledged) or the file system does not order
     renames: fdatasync, rename and the folder's fsync, so that the earlier copy is never
-    replaced by data that is not on the disk. After the rename the file keeps its name,
-    whatever fails (`abort()` leaves it)."""
+    replaced by data that is not on the disk. A failure after the rename: `abort()`
+    removes a new name, never one that held an earlier copy."""
     try:
         sink.finish()
-        classic = durable and (not ordered or os.path.lexists(final))
+        replacing = os.path.lexists(final)
+        classic = durable and (not ordered or replacing)
         if classic:
             os.fdatasync(sink.fd)
         os.replace(sink.path, final)
-        sink.path, sink.renamed = final, True
+        # a new name is still this push's alone (refused: removed); a replaced copy is not
+        sink.path, sink.renamed = final, replacing
         if durable:
             if classic:
                 fsync_dir(final.parent)

@@ -173,10 +173,10 @@ def test_publish_durable_on_an_ordered_file_system(tmp_path: Path,
     assert seen == ["rename"] and (tmp_path / "final").read_bytes() == b"other"
 
 
-def test_after_the_rename_abort_never_removes_the_file(
+def test_after_the_rename_abort_removes_only_a_new_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A sync failing after the rename: the file keeps its final name (it may have replaced
-    an earlier copy the index still points at); abort removes temporary files only."""
+    """A sync failing after the rename: a new name is removed with the refused push; a name
+    that held an earlier copy (the index still points at it) is never removed."""
     def eio(fd: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
@@ -186,7 +186,16 @@ def test_after_the_rename_abort_never_removes_the_file(
     with pytest.raises(OSError):
         publish(sink, tmp_path / "final", durable=True, ordered=True)  # a new name
     sink.abort()
-    assert (tmp_path / "final").read_bytes() == b"data" and not (tmp_path / ".tmp").exists()
+    assert not (tmp_path / "final").exists() and not (tmp_path / ".tmp").exists()
+    (tmp_path / "final").write_bytes(b"data")  # an earlier copy
+    sink = FileSink(tmp_path / ".tmp1")
+    sink.write(b"newer")
+    monkeypatch.setattr(os, "fdatasync", lambda fd: None)  # synced before the rename...
+    with pytest.raises(OSError):  # ...and the folder's fsync after it fails
+        publish(sink, tmp_path / "final", durable=True, ordered=True)
+    sink.abort()
+    assert (tmp_path / "final").read_bytes() == b"newer"  # complete, and kept
+    (tmp_path / "final").write_bytes(b"data")
     monkeypatch.setattr(os, "fdatasync", eio)
     sink = FileSink(tmp_path / ".tmp2")
     sink.write(b"other")
