@@ -233,13 +233,21 @@ class ImageFile:
                 self.read_back = ReadBack(path, self.fd, lambda: None)
         self._trail = self.read_back  # kept for `verified` once it is finished
         self.md5 = hashlib.md5()
-        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._q: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=4)
+        self._pending: list[bytes] = []  # small pieces, handed to the hasher together
+        self._pending_size = 0
         self._thread = threading.Thread(target=self._hash, name="iso-md5", daemon=True)
         self._thread.start()
 
     def _hash(self) -> None:
-        while (chunk := self._q.get()) is not None:
-            self.md5.update(chunk)
+        while (chunks := self._q.get()) is not None:
+            for chunk in chunks:
+                self.md5.update(chunk)
+
+    def _to_hasher(self) -> None:
+        if self._pending:
+            self._q.put(self._pending)
+            self._pending, self._pending_size = [], 0
 
     @property
     def verified(self) -> int:
@@ -284,8 +292,13 @@ class ImageFile:
                 and self.hashed >= self._start and at >= self.hashed)
 
     def _emit(self, at: int, data: bytes) -> None:
-        """`data` is the image's from `at`, right after what was emitted before."""
-        self._q.put(data)
+        """`data` is the image's from `at`, right after what was emitted before. The
+        hashing thread gets pieces of at least BLOCK bytes (a small file's data, its
+        padding and the next file's go together: one hand-over instead of three)."""
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= BLOCK:
+            self._to_hasher()
         if self.direct is not None:
             self.direct.add(at, data)
         elif self.read_back is not None:
@@ -365,6 +378,7 @@ class ImageFile:
                     read_back.abandon()
                     self._trail = None
         finally:
+            self._to_hasher()
             self._q.put(None)
             self._thread.join()
         if self.in_order and self.hashed == size:
@@ -383,6 +397,7 @@ class ImageFile:
         if self.read_back is not None:
             self.read_back.abandon()
             self.read_back = None
+        self._pending, self._pending_size = [], 0
         try:
             while True:
                 self._q.get_nowait()

@@ -32,12 +32,14 @@ from pydicom.pixels import (
     pixel_array,
 )
 from pydicom.uid import DeflatedExplicitVRLittleEndian as DEFLATED
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 THUMBNAIL = 160  # longest edge of a thumbnail, in pixels
 LUT_LIMIT = 1 << 17  # stored-value ranges up to this go through a lookup table
 GREY = ("MONOCHROME1", "MONOCHROME2")
 COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT")
 PALETTE = "PALETTE COLOR"
+NATIVE_LE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 WHOLE_FILE = 8 << 20  # files up to this size are read once, whole; larger ones by frame
 
@@ -140,7 +142,10 @@ def _render(task: RenderTask, written: list[Path]) -> Rendering | None:
     thumbnail: Preview | None = None
     window = ""
     for index in wanted:
-        picture, window = display(pixel_array(source, index=index, raw=True), params, pi)
+        frame = native_frame(header, index, pi) if whole else None
+        if frame is None:
+            frame = pixel_array(source, index=index, raw=True)
+        picture, window = display(frame, params, pi)
         if task.full:
             previews.append(_save(picture, aspect, task.size, task.quality,
                                   Path(f"{task.prefix}-F{index + 1:05d}.JPG"), index + 1,
@@ -152,6 +157,31 @@ def _render(task: RenderTask, written: list[Path]) -> Rendering | None:
         raise Unshowable("its frames cannot be read")
     return Rendering(task.sop_uid, tuple(previews), thumbnail, count, window,
                      (columns, rows))
+
+
+def native_frame(ds: Dataset, index: int, pi: str) -> np.ndarray | None:
+    """Frame `index` of a grey image stored natively, little endian, 8 or 16 bits, as a
+    view of the dataset's Pixel Data (what `pixel_array(raw=True)` gives, without its
+    copies); None for anything else (the caller then asks pydicom)."""
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if ts not in NATIVE_LE or pi not in GREY or int(ds.get("SamplesPerPixel") or 1) != 1:
+        return None
+    bits, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
+    signed = int(ds.get("PixelRepresentation") or 0) == 1
+    data = ds.get("PixelData")
+    if bits not in (8, 16) or not 0 < stored <= bits or not isinstance(data, bytes):
+        return None
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    length = rows * columns * bits // 8
+    if rows <= 0 or columns <= 0 or len(data) < (index + 1) * length:
+        return None
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    arr = np.frombuffer(data, dtype, rows * columns, index * length).reshape(rows, columns)
+    if stored < bits:  # bits above Bits Stored are not part of the value
+        shift = bits - stored
+        arr = (arr << shift) >> shift if signed else arr & ((1 << stored) - 1)
+    return arr
 
 
 def pick_frames(count: int, limit: int) -> list[int]:
@@ -232,7 +262,7 @@ def _grey(arr: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str]:
             table, window = _voi(apply_modality_lut(domain, ds), ds,
                                  slice(low - start, high - start + 1))
             index = arr if start == 0 else arr.astype(np.int64) - start
-            return table[index], window
+            return np.take(table, index), window
     values = apply_modality_lut(arr.astype(np.float64), ds)
     return _voi(values, ds, slice(None))
 

@@ -16,7 +16,7 @@ from pydicom.fileset import FileSet
 
 from mw_tui import config as cfg
 from mw_tui.demo import synth
-from mw_tui.media import Profile, Volume, build_volumes, stage_tree
+from mw_tui.media import Profile, Volume, build_volumes, render, stage_tree
 from mw_tui.standard import sop
 from mw_tui.store import Store
 from tests.media import images as im
@@ -180,3 +180,62 @@ def test_size_and_frame_limits_come_from_the_configuration(tmp_path: Path) -> No
     assert "Image 5 of 5" in pages[-1]
     thumbs = [Image.open(p).size for p in (small.tree / "IHE_PDI").glob("SER*/B*/T*.JPG")]
     assert thumbs and max(max(s) for s in thumbs) <= 160
+
+
+def _native_cases() -> list[tuple[str, Path]]:
+    """pydicom's own native grey little-endian files (8 and 16 bits, signed and not,
+    single and multi-frame)."""
+    from pydicom.data import get_testdata_file
+
+    names = ("CT_small.dcm", "MR_small.dcm", "OBXXXX1A.dcm", "emri_small.dcm",
+             "liver_1frame.dcm", "OT-PAL-8-face.dcm", "SC_rgb.dcm", "MR_small_bigendian.dcm",
+             "MR_small_implicit.dcm", "JPEG2000.dcm")
+    out = []
+    for name in names:
+        path = get_testdata_file(name, download=False)
+        if path is not None:
+            out.append((name, Path(str(path))))
+    return out
+
+
+@pytest.mark.parametrize(("name", "path"), _native_cases(), ids=lambda v: str(v))
+def test_the_native_fast_path_reads_what_pydicom_reads(name: str, path: Path) -> None:
+    from pydicom.pixels import pixel_array
+
+
+    ds = pydicom.dcmread(path)
+    pi = str(ds.get("PhotometricInterpretation", "")).upper()
+    count = int(ds.get("NumberOfFrames") or 1)
+    for index in {0, count - 1}:
+        fast = render.native_frame(ds, index, pi)
+        if fast is None:  # not native grey little endian of 8 or 16 bits: pydicom decodes it
+            ts = ds.file_meta.TransferSyntaxUID
+            assert (ts.is_compressed or not ts.is_little_endian or pi not in render.GREY
+                    or ds.BitsAllocated not in (8, 16)), name
+            continue
+        expected = pixel_array(ds, index=index, raw=True)
+        assert fast.dtype == expected.dtype and np.array_equal(fast, expected), name
+
+
+@pytest.mark.parametrize(("bits", "stored", "signed"),
+                         [(16, 12, False), (16, 12, True), (8, 7, True), (16, 16, True)])
+def test_the_native_fast_path_ignores_bits_above_bits_stored(bits: int, stored: int,
+                                                             signed: bool) -> None:
+    from pydicom.pixels import pixel_array
+
+
+    ds = im.ct_windowed(synth.StudyInfo(), CT_RAW, 40, 400)
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    rng = np.random.default_rng(bits + stored)
+    raw = rng.integers(0, 1 << bits, (2, 8, 8), dtype=np.uint64).astype(f"<u{bits // 8}")
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, stored, stored - 1
+    ds.PixelRepresentation, ds.Rows, ds.Columns = int(signed), 8, 8
+    ds.NumberOfFrames = 2
+    im._meta(ds, sop.EXPLICIT_VR_LE)
+    ds.PixelData = raw.tobytes()  # high bits set at random: they are not part of the value
+    for index in (0, 1):
+        fast = render.native_frame(ds, index, "MONOCHROME2")
+        assert fast is not None
+        expected = pixel_array(ds, index=index, raw=True)
+        assert fast.dtype == dtype == expected.dtype
+        assert np.array_equal(fast, expected)
