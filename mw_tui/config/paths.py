@@ -71,6 +71,11 @@ class StoragePaths:
         return self.work / "media-work"
 
     @property
+    def previews(self) -> Path:
+        """The web previews of the store's images, kept (`media.web_previews_ahead`)."""
+        return self.storage / "previews"
+
+    @property
     def labels(self) -> Path:
         """The jobs' disc labels (a folder per job), kept to print again."""
         return self.storage / "labels"

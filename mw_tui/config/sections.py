@@ -292,6 +292,11 @@ class MediaConfig:
     web_image_frames: int = item("Most frames of one multi-frame instance shown in the web "
                                  "pages (evenly spread over the instance).",
                                  in_range(1, 10000, "a number of frames"), default=50)
+    web_previews_ahead: bool = item(
+        "Make the web previews of what the station receives in the background, at the "
+        "lowest priority, and keep them with the store (about 3% of its size), so that "
+        "building a medium only collects them; false: each build renders its own.",
+        default=True)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from mw_tui.media.builder import (
 )
 from mw_tui.media.compose import Asked
 from mw_tui.media.iso import IsoCancelled, IsoError, write_iso
+from mw_tui.media.previews import kept_previews
 from mw_tui.media.profiles import Profile
 from mw_tui.media.volume import Volume
 from mw_tui.store import Store
@@ -136,11 +137,18 @@ class BuildStep:
                     raise BuildError("anonymous copies of some instances only are not "
                                      "supported: copy the whole studies")
                 source = self._anonymous(job, workdir, source, cancel)
-            volumes = build_volumes(
-                source.store, source.study_uids, profile, capacity,
-                workdir / "files", progress=progress, cancel=cancel.event,
-                settings=source.settings, without_reports=source.without_reports,
-                only=job.options.instances, asked=Asked(job.options.fileset_id, job.label))
+            previews = (kept_previews(c.paths.previews, source.settings)
+                        if source.store is c.store else None)
+            try:
+                volumes = build_volumes(
+                    source.store, source.study_uids, profile, capacity,
+                    workdir / "files", progress=progress, cancel=cancel.event,
+                    settings=source.settings, without_reports=source.without_reports,
+                    only=job.options.instances, asked=Asked(job.options.fileset_id, job.label),
+                    previews=previews)
+            finally:
+                if previews is not None:
+                    previews.close()
             log.info("job %d: %d volume(s) laid out in %.2f s", job.id, len(volumes),
                      time.monotonic() - started)
             if len(volumes) > 1 and not job.options.allow_splitting:

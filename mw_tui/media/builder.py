@@ -29,6 +29,7 @@ from mw_tui.media import span as spanning
 from mw_tui.media.compose import REPORTS_DIR, Asked, compose_volume
 from mw_tui.media.content import Item, PatientContent, SeriesContent, StudyContent
 from mw_tui.media.iso import image_size
+from mw_tui.media.previews import PreviewCache
 from mw_tui.media.profiles import SECTOR, Profile
 from mw_tui.media.render import Rendering
 from mw_tui.media.transcode import TranscodeError, dataset_is_explicit, to_explicit_le
@@ -115,7 +116,8 @@ def build_volumes(store: Store, study_uids: Sequence[str],
                   cancel: threading.Event | None = None,
                   created: datetime | None = None,
                   without_reports: Collection[str] = (), only: Collection[str] = (),
-                  asked: Asked | None = None) -> list[Volume]:
+                  asked: Asked | None = None,
+                  previews: PreviewCache | None = None) -> list[Volume]:
     """The volumes holding `study_uids` for `profile` (`only`: just these instances of
     them; InstancesMissing when some are not there).
 
@@ -124,6 +126,7 @@ def build_volumes(store: Store, study_uids: Sequence[str],
     extracted reports go to `workdir`, which must stay until the volumes are written; the
     caller removes it afterwards. Raises BuildError (BuildCancelled when `cancel` is set).
     The SR and PDF reports of the studies in `without_reports` are left out.
+    `previews`: the station's kept web previews (those of `store`), used and added to.
     """
     profile = Profile(profile)
     settings = settings or cfg.MediaConfig()
@@ -137,17 +140,18 @@ def build_volumes(store: Store, study_uids: Sequence[str],
     try:
         studies = _collect(store, study_uids, without_reports, frozenset(only))
         wanted = WebSettings.from_config(settings)
-        with Renderer(work / WEB_WORK, wanted) as renderer:
+        with Renderer(work / WEB_WORK, wanted, cache=previews) as renderer:
             if wanted.level is not WebImages.NONE:  # rendered while the rest goes on
-                for item in (i for st in studies for se in st.series for i in se.items):
-                    if item.sop_class not in REPORT_CLASSES:
-                        renderer.submit(item.sop_uid, store.root / item.source)
+                renderer.submit_all([(i.sop_uid, store.root / i.source) for st in studies
+                                     for se in st.series for i in se.items
+                                     if i.sop_class not in REPORT_CLASSES])
             _prepare(store, studies, job, made)
             renderings = renderer.collect(job.check, lambda done, total: job.report(
                 BuildStage.RENDERING, done, total, "web images"))
         viewer = _viewer_files(settings.viewer_folder)
         fixed = spanning.FIXED + sum(spanning.instance_cost(f.size, block) for f in viewer)
-        web = _web_content(studies, renderings, wanted.level, capacity, block, fixed)
+        web = _web_content(studies, renderings, wanted.level, capacity, block, fixed,
+                           work / WEB_WORK)
         sizes = _sizes(studies, web, block)
         for _attempt in range(4):
             volumes = _compose_all(store, studies, sizes, capacity, block, fixed, job,
@@ -178,7 +182,7 @@ def _sizes(studies: list[StudyContent], web: WebContent, block: int) -> list[lis
 
 def _web_content(studies: list[StudyContent], renderings: dict[str, Rendering],
                  wanted: WebImages, capacity: int | None, block: int,
-                 fixed: int) -> WebContent:
+                 fixed: int, folder: Path) -> WebContent:
     """The web images the media get: fewer than `wanted` when they would need one more
     medium than the DICOM files alone (thumbnails only, then none)."""
     if wanted is WebImages.NONE:
@@ -197,7 +201,7 @@ def _web_content(studies: list[StudyContent], renderings: dict[str, Rendering],
     if level is WebImages.NONE:
         return WebContent(level, {}, note)
     if level is WebImages.THUMBNAILS and wanted is WebImages.ALL:
-        renderings = drop_full_size(renderings)
+        renderings = drop_full_size(renderings, folder)
     return WebContent(level, renderings, note)
 
 

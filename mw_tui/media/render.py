@@ -14,6 +14,7 @@ decoders the media builder uses (pylibjpeg, openjpeg, pyjpegls, pydicom's RLE).
 from __future__ import annotations
 
 import io
+import os
 import signal
 import warnings
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class RenderTask:
     quality: int = 85
     frames: int = 50  # most frames of a multi-frame instance
     thumbnail: int = THUMBNAIL
+    atomic: bool = False  # each file written under a temporary name, then renamed
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +89,13 @@ class Unshowable(Exception):
     """The instance's pixels are not something a preview can show; says why."""
 
 
-def init_worker() -> None:
-    """In each worker process: Ctrl-C is for the builder (it stops the workers)."""
+def init_worker(nice: int = 0) -> None:
+    """In each worker process: Ctrl-C is for the builder (it stops the workers); `nice`:
+    how much lower its priority is (previews made ahead use only what the CPU has left)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore")
+    if nice:
+        os.nice(nice)
 
 
 def render_instance(task: RenderTask) -> Rendering | None:
@@ -149,10 +154,11 @@ def _render(task: RenderTask, written: list[Path]) -> Rendering | None:
         if task.full:
             previews.append(_save(picture, aspect, task.size, task.quality,
                                   Path(f"{task.prefix}-F{index + 1:05d}.JPG"), index + 1,
-                                  written))
+                                  written, atomic=task.atomic))
         if index == thumb_at:
             thumbnail = _save(picture, aspect, task.thumbnail, task.quality,
-                              Path(f"{task.prefix}-T.JPG"), index + 1, written, True)
+                              Path(f"{task.prefix}-T.JPG"), index + 1, written, True,
+                              task.atomic)
     if thumbnail is None:
         raise Unshowable("its frames cannot be read")
     return Rendering(task.sop_uid, tuple(previews), thumbnail, count, window,
@@ -330,7 +336,8 @@ def _first_voi_lut(ds: Dataset) -> Dataset | None:
 
 
 def _save(picture: Image.Image, aspect: float, limit: int, quality: int, path: Path,
-          frame: int, written: list[Path], thumbnail: bool = False) -> Preview:
+          frame: int, written: list[Path], thumbnail: bool = False,
+          atomic: bool = False) -> Preview:
     """`picture` with square pixels, its longest edge at most `limit`, as a JPEG file (a
     thumbnail may come out smaller: reduced by a whole factor)."""
     width, height = picture.size
@@ -349,5 +356,10 @@ def _save(picture: Image.Image, aspect: float, limit: int, quality: int, path: P
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=quality)
     written.append(path)
-    path.write_bytes(buffer.getbuffer())
+    if atomic:
+        part = path.with_name(f".{path.name}.{os.getpid()}")
+        part.write_bytes(buffer.getbuffer())
+        os.replace(part, path)
+    else:
+        path.write_bytes(buffer.getbuffer())
     return Preview(frame, path, buffer.tell(), size[0], size[1])

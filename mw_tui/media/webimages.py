@@ -19,7 +19,7 @@ import multiprocessing.context
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from pathlib import Path
 from mw_tui import config as cfg
 from mw_tui.media import render
 from mw_tui.media import span as spanning
+from mw_tui.media.previews import How, PreviewCache, identity
 from mw_tui.media.render import Rendering, RenderTask
 from mw_tui.media.volume import WebImages
 
@@ -36,6 +37,7 @@ POLL = 0.2  # seconds between looks at cancel while waiting for the workers
 PER_FILE = 512  # directory records of one more file (ISO 9660 and Joliet), a grid cell
 PAGE = 2048  # an image page
 BATCH = 8  # instances handed to a worker at a time
+FAILED = "the preview maker failed"
 CRASHED = ("the preview maker stopped while reading it (a decoder crashed or ran out of "
            "memory)")
 
@@ -72,6 +74,10 @@ class WebSettings:
         return cls(WebImages(media.web_images), media.web_image_size,
                    media.web_image_quality, media.web_image_frames)
 
+    def how(self, full: bool | None = None) -> How:
+        return How(self.level is WebImages.ALL if full is None else full, self.size,
+                   self.quality, self.frames)
+
 
 @dataclass(frozen=True, slots=True)
 class WebContent:
@@ -86,19 +92,27 @@ class WebContent:
 
 class Renderer:
     """Renders instances in worker processes; `submit()` them, then `collect()`.
-    A context manager: leaving it stops the workers (waiting for those at work)."""
+    A context manager: leaving it stops the workers (waiting for those at work).
+
+    With `cache` (the station's kept previews), what it holds is taken from it and what
+    is rendered goes into it; else the previews are made in `folder`."""
 
     def __init__(self, folder: Path, settings: WebSettings, workers: int | None = None,
-                 context: multiprocessing.context.BaseContext | None = None) -> None:
+                 context: multiprocessing.context.BaseContext | None = None,
+                 cache: PreviewCache | None = None, nice: int = 0) -> None:
         self.folder = folder
         self.settings = settings
         self.workers = workers or default_workers()
+        self.cache = cache
+        self.nice = nice
+        self.kept = 0  # renderings taken from the cache
         self._context = context
         self._pool: ProcessPoolExecutor | None = None
         self._tasks: list[RenderTask] = []
         self._batch: list[RenderTask] = []
         self._futures: dict[Future[list[Rendering | None]], list[RenderTask]] = {}
         self._results: dict[str, Rendering | None] = {}
+        self._idents: dict[str, str] = {}  # SOP Instance UID -> its file's, when cached
 
     def __enter__(self) -> Renderer:
         return self
@@ -108,16 +122,41 @@ class Renderer:
 
     def _new_pool(self, workers: int) -> ProcessPoolExecutor:
         ctx = self._context or pool_context()
-        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=render.init_worker)
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=render.init_worker,
+                                   initargs=(self.nice,))
+
+    def submit_all(self, instances: list[tuple[str, Path]]) -> None:
+        """`submit()` each (SOP Instance UID, file of the store); those the cache holds
+        are taken from it at once."""
+        if self.cache is not None:
+            held = self.cache.find(instances, self.settings.how())
+            if self.settings.level is WebImages.THUMBNAILS:  # a full rendering will do
+                rest = [i for i in instances if i[0] not in held]
+                held |= {uid: _thumbnail_only(r) for uid, r in
+                         self.cache.find(rest, self.settings.how(full=True)).items()}
+            self._results.update(held)
+            self.kept += len(held)
+            instances = [i for i in instances if i[0] not in held]
+        for sop_uid, source in instances:
+            self.submit(sop_uid, source)
 
     def submit(self, sop_uid: str, source: Path) -> None:
         """Render the instance in `source` (a file of the store) in the background."""
-        if not self._tasks:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        key = hashlib.sha1(sop_uid.encode()).hexdigest()[:20]
         s = self.settings
-        task = RenderTask(sop_uid, source, self.folder / key, s.level is WebImages.ALL,
-                          s.size, s.quality, s.frames)
+        if self.cache is not None:
+            try:
+                ident = identity(source)
+            except OSError as exc:  # the worker says what is wrong with it
+                ident = f"missing:{exc.errno}"
+            self._idents[sop_uid] = ident
+            prefix = self.cache.prefix(sop_uid, s.how(), ident)
+            prefix.parent.mkdir(exist_ok=True)
+        else:
+            if not self._tasks:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            prefix = self.folder / hashlib.sha1(sop_uid.encode()).hexdigest()[:20]
+        task = RenderTask(sop_uid, source, prefix, s.level is WebImages.ALL, s.size,
+                          s.quality, s.frames, atomic=self.cache is not None)
         self._tasks.append(task)
         self._batch.append(task)
         if len(self._batch) >= BATCH:
@@ -137,7 +176,7 @@ class Renderer:
         """Wait for every rendering (calling `check`, which raises to stop, and `progress`
         with done and total as they come); the renderings of the image instances."""
         self._flush()
-        total = len(self._tasks)
+        total = len(self._tasks) + self.kept
         told = 0.0
         while self._futures:
             check()
@@ -146,14 +185,15 @@ class Renderer:
             for fut in done:
                 batch = self._futures.pop(fut)
                 try:
-                    self._results.update(zip((t.sop_uid for t in batch), fut.result(),
-                                             strict=True))
+                    made = dict(zip((t.sop_uid for t in batch), fut.result(), strict=True))
+                    self._results.update(made)
+                    self._keep(made.values())
                 except BrokenProcessPool:
                     broken = True
                 except Exception as exc:  # e.g. a result that could not be sent back
                     for t in batch:
                         self._results[t.sop_uid] = Rendering(
-                            t.sop_uid, problem=f"the preview maker failed: {exc}")
+                            t.sop_uid, problem=f"{FAILED}: {exc}")
             if broken:
                 self._recover(check)
             now = time.monotonic()
@@ -161,6 +201,15 @@ class Renderer:
                 told = now
                 progress(len(self._results), total)
         return {uid: r for uid, r in self._results.items() if r is not None}
+
+    def _keep(self, made: Iterable[Rendering | None]) -> None:
+        """Renderings just made, into the cache (not those a crash or a failure to send
+        the result back left without previews: they may come out the next time)."""
+        if self.cache is None:
+            return
+        self.cache.keep(((r, self._idents[r.sop_uid]) for r in made if r is not None
+                         and r.problem != CRASHED and not r.problem.startswith(FAILED)),
+                        self.settings.how())
 
     def _recover(self, check: Callable[[], None]) -> None:
         """A worker died. Batches are handed out in order, so the task that killed it is
@@ -176,8 +225,9 @@ class Renderer:
                 check()
                 pool = pool or self._new_pool(1)
                 try:
-                    self._results[task.sop_uid] = pool.submit(render.render_instance,
-                                                              task).result()
+                    one = pool.submit(render.render_instance, task).result()
+                    self._results[task.sop_uid] = one
+                    self._keep([one])
                 except BrokenProcessPool:
                     pool.shutdown(wait=True)
                     pool = None
@@ -236,12 +286,18 @@ def choose_level(wanted: WebImages, count: Callable[[WebImages], int]) -> tuple[
                    f"{media} the DICOM files need")
 
 
-def drop_full_size(renderings: dict[str, Rendering]) -> dict[str, Rendering]:
-    """The renderings without their full-size previews (deleted from the work folder)."""
+def drop_full_size(renderings: dict[str, Rendering], folder: Path) -> dict[str, Rendering]:
+    """The renderings without their full-size previews (those made in the work `folder`
+    deleted; the station's kept previews stay)."""
     out = {}
     for uid, r in renderings.items():
         for p in r.frames:
-            p.path.unlink(missing_ok=True)
-        out[uid] = Rendering(r.sop_uid, (), r.thumbnail, r.frame_count, r.window, r.original,
-                             r.problem)
+            if p.path.is_relative_to(folder):
+                p.path.unlink(missing_ok=True)
+        out[uid] = _thumbnail_only(r)
     return out
+
+
+def _thumbnail_only(r: Rendering) -> Rendering:
+    return Rendering(r.sop_uid, (), r.thumbnail, r.frame_count, r.window, r.original,
+                     r.problem)

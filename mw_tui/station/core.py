@@ -32,6 +32,9 @@ from mw_tui.jobs.models import Job
 from mw_tui.jobs.queue import JobQueue
 from mw_tui.jobs.rules import RuleEngine
 from mw_tui.jobs.runner import Runner, RunnerBusy, runs_elsewhere
+from mw_tui.media.prerender import Prerenderer
+from mw_tui.media.previews import kept_previews
+from mw_tui.media.webimages import WebSettings
 from mw_tui.station import auditing
 from mw_tui.station.housekeeping import Housekeeping
 from mw_tui.station.inserted import InsertedMedium, MediaDetector, recent_labels, writing_to
@@ -201,6 +204,17 @@ class StationCore:
             self.wake_runner()
 
     @cached_property
+    def previews(self) -> Prerenderer:
+        """Makes the web previews of what the receiver stores, in the background."""
+        self._made_now("previews")
+        cache = kept_previews(self.paths.previews, self._config.media)
+        prerenderer = Prerenderer(self.store, cache,
+                                  WebSettings.from_config(self._config.media))
+        if prerenderer.enabled:
+            self.study_changes.add(lambda change: prerenderer.study_changed(change.study_uid))
+        return prerenderer
+
+    @cached_property
     def housekeeping(self) -> Housekeeping:
         self._made_now("housekeeping")
         return Housekeeping(self._config, in_use=self.jobs.studies_in_use)
@@ -345,6 +359,7 @@ class StationCore:
             log.error("receiver: %s", exc)
             return
         self.housekeeping.start()
+        self.previews.start()
 
     def _start_demo(self) -> None:
         from mw_tui.demo.archive import DemoArchive
@@ -371,7 +386,7 @@ class StationCore:
         if retry is not None and retry is not threading.current_thread():
             retry.join(5)
         for name in ("rules", "runner", "devices", "media_detector", "housekeeping",
-                     "receiver", "demo archive", "jobs", "audit", "store"):
+                     "previews", "receiver", "demo archive", "jobs", "audit", "store"):
             self._stop_part(name)
         auditing.lifecycle(self.trail, Lifecycle.STOP)
         try:

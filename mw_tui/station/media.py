@@ -15,6 +15,7 @@ from mw_tui.deid import anonymous_media_settings, deidentify_into, new_seed, pro
 from mw_tui.devices.models import Device
 from mw_tui.devices.writers import WriterError, writer_for
 from mw_tui.media import build_volumes, stage_tree, write_iso
+from mw_tui.media.previews import kept_previews
 from mw_tui.media.profiles import MEDIA, Profile, parse_size
 from mw_tui.media.volume import Volume
 from mw_tui.store import Store
@@ -81,8 +82,14 @@ def build_media(config: Config, studies: Sequence[str], profile: Profile,
             for warning in report.warnings():
                 if on_warning is not None:
                     on_warning(warning)
-        volumes = build_volumes(source, uids, profile, capacity, work / "files", block=block,
-                                settings=settings, cancel=cancel)
+        previews = kept_previews(paths.previews, settings) if source is store else None
+        try:
+            volumes = build_volumes(source, uids, profile, capacity, work / "files",
+                                    block=block, settings=settings, cancel=cancel,
+                                    previews=previews)
+        finally:
+            if previews is not None:
+                previews.close()
         for v in volumes:
             dest = numbered(out, v.number, v.count)
             files = len(v.dicom_files())

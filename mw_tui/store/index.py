@@ -404,6 +404,14 @@ class Index(Database):
             "size FROM instances WHERE sop_uid = ?", (sop_uid,)).fetchone()
         return InstanceRow(*r) if r else None
 
+    def held(self, sop_uids: list[str]) -> set[str]:
+        """Those of `sop_uids` the store holds (at most a few hundred at a time)."""
+        if not sop_uids:
+            return set()
+        marks = ",".join("?" * len(sop_uids))
+        return {r[0] for r in self.connect().execute(
+            f"SELECT sop_uid FROM instances WHERE sop_uid IN ({marks})", sop_uids)}
+
     def study_of(self, sop_uid: str) -> str | None:
         """The Study Instance UID of a stored instance (None when it is not stored)."""
         r = self.connect().execute(
