@@ -243,7 +243,7 @@ def made_ahead(store: Store, uid: str, folder: Path, count: int) -> tuple[Previe
     the study (one worker process at the lowest priority): the kept previews, and the
     seconds per image that took (untimed in the builds: the station was idle)."""
     cache = PreviewCache(folder)
-    ahead = Prerenderer(store, cache, WebSettings(), sweep_interval=1e9)
+    ahead = Prerenderer(store, cache, WebSettings(), sweep_interval=1e9, quiet=0.0)
     t = time.perf_counter()
     ahead.start()
     ahead.study_changed(uid)

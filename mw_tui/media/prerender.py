@@ -2,11 +2,13 @@
 
 `Prerenderer` is told of every study the receiver changed (pushed by a modality, or
 retrieved for a job) and makes the web previews of its image instances into the station's
-kept previews (previews.py), in one worker process of the lowest priority: it takes only
-the processor time nothing else wants, and a medium of the study then only collects its
-previews. It also sweeps the previews of instances the store no longer holds, at start
-and every hour. A plain thread; what it cannot render is kept with the reason (the build
-would find the same), and any other failure is logged and retried with the next change.
+kept previews (previews.py), in one worker process of the lowest priority, once no study
+has changed for `QUIET` seconds: the receiver goes first (a study that changes while it
+is rendered waits for the next quiet time; what was rendered is kept). A medium of the
+study then only collects its previews. It also sweeps the previews of instances the
+store no longer holds, five minutes after it starts and then every hour. A plain thread;
+what it cannot render is kept with the reason (a build would find the same), and any
+other failure is logged and retried with the next change.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from mw_tui.store import Store
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 3600.0  # seconds between two sweeps of the kept previews
+SWEEP_DELAY = 300.0  # the first: a command that runs a few minutes never sweeps
+QUIET = 2.0  # seconds without a study changing before rendering starts (or goes on)
 NICE = 19  # the worker's priority: the lowest
 SKIPPED = sop.SR_SOP_CLASSES | {sop.ENCAPSULATED_PDF}  # reports: no previews
 
@@ -33,11 +37,16 @@ class Prerenderer:
     """Makes the previews of changed studies in the background; `study_changed(uid)`."""
 
     def __init__(self, store: Store, cache: PreviewCache | None, settings: WebSettings,
-                 sweep_interval: float = SWEEP_INTERVAL) -> None:
+                 sweep_interval: float = SWEEP_INTERVAL,
+                 sweep_delay: float = SWEEP_DELAY, quiet: float = QUIET) -> None:
         self.store = store
         self.cache = cache
         self.settings = settings
         self.sweep_interval = sweep_interval
+        self.sweep_delay = sweep_delay
+        self.quiet = quiet
+        self._last_change = 0.0  # when a study last changed (time.monotonic)
+        self._started = 0.0  # when the study being rendered was taken
         self._waiting: OrderedDict[str, None] = OrderedDict()  # study UIDs, oldest first
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -73,6 +82,7 @@ class Prerenderer:
             return
         with self._cond:
             self._waiting[study_uid] = None
+            self._last_change = time.monotonic()
             self._cond.notify()
 
     def idle(self) -> bool:
@@ -81,7 +91,7 @@ class Prerenderer:
             return not self._waiting and not self._busy
 
     def _run(self) -> None:
-        next_sweep = 0.0
+        next_sweep = time.monotonic() + self.sweep_delay
         while not self._stop.is_set():
             if time.monotonic() >= next_sweep:
                 self._sweep()
@@ -90,14 +100,22 @@ class Prerenderer:
                 while not self._waiting and not self._stop.is_set():
                     if not self._cond.wait(max(0.0, next_sweep - time.monotonic())):
                         break
+                # the receiver's turn first: rendering waits until it has been quiet
+                while not self._stop.is_set() and (
+                        left := self.quiet - (time.monotonic() - self._last_change)) > 0:
+                    self._cond.wait(left)
                 if self._stop.is_set() or not self._waiting:
                     continue
                 study_uid, _ = self._waiting.popitem(last=False)
                 self._busy = True
+                self._started = time.monotonic()
             try:
                 self._render(study_uid)
             except _Stopped:
                 return
+            except _Busy:  # what is rendered is kept; the rest once it is quiet again
+                with self._cond:
+                    self._waiting.setdefault(study_uid, None)
             except Exception:
                 log.exception("previews: making those of study %s failed", study_uid)
             finally:
@@ -123,6 +141,8 @@ class Prerenderer:
     def _check(self) -> None:
         if self._stop.is_set():
             raise _Stopped()
+        if self._last_change > self._started:  # the receiver is at work again
+            raise _Busy()
 
     def _sweep(self) -> None:
         if self.cache is None:
@@ -134,4 +154,8 @@ class Prerenderer:
 
 
 class _Stopped(Exception):
+    pass
+
+
+class _Busy(Exception):
     pass

@@ -83,6 +83,7 @@ class Rendering:
     window: str = ""  # how its grey levels were chosen, in words
     original: tuple[int, int] = (0, 0)  # columns, rows of the instance
     problem: str = ""  # why there is no preview ("" when there is)
+    lasting: bool = True  # False: the problem may go (a file missing, a full disk)
 
 
 class Unshowable(Exception):
@@ -112,7 +113,8 @@ def render_instance(task: RenderTask) -> Rendering | None:
         if isinstance(exc, Unshowable):
             return Rendering(task.sop_uid, problem=str(exc))
         text = " ".join(str(exc).split())[:160] or type(exc).__name__
-        return Rendering(task.sop_uid, problem=f"its pixel data cannot be read ({text})")
+        return Rendering(task.sop_uid, problem=f"its pixel data cannot be read ({text})",
+                         lasting=not isinstance(exc, OSError))
 
 
 def render_many(tasks: list[RenderTask]) -> list[Rendering | None]:

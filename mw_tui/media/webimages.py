@@ -193,7 +193,7 @@ class Renderer:
                 except Exception as exc:  # e.g. a result that could not be sent back
                     for t in batch:
                         self._results[t.sop_uid] = Rendering(
-                            t.sop_uid, problem=f"{FAILED}: {exc}")
+                            t.sop_uid, problem=f"{FAILED}: {exc}", lasting=False)
             if broken:
                 self._recover(check)
             now = time.monotonic()
@@ -203,13 +203,13 @@ class Renderer:
         return {uid: r for uid, r in self._results.items() if r is not None}
 
     def _keep(self, made: Iterable[Rendering | None]) -> None:
-        """Renderings just made, into the cache (not those a crash or a failure to send
-        the result back left without previews: they may come out the next time)."""
+        """Renderings just made, into the cache (not those a crash, a full disk or a
+        failure to send the result back left without previews: they may come out the
+        next time)."""
         if self.cache is None:
             return
-        self.cache.keep(((r, self._idents[r.sop_uid]) for r in made if r is not None
-                         and r.problem != CRASHED and not r.problem.startswith(FAILED)),
-                        self.settings.how())
+        self.cache.keep(((r, self._idents[r.sop_uid]) for r in made
+                         if r is not None and r.lasting), self.settings.how())
 
     def _recover(self, check: Callable[[], None]) -> None:
         """A worker died. Batches are handed out in order, so the task that killed it is
@@ -231,7 +231,8 @@ class Renderer:
                 except BrokenProcessPool:
                     pool.shutdown(wait=True)
                     pool = None
-                    self._results[task.sop_uid] = Rendering(task.sop_uid, problem=CRASHED)
+                    self._results[task.sop_uid] = Rendering(task.sop_uid, problem=CRASHED,
+                                                             lasting=False)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)

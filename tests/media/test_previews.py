@@ -79,20 +79,22 @@ def test_an_instance_received_again_is_rendered_again(tmp_path: Path,
     sop = im.put(store, first)
     im.put(store, im.ct_windowed(info, (0, 100, 200, 300), 40, 400))
     cache = PreviewCache(tmp_path / "previews")
-    before = pictures(build(store, info.study_uid, tmp_path / "w1", cache))
+    before = sources(build(store, info.study_uid, tmp_path / "w1", cache))
     renders.clear()
     again = im.ct_windowed(info, (1224, 1224, 1224, 1224), 40, 400)  # all 200 HU now
     again.SOPInstanceUID = sop
     im.put(store, again)
-    after = build(store, info.study_uid, tmp_path / "w2", cache)
+    after = sources(build(store, info.study_uid, tmp_path / "w2", cache))
     assert renders == [sop]
-    changed = [d for d, data in pictures(after).items() if before.get(d) != data]
-    assert changed  # the new pixels, not the kept picture of the old file
-    for dest in changed:
-        f = next(f for f in after.files if f.dest == dest)
-        assert f.source is not None
-        grey = np.asarray(Image.open(f.source), dtype=float)
+    new = after - before  # the new pixels' preview and thumbnail, not the kept ones
+    assert len(new) == 2
+    for path in new:
+        grey = np.asarray(Image.open(path), dtype=float)
         assert abs(grey - float(linear_window(np.array(200.0), 40, 400))).max() <= JPEG_ERROR
+
+
+def sources(volume: Volume) -> set[Path]:
+    return {f.source for f in volume.files if f.dest.endswith(".JPG") and f.source}
 
 
 def test_a_preview_cut_short_or_other_settings_are_made_again(tmp_path: Path,
@@ -142,3 +144,61 @@ def test_previews_of_instances_no_longer_held_are_swept(tmp_path: Path) -> None:
                [*(f.path for f in r.frames), r.thumbnail.path])  # type: ignore[union-attr]
     assert not cache.find([(gone[0], tmp_path / "nothing")], settings.how())
     assert cache.sweep(store.index.held) == 0
+
+
+def test_a_problem_that_may_go_is_not_kept(tmp_path: Path) -> None:
+    """A file gone (or a full disk) is not the instance's fault: its next build tries
+    again; a picture that cannot be shown is kept with its reason."""
+    store = Store(tmp_path / "store")
+    uid, (sop, broken) = study(store, [CT_RAW, (0, 100, 200, 300)])
+    info = synth.StudyInfo(description="Kept")
+    hsv = im.put(store, im.unknown_interpretation(info))
+    rows = {r.sop_uid: store.root / r.path for r in store.index.study_instances(uid)}
+    rows[hsv] = store.root / store.index.instance(hsv).path  # type: ignore[union-attr]
+    moved = rows[broken].with_suffix(".away")
+    rows[broken].rename(moved)
+    cache = PreviewCache(tmp_path / "previews")
+    settings = WebSettings()
+    with Renderer(tmp_path / "unused", settings, cache=cache) as renderer:
+        renderer.submit_all(list(rows.items()))
+        made = renderer.collect(lambda: None)
+    assert made[broken].problem and not made[broken].lasting
+    assert made[hsv].problem and made[hsv].lasting
+    moved.rename(rows[broken])
+    assert set(cache.find(list(rows.items()), settings.how())) == {sop, hsv}
+
+
+def test_previews_made_ahead_wait_for_the_receiver_to_be_quiet(tmp_path: Path) -> None:
+    import threading
+
+    from mw_tui.media.prerender import Prerenderer
+    from tests.peers import wait_until
+
+    store = Store(tmp_path / "store")
+    uid, sops = study(store, [CT_RAW, (0, 100, 200, 300), (900, 1000, 1100, 1200)])
+    cache = PreviewCache(tmp_path / "previews")
+    ahead = Prerenderer(store, cache, WebSettings(), quiet=0.5)
+    ahead.start()
+    traffic = threading.Event()
+    try:
+        ahead.study_changed(uid)
+
+        def receiving() -> None:  # the study keeps changing, as during a push
+            while not traffic.wait(0.05):
+                ahead.study_changed(uid)
+
+        pusher = threading.Thread(target=receiving)
+        pusher.start()
+        busy_until = time.monotonic() + 1.5
+        while time.monotonic() < busy_until:
+            assert ahead.rendered == 0 and not ahead.idle()
+            traffic.wait(0.05)
+        traffic.set()
+        pusher.join()
+        wait_until(lambda: ahead.rendered == len(sops) and ahead.idle(), 30, "the previews")
+    finally:
+        traffic.set()
+        ahead.stop()
+    settings = WebSettings()
+    rows = [(r.sop_uid, store.root / r.path) for r in store.index.study_instances(uid)]
+    assert set(PreviewCache(tmp_path / "previews").find(rows, settings.how())) == set(sops)
