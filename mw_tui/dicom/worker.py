@@ -38,6 +38,7 @@ from mw_tui.dicom.events import ReceiverEvent
 from mw_tui.dicom.mcm import MediaCreationFactory
 from mw_tui.dicom.nservice import MediaCreationScp
 from mw_tui.store import Store
+from mw_tui.util import libc
 
 log = logging.getLogger("mw_tui.dicom.scp")
 
@@ -184,11 +185,10 @@ PROCESS_NAME = b"mw-tui-receiver"  # what `ps` and `top` show for a worker (15 b
 
 def _name_process() -> None:
     """A forked worker's command line is its parent's: give it a name of its own."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(15, ctypes.c_char_p(PROCESS_NAME), 0, 0, 0)  # PR_SET_NAME
-    except (OSError, AttributeError):
-        pass
+    prctl = libc.function("prctl", (ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong,
+                                    ctypes.c_ulong, ctypes.c_ulong))
+    if prctl is not None:
+        prctl(15, PROCESS_NAME, 0, 0, 0)  # PR_SET_NAME
 
 
 def _media_scp(factory: MediaCreationFactory | None, store: Store,

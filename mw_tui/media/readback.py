@@ -14,7 +14,6 @@ most `RING` bytes: the writer waits when the reader is behind).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import mmap
 import os
@@ -22,6 +21,8 @@ import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from mw_tui.util import libc
 
 # measured (1,000 CT images, 525 MB, 2 cores, ext4 on virtio): 1 MiB ranges are as fast
 # as any larger (shorter direct reads hold the inode lock the writer needs for less time)
@@ -31,28 +32,11 @@ ALIGN = 4096  # O_DIRECT offsets, lengths and buffers are multiples of this
 
 _SYNC_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writing back, do not wait
 _SYNC_ALL = 1 | 2 | 4  # SYNC_FILE_RANGE_WAIT_BEFORE | _WRITE | _WAIT_AFTER
-
-
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
-_sync_file_range = getattr(_LIBC, "sync_file_range", None)
-if _sync_file_range is not None:
-    _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    _sync_file_range.restype = ctypes.c_int
-_memcmp = getattr(_LIBC, "memcmp", None)
-if _memcmp is not None:
-    _memcmp.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
-    _memcmp.restype = ctypes.c_int
-_memcmp_buffers = _LIBC["memcmp"] if _memcmp is not None and _LIBC is not None else None
-if _memcmp_buffers is not None:
-    _memcmp_buffers.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
-    _memcmp_buffers.restype = ctypes.c_int
+_sync_file_range = libc.function("sync_file_range", (ctypes.c_int, ctypes.c_int64,
+                                                     ctypes.c_int64, ctypes.c_uint))
+_memcmp = libc.function("memcmp", (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t))
+_memcmp_buffers = libc.function("memcmp", (ctypes.c_void_p, ctypes.c_void_p,
+                                           ctypes.c_size_t))
 
 
 def same(a: mmap.mmap, b: mmap.mmap, n: int) -> bool:

@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import multiprocessing.context
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -113,6 +114,7 @@ class Renderer:
         self._futures: dict[Future[list[Rendering | None]], list[RenderTask]] = {}
         self._results: dict[str, Rendering | None] = {}
         self._idents: dict[str, str] = {}  # SOP Instance UID -> its file's, when cached
+        self._folders: set[Path] = set()  # of the cache, made so far
 
     def __enter__(self) -> Renderer:
         return self
@@ -150,7 +152,9 @@ class Renderer:
                 ident = f"missing:{exc.errno}"
             self._idents[sop_uid] = ident
             prefix = self.cache.prefix(sop_uid, s.how(), ident)
-            prefix.parent.mkdir(exist_ok=True)
+            if prefix.parent not in self._folders:
+                prefix.parent.mkdir(exist_ok=True)
+                self._folders.add(prefix.parent)
         else:
             if not self._tasks:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -208,8 +212,12 @@ class Renderer:
         next time)."""
         if self.cache is None:
             return
-        self.cache.keep(((r, self._idents[r.sop_uid]) for r in made
-                         if r is not None and r.lasting), self.settings.how())
+        try:
+            self.cache.keep(((r, self._idents[r.sop_uid]) for r in made
+                             if r is not None and r.lasting), self.settings.how())
+        except (sqlite3.Error, OSError) as exc:  # this build has them all the same
+            log.warning("previews: cannot record the previews made (%s); they will be "
+                        "made again next time", exc)
 
     def _recover(self, check: Callable[[], None]) -> None:
         """A worker died. Batches are handed out in order, so the task that killed it is

@@ -26,17 +26,18 @@ reports it as not valid DICOM when its element lengths run past its end (one cut
 between two elements reads as whole and is indexed). A name that already holds a file
 (an earlier, acknowledged copy) and every other file system get the classic order
 instead: fdatasync, rename, fsync of the folder (two flushes), so an earlier copy is
-only ever replaced by a complete one, and never removed (`FileSink.abort` leaves a file
-that took an earlier copy's place; a refused push under a new name is removed).
+only ever replaced by a complete one, and never removed. A new name is taken with
+renameat2(RENAME_NOREPLACE): when another push of the same instance took it between the
+look and the rename, the rename says so and the classic order follows. `FileSink.abort`
+leaves a file that took an earlier copy's place; a refused push under a new name is
+removed.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
-import functools
 import mmap
 import os
 import struct
@@ -45,6 +46,7 @@ from pathlib import Path
 
 from mw_tui.store.layout import fsync_dir
 from mw_tui.store.part10 import Chunk, write_all
+from mw_tui.util import libc
 
 ALIGN = 4096  # O_DIRECT buffers, offsets and lengths are multiples of this
 BUFFER = 256 * 1024  # bytes of one aligned buffer
@@ -81,25 +83,13 @@ class _Buffers:
 _buffers = _Buffers()
 
 
-@functools.cache
-def _statfs() -> object | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        fn = libc.statfs
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
-    fn.restype = ctypes.c_int
-    return fn
-
-
 def fs_type(path: Path) -> int:
     """The statfs(2) magic number of the file system holding `path` (0: unknown)."""
-    fn = _statfs()
+    fn = libc.function("statfs", (ctypes.c_char_p, ctypes.c_void_p))
     if fn is None:
         return 0
     buf = ctypes.create_string_buffer(256)  # struct statfs: f_type is its first field
-    if fn(os.fsencode(path), buf) != 0:  # type: ignore[operator]
+    if fn(os.fsencode(path), buf) != 0:
         return 0
     return int(struct.unpack_from("l", buf.raw)[0])
 
@@ -259,6 +249,26 @@ class FileSink:
             self.path.unlink(missing_ok=True)
 
 
+def _rename_new(path: Path, final: Path) -> bool | None:
+    """Rename `path` to `final` unless `final` exists (renameat2 RENAME_NOREPLACE: the
+    look and the rename in one step): True when renamed, False when `final` exists, None
+    where the kernel or the file system cannot (the caller renames the plain way, after
+    its own look)."""
+    fn = libc.function("renameat2", (ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                     ctypes.c_char_p, ctypes.c_uint))
+    if fn is None:
+        return None
+    if fn(libc.AT_FDCWD, os.fsencode(path), libc.AT_FDCWD, os.fsencode(final),
+          libc.RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return False
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return None
+    raise OSError(err, os.strerror(err), str(final))
+
+
 def publish(sink: FileSink, final: Path, durable: bool, ordered: bool) -> None:
     """Give the finished file its final name (replacing any file there) and close it.
 
@@ -272,9 +282,15 @@ def publish(sink: FileSink, final: Path, durable: bool, ordered: bool) -> None:
         sink.finish()
         replacing = os.path.lexists(final)
         classic = durable and (not ordered or replacing)
+        moved: bool | None = False
+        if not classic and durable:
+            moved = _rename_new(sink.path, final)
+            if moved is False:  # another push of the same instance took the name since
+                replacing = classic = True  # we looked (maybe acknowledged): classic way
         if classic:
             os.fdatasync(sink.fd)
-        os.replace(sink.path, final)
+        if not moved:
+            os.replace(sink.path, final)
         # a new name is still this push's alone (refused: removed); a replaced copy is not
         sink.path, sink.renamed = final, replacing
         if durable:

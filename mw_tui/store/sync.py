@@ -24,11 +24,12 @@ them were lost with the power too.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 import os
 from pathlib import Path
+
+from mw_tui.util import libc
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +47,16 @@ def boot_id() -> str:
         return ""
 
 
-@functools.cache
-def _syncfs() -> object | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        fn = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
 def sync_filesystem(path: Path) -> None:
     """Write every dirty page of the file system holding `path` to disk (syncfs(2), or
     sync(2) where it is missing). Raises OSError when the kernel reports a write error."""
-    fn = _syncfs()
+    fn = libc.function("syncfs", (ctypes.c_int,))
     if fn is None:
         os.sync()
         return
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        if fn(fd) != 0:  # type: ignore[operator]
+        if fn(fd) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"syncfs of {path}: {os.strerror(err)}")
     finally:

@@ -17,6 +17,7 @@ from mw_tui.demo import synth
 from mw_tui.standard import sop
 from mw_tui.store import Refusal, Refused, Store, StoredInstance, part10, sync
 from mw_tui.store import incoming as incoming_module
+from mw_tui.store import sink as sink_module
 from mw_tui.store.check import check, recover
 from mw_tui.store.header import NeedMore, scan
 from tests.peers import PYDICOM_TEST_FILES
@@ -97,6 +98,15 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         seen.append(("rename", str(dst)))
 
     monkeypatch.setattr(os, "replace", renamed)
+    rename_new = sink_module._rename_new
+
+    def renamed_new(src: Path, dst: Path) -> bool | None:  # RENAME_NOREPLACE
+        done = rename_new(src, dst)
+        if done:
+            seen.append(("rename", str(dst)))
+        return done
+
+    monkeypatch.setattr(sink_module, "_rename_new", renamed_new)
     return seen
 
 

@@ -160,6 +160,9 @@ def test_publish_durable_on_an_ordered_file_system(tmp_path: Path,
     monkeypatch.setattr(os, "fsync", lambda fd: (seen.append(
         os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
     monkeypatch.setattr(os, "replace", lambda a, b: (real_replace(a, b), seen.append("rename"))[0])
+    real_new = sink_module._rename_new
+    monkeypatch.setattr(sink_module, "_rename_new",
+                        lambda a, b: (done := real_new(a, b), done and seen.append("rename"))[0])
     assert orders_renames(tmp_path)
     sink = FileSink(tmp_path / ".tmp")
     sink.write(b"data")
@@ -203,6 +206,42 @@ def test_after_the_rename_abort_removes_only_a_new_name(
         publish(sink, tmp_path / "final", durable=True, ordered=True)
     sink.abort()
     assert (tmp_path / "final").read_bytes() == b"data" and not (tmp_path / ".tmp2").exists()
+
+
+def test_a_push_of_the_same_instance_that_took_the_name_meanwhile_is_replaced_safely(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two associations push the same instance: both look, see no file, and the other
+    one renames first (and may have acknowledged). Ours must not take its place with data
+    that is not on the disk yet: it finds the name taken in the rename itself
+    (RENAME_NOREPLACE) and goes the classic way (fdatasync, rename, the folder's fsync),
+    and a failure afterwards never removes the name."""
+    final = tmp_path / "final"
+    other = FileSink(tmp_path / ".other")
+    other.write(b"first push")
+    calls: list[str] = []
+    real_lexists = os.path.lexists
+
+    def looked(path: object) -> bool:  # the other push publishes right after our look
+        seen = real_lexists(path)  # type: ignore[arg-type]
+        if Path(str(path)) == final and not calls:
+            calls.append("look")
+            publish(other, final, durable=True, ordered=True)
+        return seen
+
+    monkeypatch.setattr(sink_module.os.path, "lexists", looked)
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append("fdatasync"),
+                                                     real_fdatasync(fd))[1])
+    real_fsync_dir = sink_module.fsync_dir
+    monkeypatch.setattr(sink_module, "fsync_dir", lambda d: (calls.append("fsync dir"),
+                                                             real_fsync_dir(d))[1])
+    ours = FileSink(tmp_path / ".ours")
+    ours.write(b"second push")
+    publish(ours, final, durable=True, ordered=True)
+    assert calls == ["look", "fdatasync", "fsync dir"]
+    assert ours.renamed  # it replaced an earlier copy: abort() would never remove it
+    assert final.read_bytes() == b"second push"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final"]
 
 
 def test_file_system_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
