@@ -77,6 +77,7 @@ class MwApp(App[None]):
         self.ready = False
         self.problem = ""  # why the station does not (fully) work
         self.elsewhere = False  # another mw-tui (the kiosk) receives and runs the jobs
+        self._runner_busy = ""  # why this station did not run the jobs when it started
         self.status: StationStatus | None = None
         self.devices: dict[str, Device] = {}
         self.store_rows: dict[str, StudyRow] = {}
@@ -126,6 +127,7 @@ class MwApp(App[None]):
         self.station.on_device(self._device_event)
         self.station.on_device_problem(self._device_problem)
         self.station.on_medium(self._medium_changed)
+        self.station.on_jobs_taken(lambda _: self.post_message(msg.JobsTaken()))
         self._start_station()
         if self.status_interval:
             self.set_interval(self.status_interval, self._poll_status)
@@ -150,7 +152,8 @@ class MwApp(App[None]):
                        "this window searches and queues jobs for it.")
         for device in self.station.device_list():
             self._device_event("added", device)
-        self.post_message(msg.StationReady(problem or self.station.runner_busy))
+        busy = self.station.runner_busy
+        self.post_message(msg.StationReady(problem or busy, runner_busy=busy))
         self._load_store()
         self._load_jobs()
 
@@ -158,12 +161,24 @@ class MwApp(App[None]):
         self.ready = True
         self.problem = message.problem
         self.elsewhere = bool(message.problem)
+        self._runner_busy = message.runner_busy
         if message.problem:
             self.notify(message.problem, title="The station does not fully run",
                         severity="error", timeout=30)
         self._poll_status()
         self.config_signal.publish(None)
         self.ready_signal.publish(None)
+
+    def on_jobs_taken(self, _message: msg.JobsTaken) -> None:
+        """The process that ran the jobs (a burn command, `mw-tui jobs run`) let them go,
+        and this station runs them now."""
+        if self.problem and self.problem == self._runner_busy:
+            self.problem = ""
+            self.elsewhere = False
+        self._runner_busy = ""
+        self.notify("This station runs the jobs now: the other mw-tui that ran them "
+                    "has stopped.", title="Jobs", timeout=10)
+        self._load_jobs()
 
     # -- status -------------------------------------------------------------------------
 

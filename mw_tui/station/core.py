@@ -99,6 +99,7 @@ class StationCore:
         self.device_problem_heard: Listeners[str] = Listeners("device problems")
         self.device_problems: list[str] = []
         self.media_changes: Listeners[InsertedMedium] = Listeners("inserted media")
+        self.jobs_taken: Listeners[None] = Listeners("jobs taken")
         self.runner_busy = ""  # why this process does not run the jobs (another one does)
         self.receiver_error = ""  # why this process does not receive (port taken, ...)
         self.port_taken = False  # ... because something else listens on the port
@@ -251,6 +252,11 @@ class StationCore:
         """`callback(InsertedMedium)` when a medium holding DICOM content comes or goes."""
         self.media_changes.add(callback)
 
+    def on_jobs_taken(self, callback: Any) -> None:
+        """`callback(None)` when this station, started while another process ran the
+        jobs, runs them from now on (`take_jobs`)."""
+        self.jobs_taken.add(callback)
+
     def on_job(self, callback: Any) -> None:
         """`callback(job)` on every change of a job made in this process."""
         self.jobs.subscribe(callback)
@@ -269,7 +275,7 @@ class StationCore:
 
     def _job_created_by_rule(self, job: Job) -> None:
         self.audit.record_job(job, "job created")
-        self.runner.wake()
+        self.wake_runner()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -344,6 +350,7 @@ class StationCore:
             self.runner_busy = ""
         log.info("jobs: the other station let the jobs go; this one runs them now")
         self.wake_runner()
+        self.jobs_taken.tell(None)
         return True
 
     def _start_receiver(self) -> None:

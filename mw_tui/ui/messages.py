@@ -31,9 +31,14 @@ from mw_tui.station.models import (
 class StationReady(Message):
     """The station's services run (or run partly: `problem` says what does not)."""
 
-    def __init__(self, problem: str = "") -> None:
+    def __init__(self, problem: str = "", runner_busy: str = "") -> None:
         super().__init__()
         self.problem = problem
+        self.runner_busy = runner_busy  # why it does not run the jobs ("" when it does)
+
+
+class JobsTaken(Message):
+    """This station runs the jobs now (the process that ran them let them go)."""
 
 
 class StatusUpdated(Message):

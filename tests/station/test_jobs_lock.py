@@ -21,9 +21,12 @@ def test_a_station_takes_the_jobs_once_the_other_process_lets_them_go(
     out = tmp_path / "out"
     out.mkdir()
     station = Station(config, watch_devices=False)  # as `mw-tui serve`: receive, run jobs
+    told: list[object] = []
+    station.on_jobs_taken(told.append)
     try:
         with holding_jobs_lock(config):
             station.start()
+            assert told == []
             assert station.runner_busy and not station.runs_jobs_here
             located = station.locate([next(iter(archive.studies))])
             assert not located.problems
@@ -31,7 +34,7 @@ def test_a_station_takes_the_jobs_once_the_other_process_lets_them_go(
             assert station.job(job.id).state is JobState.QUEUED  # nobody runs it yet
         # the other process exited: this station runs the jobs now, the queued one too
         wait_until(lambda: station.runs_jobs_here, 20, "the station to take the jobs")
-        assert station.runner_busy == ""
+        assert station.runner_busy == "" and told == [None]  # the screens are told
         assert runs_elsewhere(config)  # for the other commands, it holds the lock now
         done = wait_until(lambda: station.job(job.id).state.finished and station.job(job.id),
                           120, "the queued job to finish")
