@@ -259,9 +259,13 @@ class AssociationHandler:
 
     def _accept(self, request: A_ASSOCIATE) -> None:
         self.peer_max_pdu = int(request.maximum_length_received or 0)
-        media = self.media is not None and self.settings.media_allowed(self.calling_ae, self.ip)
+        allowed = self.settings.media_allowed(self.calling_ae, self.ip)
+        media = self.media is not None and allowed
+        why_not = ("not accepted (mcm.enabled, mcm.allowed_callers)" if not allowed else
+                   "not accepted: the service could not start in this receiver (see the "
+                   "error logged at its start)")
         pdu, results = accept(request, self.settings.contexts(media), self.settings.max_pdu,
-                              self.calling_ae)
+                              self.calling_ae, why_not)
         for cx in results:
             if cx.result == 0x00 and cx.context_id is not None:
                 self.contexts[cx.context_id] = (str(cx.abstract_syntax),

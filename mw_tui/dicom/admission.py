@@ -119,9 +119,11 @@ class AcceptorSettings:
 
 
 def accept(request: A_ASSOCIATE, contexts: list[PresentationContext], max_pdu: int,
-           calling_ae: str) -> tuple[bytes, list[PresentationContext]]:
+           calling_ae: str, media_refused: str = "not accepted (mcm.enabled, "
+           "mcm.allowed_callers)") -> tuple[bytes, list[PresentationContext]]:
     """The A-ASSOCIATE-AC for `request` offering `contexts`, and the negotiated contexts.
-    Media Creation Management proposed but not offered is logged (who may ask: [mcm])."""
+    Media Creation Management proposed but not offered is logged with `media_refused`
+    (why: who may ask is [mcm]'s, or the service did not start)."""
     roles = {}
     wants_async = False
     for item in request.user_information:
@@ -134,8 +136,7 @@ def accept(request: A_ASSOCIATE, contexts: list[PresentationContext], max_pdu: i
     offered = {str(c.abstract_syntax) for c in contexts}
     if sop.MEDIA_CREATION_MANAGEMENT not in offered and any(
             str(c.abstract_syntax) == sop.MEDIA_CREATION_MANAGEMENT for c in proposed):
-        log.warning("%r asked for Media Creation Management: not accepted (mcm.enabled, "
-                    "mcm.allowed_callers)", calling_ae)
+        log.warning("%r asked for Media Creation Management: %s", calling_ae, media_refused)
     reply = A_ASSOCIATE()
     reply.application_context_name = APPLICATION_CONTEXT
     reply.calling_ae_title = request.calling_ae_title

@@ -347,3 +347,25 @@ def test_a_request_never_goes_identified_to_an_external_target(tmp_path: Path) -
         assert media.book.get("1.2.3.80") is None
     finally:
         store.close()
+
+
+def test_a_receiver_whose_service_failed_to_start_says_so_when_asked(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The requests' database cannot be opened: the workers go on with Storage and
+    Verification, and a RIS asking for media is told no, with the log saying why (not
+    that the RIS is not allowed: it is)."""
+    config = mcm_config(tmp_path)
+    cfg_paths = cfg.StoragePaths.of(config)
+    cfg_paths.media_requests.mkdir(parents=True)  # a folder where the database goes
+    s = Station(config, watch_devices=False)
+    s.start()
+    try:
+        with caplog.at_level("WARNING"):
+            assert refused(s.receiver.port, "RIS")
+            wait_until(lambda: any("asked for Media Creation Management" in r.getMessage()
+                                   for r in caplog.records), 20, "the warning")
+        said = [r.getMessage() for r in caplog.records
+                if "asked for Media Creation Management" in r.getMessage()]
+        assert "could not start" in said[0] and "allowed_callers" not in said[0]
+    finally:
+        s.stop()
