@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mw_tui.store import layout, sync
+from mw_tui.store import layout, sink, sync
 from mw_tui.store.header import MalformedDataset, scan
 from mw_tui.store.index import InstanceRecord
 from mw_tui.store.ingest import PREAMBLE, Store
@@ -34,6 +34,9 @@ class CheckReport:
     unsynced: list[str] = field(default_factory=list)
     synced: int = 0  # instances of this boot made durable by recover
     lost: list[str] = field(default_factory=list)  # unsynced files recover removed
+    # files shorter than they were written (a power loss before their sync): never
+    # acknowledged; recover moved them to quarantine/
+    quarantined: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -50,6 +53,9 @@ class CheckReport:
             ("retrieved files a power loss may have cut before they reached the disk",
              self.unsynced, "checked at next start: kept when they read back as written, "
              "else removed and retrieved again by their jobs"),
+            ("files a power loss cut before they were acknowledged", self.quarantined,
+             f"moved to {layout.QUARANTINE}/: their senders send them again; remove "
+             "them once they have"),
         ):
             if items:
                 out.append(f"{len(items)} {name} ({fix}):")
@@ -147,6 +153,26 @@ def index_file(store: Store, rel: str) -> None:
     ))
 
 
+def _cut(path: Path) -> bool:
+    """Whether the file is shorter than it was written (its size mark says so)."""
+    marked = sink.marked_size(path)
+    try:
+        return marked is not None and path.stat().st_size != marked
+    except OSError:
+        return False
+
+
+def _quarantine(store: Store, rel: str) -> None:
+    """A file a power loss cut before it was synced (so before it was acknowledged):
+    kept aside in quarantine/, out of the store, for whoever wants to look at it."""
+    dest = store.root / layout.QUARANTINE / rel.replace("/", "_")
+    dest.parent.mkdir(exist_ok=True, mode=0o700)
+    os.replace(store.root / rel, dest)
+    log.warning("store: %s is shorter than it was written (a power loss before it reached "
+                "the disk; it was never acknowledged, its sender sends it again): moved to "
+                "%s", rel, dest)
+
+
 def recover(store: Store, full: bool = False) -> CheckReport:
     """Make index and files agree: what `mw-tui serve` does at every start.
 
@@ -178,7 +204,14 @@ def recover(store: Store, full: bool = False) -> CheckReport:
     todo = sorted(set(report.unindexed) | present)
     indexed = 0
     for rel in todo:
+        cut = rel in report.unindexed and _cut(store.root / rel)
+        if cut and not cut_boots:
+            _quarantine(store, rel)
+            report.quarantined.append(rel)
+            continue
         try:
+            if cut:
+                raise MalformedDataset("shorter than it was written")
             index_file(store, rel)
             indexed += 1
         except (MalformedDataset, layout.InvalidUID, OSError) as exc:

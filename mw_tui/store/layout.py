@@ -10,6 +10,7 @@ from mw_tui.config import is_valid_uid, paths
 INDEX_NAME = paths.INDEX_NAME
 STUDIES = "studies"
 INCOMING = "incoming"  # large instances are spooled here while they arrive
+QUARANTINE = "quarantine"  # files a power loss cut before they were acknowledged
 PART_SUFFIX = ".part"
 SUFFIX = ".dcm"
 

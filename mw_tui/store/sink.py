@@ -21,16 +21,16 @@ nothing acknowledged is lost. Until then the new name may reach the disk before 
 data does (the last partial block, a small file and the fallback without O_DIRECT go
 through the page cache): a power loss in that window can leave a short file under its
 final name. It was neither acknowledged nor indexed (the modality sends it again), and
-the next start's recovery (`check.recover`) finds it among the files the index lacks and
-reports it as not valid DICOM when its element lengths run past its end (one cut exactly
-between two elements reads as whole and is indexed). A name that already holds a file
-(an earlier, acknowledged copy) and every other file system get the classic order
-instead: fdatasync, rename, fsync of the folder (two flushes), so an earlier copy is
-only ever replaced by a complete one, and never removed. A new name is taken with
-renameat2(RENAME_NOREPLACE): when another push of the same instance took it between the
-look and the rename, the rename says so and the classic order follows. `FileSink.abort`
-leaves a file that took an earlier copy's place; a refused push under a new name is
-removed.
+the next start's recovery (`check.recover`) finds it among the files the index lacks,
+shorter than the length `mark_size` recorded on it before the rename, and moves it to
+quarantine (even when the cut fell exactly between two elements and it reads as whole).
+A name that already holds a file (an earlier, acknowledged copy) and every other file
+system get the classic order instead: fdatasync, rename, fsync of the folder (two
+flushes), so an earlier copy is only ever replaced by a complete one, and never
+removed. A new name is taken with renameat2(RENAME_NOREPLACE): when another push of the
+same instance took it between the look and the rename, the rename says so and the
+classic order follows. `FileSink.abort` leaves a file that took an earlier copy's place;
+a refused push under a new name is removed.
 """
 
 from __future__ import annotations
@@ -249,6 +249,29 @@ class FileSink:
             self.path.unlink(missing_ok=True)
 
 
+SIZE_MARK = "user.mw-tui.size"  # extended attribute: the length the file was given
+
+
+def mark_size(fd: int, size: int) -> None:
+    """Record on the file (an extended attribute, journaled with its inode) the length it
+    was written with, before its rename: a file that a power loss cut before its data
+    reached the disk then tells, even when it was cut exactly between two elements and
+    reads as a whole dataset (`marked_size`). Where the file system has no user extended
+    attributes, nothing is recorded."""
+    try:
+        os.setxattr(fd, SIZE_MARK, str(size).encode())
+    except OSError:
+        pass
+
+
+def marked_size(path: Path) -> int | None:
+    """The length `mark_size` recorded for the file (None: none recorded)."""
+    try:
+        return int(os.getxattr(path, SIZE_MARK))
+    except (OSError, ValueError):
+        return None
+
+
 def _rename_new(path: Path, final: Path) -> bool | None:
     """Rename `path` to `final` unless `final` exists (renameat2 RENAME_NOREPLACE: the
     look and the rename in one step): True when renamed, False when `final` exists, None
@@ -279,7 +302,7 @@ def publish(sink: FileSink, final: Path, durable: bool, ordered: bool) -> None:
     replaced by data that is not on the disk. A failure after the rename: `abort()`
     removes a new name, never one that held an earlier copy."""
     try:
-        sink.finish()
+        mark_size(sink.fd, sink.finish())
         replacing = os.path.lexists(final)
         classic = durable and (not ordered or replacing)
         moved: bool | None = False

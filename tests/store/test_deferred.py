@@ -443,3 +443,28 @@ def test_the_header_is_read_from_the_first_fragment_only(tmp_path: Path,
     item = dataset(synth.image(synth.StudyInfo(), "CT", rows=128, columns=128))
     put(Store(tmp_path / "store"), item, fragment=16372)
     assert sizes == [16372]  # not the 32 KiB of the whole data set
+
+
+def test_a_push_cut_between_two_elements_by_a_power_loss_is_not_indexed(
+        tmp_path: Path) -> None:
+    """The power went after the rename reached the disk but before the data did, and the
+    cut fell exactly between two elements: the file reads as a whole dataset without its
+    pixels. It was never acknowledged (that waits for the sync), and its index row went
+    with the power. Its size mark tells: recovery moves it to quarantine/ instead of
+    indexing an image without pixels; a whole file whose row was lost is indexed again."""
+    store = Store(tmp_path / "store")
+    cut_item, whole_item = images(2)
+    cut, whole = put(store, cut_item), put(store, whole_item)
+    raw = cut.path.read_bytes()
+    at = raw.index(b"\xe0\x7f\x10\x00")  # (7FE0,0010) Pixel Data: cut right before it
+    os.truncate(cut.path, at)
+    store.index.remove_instances([cut_item[1], whole_item[1]])  # the rows went too
+    report = recover(store)
+    rel = cut.path.relative_to(store.root).as_posix()
+    assert report.quarantined == [rel] and not report.invalid
+    assert not cut.path.exists()
+    assert (store.root / "quarantine" / rel.replace("/", "_")).read_bytes() == raw[:at]
+    assert store.index.instance(cut_item[1]) is None
+    assert store.index.instance(whole_item[1]) is not None  # indexed again, as written
+    assert whole.path.exists()
+    assert any("quarantine" in line for line in report.lines())
