@@ -60,6 +60,24 @@ def c_store_rq(message_id: int, sop_class: str, sop_instance: str,
     return _elem(0x0000, struct.pack("<I", len(body))) + body
 
 
+def n_request_rq(command_field: int, message_id: int, sop_class: str, sop_instance: str = "",
+                 action_type: int | None = None, with_dataset: bool = False,
+                 extra: bytes = b"") -> bytes:
+    """An N-service request command set (N-CREATE names the Affected SOP class and
+    instance, the others the Requested ones); `extra`: more elements, as given."""
+    create = command_field == 0x0140
+    body = _elem(0x0002 if create else 0x0003, _uid(sop_class))
+    body += _elem(0x0100, struct.pack("<H", command_field))
+    body += _elem(0x0110, struct.pack("<H", message_id))
+    body += _elem(0x0800, struct.pack("<H", 0x0000 if with_dataset else 0x0101))
+    if sop_instance:
+        body += _elem(0x1000 if create else 0x1001, _uid(sop_instance))
+    if action_type is not None:
+        body += _elem(0x1008, struct.pack("<H", action_type))
+    body += extra
+    return _elem(0x0000, struct.pack("<I", len(body))) + body
+
+
 @dataclass
 class RawAssociation:
     sock: socket.socket
@@ -92,6 +110,33 @@ class RawAssociation:
                 return int(struct.unpack_from("<H", command, pos + 8)[0])
             pos += 8 + n
         raise AssertionError("response without a status")
+
+    def exchange(self, context_id: int, command: bytes, data: bytes | None = None) -> int:
+        """Send a command set (and `data` as its data set, byte for byte); the status of
+        the response (its data set, if any, is read and dropped)."""
+        self.send(wire.p_data(context_id, 0x03, command))
+        if data is not None:
+            self.send(wire.p_data(context_id, 0x02, data))
+        found: int | None = None
+        while True:
+            pdu_type, body = self.read_pdu()
+            assert pdu_type == wire.P_DATA_TF, f"expected P-DATA-TF, got PDU type {pdu_type}"
+            header = body[5]  # the PDV's message control header
+            if header & 0x01:  # a command
+                command_set, pos, has_data = body[6:], 0, True
+                while pos < len(command_set):
+                    _, elem, n = struct.unpack_from("<HHI", command_set, pos)
+                    if elem == 0x0800:
+                        has_data = struct.unpack_from("<H", command_set, pos + 8)[0] != 0x0101
+                    if elem == 0x0900:
+                        found = int(struct.unpack_from("<H", command_set, pos + 8)[0])
+                    pos += 8 + n
+                assert found is not None, "response without a status"
+                if header & 0x02 and not has_data:
+                    return found
+            elif header & 0x02:  # the last fragment of the data set
+                assert found is not None
+                return found
 
     def release(self) -> None:
         self.send(struct.pack(">BBI4x", wire.A_RELEASE_RQ, 0, 4))

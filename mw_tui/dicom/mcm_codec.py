@@ -17,6 +17,7 @@ from pydicom.sequence import Sequence
 from mw_tui.config import is_valid_uid
 from mw_tui.dicom.mcm import MediaRequest, Reference, RequestState
 from mw_tui.standard import mcm, sop, status
+from mw_tui.store import header
 
 _FLAGS = {  # keyword -> MediaRequest field, YES/NO values
     "LabelUsingInformationExtractedFromInstances": "label_from_instances",
@@ -49,6 +50,7 @@ def read(data: bytes, transfer_syntax: str) -> Dataset:
     implicit = transfer_syntax == sop.IMPLICIT_VR_LE
     little = transfer_syntax != sop.EXPLICIT_VR_BE
     try:
+        header.scan(data, transfer_syntax)  # every length checked (pydicom reads past ends)
         ds = read_dataset(io.BytesIO(data), implicit, little)
         for elem in ds.iterall():  # every value converted now: a bad one fails here
             _ = elem.value
