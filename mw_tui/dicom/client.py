@@ -399,11 +399,7 @@ class Association:
         out = [wire.p_data(context_id, 0x03, command)]
         if dataset is not None:
             size = max(min(self.peer_max_pdu or _SEND_CAP, _SEND_CAP) - 6, 1024)
-            view = memoryview(dataset)
-            for start in range(0, max(len(dataset), 1), size):
-                last = start + size >= len(dataset)
-                out.append(wire.p_data(context_id, 0x02 if last else 0x00,
-                                       bytes(view[start : start + size])))
+            out += wire.data_set_pdus(context_id, dataset, size)
         self.link.send(b"".join(out))
 
     def _watch(self) -> bool:

@@ -73,28 +73,9 @@ def decode(data: bytes | bytearray) -> NRequest:
     )
 
 
-def _elem(elem: int, value: bytes) -> bytes:
-    return struct.pack("<HHI", 0, elem, len(value)) + value
-
-
-def _uid(value: str) -> bytes:
-    b = value.encode("ascii", "replace")[:64]
-    return b + b"\0" if len(b) % 2 else b
-
-
 def response(request: NRequest, status: int, sop_class: str, sop_instance: str = "",
              has_dataset: bool = False, comment: str = "") -> bytes:
     """The response command set to `request` (N-ACTION's repeats its Action Type ID)."""
-    body = _elem(0x0002, _uid(sop_class))
-    body += _elem(0x0100, _US.pack(request.command_field | 0x8000))
-    body += _elem(0x0120, _US.pack(request.message_id))
-    body += _elem(0x0800, _US.pack(HAS_DATASET if has_dataset else wire.NO_DATASET))
-    body += _elem(0x0900, _US.pack(status))
-    if comment:
-        c = comment.encode("ascii", "replace")[:64]
-        body += _elem(0x0902, c + b" " if len(c) % 2 else c)
-    if sop_instance:
-        body += _elem(0x1000, _uid(sop_instance))
-    if request.command_field == N_ACTION_RQ and request.action_type is not None:
-        body += _elem(0x1008, _US.pack(request.action_type))
-    return _elem(0x0000, struct.pack("<I", len(body))) + body
+    action = request.action_type if request.command_field == N_ACTION_RQ else None
+    return wire.encode_response(request.command_field | 0x8000, request.message_id, status,
+                                sop_class, sop_instance, comment, has_dataset, action)

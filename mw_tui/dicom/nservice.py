@@ -142,9 +142,7 @@ class Exchange:
                                      outcome.uid or self.request.sop_instance,
                                      has_dataset=bool(dataset), comment=outcome.comment)
         pdus = [wire.p_data(context_id, 0x03, command)]
-        room = max_pdu - 6 if max_pdu > 6 else max(1, len(dataset))
-        for start in range(0, len(dataset), room):
-            last = start + room >= len(dataset)
-            pdus.append(wire.p_data(context_id, 0x02 if last else 0x00,
-                                    dataset[start:start + room]))
+        if dataset:
+            room = max_pdu - 6 if max_pdu > 6 else len(dataset)  # 0: no limit
+            pdus += wire.data_set_pdus(context_id, dataset, room)
         return pdus

@@ -239,6 +239,17 @@ def p_data(context_id: int, control: int, data: bytes) -> bytes:
     return struct.pack(">BBI", P_DATA_TF, 0, len(item)) + item
 
 
+def data_set_pdus(context_id: int, data: bytes | bytearray | memoryview,
+                  room: int) -> list[bytes]:
+    """A data set as P-DATA-TF PDUs of one PDV each, `room` bytes of it at most per PDV
+    (the last one flagged as such; an empty data set is one empty PDV)."""
+    view = memoryview(data)
+    room = max(1, room)
+    return [p_data(context_id, 0x02 if start + room >= len(view) else 0x00,
+                   bytes(view[start:start + room]))
+            for start in range(0, max(len(view), 1), room)]
+
+
 def release_rp() -> bytes:
     return struct.pack(">BBI4x", A_RELEASE_RP, 0, 4)
 
@@ -327,15 +338,21 @@ def _uid(value: str) -> bytes:
 
 
 def encode_response(command_field: int, message_id: int, status: int, sop_class: str,
-                    sop_instance: str = "", comment: str = "") -> bytes:
+                    sop_instance: str = "", comment: str = "", has_dataset: bool = False,
+                    action_type: int | None = None) -> bytes:
+    """A response command set (implicit VR little endian): Affected SOP Class, Command
+    Field, Message ID Being Responded To, Command Data Set Type, Status, Error Comment,
+    Affected SOP Instance and (an N-ACTION's) Action Type ID, in tag order."""
     body = _elem(0x0002, _uid(sop_class))
     body += _elem(0x0100, struct.pack("<H", command_field))
     body += _elem(0x0120, struct.pack("<H", message_id))
-    body += _elem(0x0800, struct.pack("<H", NO_DATASET))
+    body += _elem(0x0800, struct.pack("<H", 0x0000 if has_dataset else NO_DATASET))
     body += _elem(0x0900, struct.pack("<H", status))
     if comment:
         c = comment.encode("ascii", "replace")[:64]
         body += _elem(0x0902, c + b" " if len(c) % 2 else c)
     if sop_instance:
         body += _elem(0x1000, _uid(sop_instance))
+    if action_type is not None:
+        body += _elem(0x1008, struct.pack("<H", action_type))
     return _elem(0x0000, struct.pack("<I", len(body))) + body
