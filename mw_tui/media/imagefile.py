@@ -39,6 +39,7 @@ from mw_tui.media.readback import (
     open_direct,
     same,
 )
+from mw_tui.util.fileio import pwrite_all
 
 BLOCK = 1 << 20  # bytes hashed or zero-filled at a time
 _ZEROS = bytes(BLOCK)
@@ -201,11 +202,7 @@ class DirectRanges:
 def _pwrite(fd: int, buf: mmap.mmap, start: int, end: int, offset: int) -> None:
     """Write `buf[start:end]` at `offset + start`."""
     with memoryview(buf) as view:
-        while start < end:
-            n = os.pwrite(fd, view[start:end], offset + start)
-            if n <= 0:
-                raise OSError(errno.EIO, "short write")
-            start += n
+        pwrite_all(fd, view[start:end], offset + start)
 
 
 class ImageFile:
@@ -278,7 +275,7 @@ class ImageFile:
         if self.in_order and at < self.hashed:
             self._out_of_order()  # what is in flight goes to the file before this
         if not self._routed(at):
-            _write_at(self.fd, data, at)  # metadata, or anything out of order
+            pwrite_all(self.fd, data, at)  # metadata, or anything out of order
         self.pos = at + n
         self.end = max(self.end, self.pos)
         if self.in_order:
@@ -410,12 +407,3 @@ class ImageFile:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-def _write_at(fd: int, data: bytes, at: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, at)
-        if n <= 0:
-            raise OSError(errno.EIO, "short write")
-        view, at = view[n:], at + n

@@ -22,13 +22,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from mw_tui.util import libc
+from mw_tui.util import fileio, libc
 
 # measured (1,000 CT images, 525 MB, 2 cores, ext4 on virtio): 1 MiB ranges are as fast
 # as any larger (shorter direct reads hold the inode lock the writer needs for less time)
 RANGE = 1 << 20  # bytes synced, read back and compared at a time
 RING = 8 << 20  # written bytes kept in memory until they are read back
-ALIGN = 4096  # O_DIRECT offsets, lengths and buffers are multiples of this
+ALIGN = fileio.ALIGN
 
 _SYNC_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writing back, do not wait
 _SYNC_ALL = 1 | 2 | 4  # SYNC_FILE_RANGE_WAIT_BEFORE | _WRITE | _WAIT_AFTER

@@ -46,9 +46,10 @@ from pathlib import Path
 
 from mw_tui.store.layout import fsync_dir
 from mw_tui.store.part10 import Chunk, write_all
-from mw_tui.util import libc
+from mw_tui.util import fileio, libc
+from mw_tui.util.fileio import pwrite_all
 
-ALIGN = 4096  # O_DIRECT buffers, offsets and lengths are multiples of this
+ALIGN = fileio.ALIGN
 BUFFER = 256 * 1024  # bytes of one aligned buffer
 HOLD = 4 * 1024 * 1024  # bytes of full buffers held before they are written
 POOL = 32  # buffers kept for reuse (fresh memory costs page faults)
@@ -103,12 +104,7 @@ def orders_renames(path: Path) -> bool:
 def _pwrite_all(fd: int, buf: mmap.mmap, end: int, offset: int, start: int = 0) -> None:
     """Write `buf[start:end]` at `offset + start` of the file."""
     with memoryview(buf) as view:
-        done = start
-        while done < end:
-            k = os.pwrite(fd, view[done:end], offset + done)
-            if k <= 0:
-                raise OSError(errno.EIO, "short write")
-            done += k
+        pwrite_all(fd, view[start:end], offset + start)
 
 
 class FileSink:
