@@ -54,4 +54,6 @@ def run_label(args: argparse.Namespace) -> int:
             line += f": {label.printed.state.value}, {label.printed.message}"
             code = code if label.printed.ok else EXIT_FAILED
         print(line)
+        if label.note:
+            print(f"  {label.note}")
     return code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from mw_tui.devices.writers import WriterError, writer_for
 from mw_tui.jobs import manifest
 from mw_tui.jobs.control import JobControl, StepCancel, Stopped, log
 from mw_tui.jobs.labelling import DEID
-from mw_tui.jobs.media import prompt, written
+from mw_tui.jobs.media import media_settings, prompt, written
 from mw_tui.jobs.models import Job, JobProblem, JobState, VolumeRecord
 from mw_tui.media.builder import (
     BuildCancelled,
@@ -47,16 +46,6 @@ class Source:
     study_uids: list[str]
     without_reports: list[str]
     settings: MediaConfig
-
-
-def media_settings(job: Job, media: MediaConfig) -> MediaConfig:
-    """The [media] settings as the job asked: a viewer only when it did not say no, no web
-    images when it asked for DICOM objects only."""
-    if job.options.include_viewer is False:
-        media = dataclasses.replace(media, viewer_folder="")
-    if job.options.web is False:
-        media = dataclasses.replace(media, web_images="none")
-    return media
 
 
 def problem_of(exc: BuildError) -> JobProblem:
@@ -94,7 +83,8 @@ class BuildStep:
             volumes = self._build(job, workdir, cancel)
         records = tuple(VolumeRecord(v.label, v.number, v.count, str(v.iso or ""),
                                      v.iso_md5 or "", v.iso_size or v.size,
-                                     written(job, v.label)) for v in volumes)
+                                     written(job, v.label), label_kind=v.label_kind,
+                                     created=v.created) for v in volumes)
         job = c.queue.update(job.id, volumes=records)
         writer = c.writer_class(job)
         if writer.needs_media:

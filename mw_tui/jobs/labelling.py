@@ -5,12 +5,16 @@ with the job (`StoragePaths.labels`) whether or not a printer prints it."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mw_tui.config import Config, StoragePaths
-from mw_tui.jobs.models import Job
+from mw_tui.jobs.media import media_settings
+from mw_tui.jobs.models import Job, VolumeRecord
 from mw_tui.media.volume import Volume, WebImages
 from mw_tui.store import Store
 from mw_tui.store.index import StudyRow
@@ -80,16 +84,61 @@ def content(config: Config, studies: Sequence[StudyFacts], job_id: int | None, *
         job_id=barcode or (barcode_of(config, job_id) if job_id is not None else ""))
 
 
-def of_volume(config: Config, rows: Sequence[StudyRow], job: Job, volume: Volume
-              ) -> LabelContent:
+@dataclass(frozen=True, slots=True)
+class Disc:
+    """What a label says of the disc itself: DICOM PLUS WEB or DICOM ONLY (`web`), and the
+    day it was made (YYYYMMDD; "" for today). `guessed`: in words, what an older job did
+    not record and was taken from elsewhere ("" when nothing was)."""
+
+    web: bool
+    day: str
+    guessed: str = ""
+
+
+def day_of(created: str) -> str:
+    """The day (YYYYMMDD) of an ISO 8601 date and time, "" for anything else."""
+    try:
+        return datetime.fromisoformat(created).strftime("%Y%m%d")
+    except ValueError:
+        return ""
+
+
+def disc_of(config: Config, job: Job, volume: Volume | VolumeRecord) -> Disc:
+    """A disc as its label shows it, the same whether the job draws the label from the
+    volume it built or it is drawn again later from what the job recorded of it (its work
+    folder gone): its web pages show images or not, and it was made the day it was built
+    (what its README says). A job recorded before the kind and the day were kept gets
+    them from its settings now and from the day it last changed, and `guessed` says so."""
+    if isinstance(volume, Volume):
+        return Disc(volume.web_images is not WebImages.NONE, day_of(volume.created))
+    guessed = []
+    if volume.label_kind:
+        web = volume.label_kind != WebImages.NONE.label
+    else:
+        kind = WebImages(media_settings(job, config.media).web_images).label
+        web = kind != WebImages.NONE.label
+        guessed.append(f"{kind} as the job's settings say now")
+    day = day_of(volume.created)
+    if not day and job.updated_at:
+        day = time.strftime("%Y%m%d", time.localtime(job.updated_at))
+        guessed.append("dated the day the job last changed")
+    return Disc(web, day, " and ".join(guessed))
+
+
+def of_volume(config: Config, rows: Sequence[StudyRow], job: Job,
+              volume: Volume | VolumeRecord) -> LabelContent:
+    """The label of one of a job's discs, from the volume built or from its record."""
+    disc = disc_of(config, job, volume)
     return content(config, rows, job.id, number=volume.number, count=volume.count,
-                   volume_label=volume.label, web=volume.web_images is not WebImages.NONE,
+                   volume_label=volume.label, web=disc.web, date=disc.day,
                    anonymous=bool(job.options.anonymous_profile), label_text=job.label,
                    barcode=job.options.barcode)
 
 
 class JobLabels:
-    """The labels of one job: drawn on demand, kept under the storage folder."""
+    """The labels of one job: drawn on demand, kept under the storage folder. The same
+    labels whether the job draws them as it writes its volumes or they are drawn again
+    from its records (`mw-tui label`, once a kept PDF is gone)."""
 
     def __init__(self, config: Config, store: Store, job: Job, workdir: Path) -> None:
         self.config = config
@@ -106,9 +155,13 @@ class JobLabels:
 
         return Labels(self.config.labels)
 
-    def content(self, volume: Volume) -> LabelContent:
+    def content(self, volume: Volume | VolumeRecord) -> LabelContent:
         rows = rows_for(self.store, self.study_uids, self.anonymous_store)
         return of_volume(self.config, rows, self.job, volume)
+
+    def kept(self, number: int) -> Path:
+        """Where the PDF of disc `number` is kept."""
+        return self.folder / f"label{number}.pdf"
 
     def image(self, volume: Volume) -> Path:
         """A JPEG of the label, for a disc publisher (it cannot print a PDF)."""
@@ -116,10 +169,9 @@ class JobLabels:
         return self.labels().image(self.content(volume),
                                    self.folder / f"label{volume.number}.jpg")
 
-    def pdf(self, volume: Volume, label: LabelContent | None = None) -> Path:
+    def pdf(self, volume: Volume | VolumeRecord, label: LabelContent | None = None) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        return self.labels().pdf(label or self.content(volume),
-                                 self.folder / f"label{volume.number}.pdf")
+        return self.labels().pdf(label or self.content(volume), self.kept(volume.number))
 
     def print_later(self, volume: Volume, told: Callable[[str], None]) -> None:
         """The label of a verified disc: its PDF kept, printed when [labels] printer is

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
+from mw_tui.config import MediaConfig
 from mw_tui.devices.writers import Writer
 from mw_tui.jobs.models import Job
 from mw_tui.media.volume import Volume
+
+
+def media_settings(job: Job, media: MediaConfig) -> MediaConfig:
+    """The [media] settings as the job asked: a viewer only when it did not say no, no web
+    images when it asked for DICOM objects only."""
+    if job.options.include_viewer is False:
+        media = dataclasses.replace(media, viewer_folder="")
+    if job.options.web is False:
+        media = dataclasses.replace(media, web_images="none")
+    return media
 
 
 def written(job: Job, label: str) -> int:

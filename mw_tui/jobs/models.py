@@ -173,7 +173,9 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class VolumeRecord:
-    """A medium a job made (or is making)."""
+    """A medium a job made (or is making). `label_kind` and `created` are what its label
+    says of it, kept so that the label can be made again once the job's work folder (its
+    built volumes) is gone; "" in the records of jobs from before they were kept."""
 
     label: str
     number: int
@@ -183,6 +185,8 @@ class VolumeRecord:
     size: int = 0
     written: int = 0  # copies written and verified
     details: str = ""
+    label_kind: str = ""  # DICOM PLUS WEB or DICOM ONLY (Volume.label_kind)
+    created: str = ""  # ISO 8601 date and time the volume was built (Volume.created)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,9 +273,10 @@ def load_studies(text: str) -> tuple[StudyRef, ...]:
 
 
 def dump_volumes(volumes: tuple[VolumeRecord, ...]) -> str:
-    return json.dumps([[v.label, v.number, v.count, v.iso, v.md5, v.size, v.written, v.details]
-                       for v in volumes])
+    return json.dumps([[v.label, v.number, v.count, v.iso, v.md5, v.size, v.written, v.details,
+                        v.label_kind, v.created] for v in volumes])
 
 
 def load_volumes(text: str) -> tuple[VolumeRecord, ...]:
+    """The records `dump_volumes` saved (those of older jobs have no label kind or date)."""
     return tuple(VolumeRecord(*row) for row in json.loads(text or "[]"))

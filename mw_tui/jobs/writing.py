@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from mw_tui.devices.writers import Writer, WriterError, writer_for
@@ -11,7 +12,7 @@ from mw_tui.jobs import atna, manifest
 from mw_tui.jobs.control import MEDIA_RECHECK, JobControl, StepCancel, Stopped, log
 from mw_tui.jobs.labelling import JobLabels
 from mw_tui.jobs.media import next_medium, prompt
-from mw_tui.jobs.models import Job, JobProblem, JobState, Progress, VolumeRecord
+from mw_tui.jobs.models import Job, JobProblem, JobState, Progress
 from mw_tui.media.volume import Volume
 from mw_tui.store.retention import Retention
 
@@ -109,9 +110,9 @@ class WriteStep:
         c.check(job, cancel)
         job = c.queue.get(job.id)
         made = job.copies if writer.writes_all_copies else 1  # a robot makes them all
-        records = tuple(r if r.label != volume.label else VolumeRecord(
-            r.label, r.number, r.count, r.iso, r.md5 or (result.md5 or ""), r.size,
-            r.written + made, result.location) for r in job.volumes)
+        records = tuple(r if r.label != volume.label else dataclasses.replace(
+            r, md5=r.md5 or (result.md5 or ""), written=r.written + made,
+            details=result.location) for r in job.volumes)
         job = c.queue.update(job.id, volumes=records)
         c.record(job, "medium written", volume=volume.label,
                  md5=result.md5 or volume.iso_md5 or "",

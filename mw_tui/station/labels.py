@@ -60,30 +60,36 @@ def job_id_of(config: Config, jobs: JobQueue, text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class JobLabel:
+    """A disc's label PDF. `note`: what a label made again had to take from elsewhere (a
+    job from before its discs' label kind and day were kept), for the technician."""
+
     number: int
     pdf: Path
     printed: PrintStatus | None = None
+    note: str = ""
 
 
 def job_labels(config: Config, store: Store, job: Job, out: Path | None = None,
                print_them: bool = False) -> list[JobLabel]:
-    """The labels of a job's discs: the PDFs kept with it (made again from the store for
-    a patient copy when they are gone), copied to `out`, printed when asked."""
-    kept = StoragePaths.of(config).labels / str(job.id)
+    """The labels of a job's discs: the PDFs kept with it (made again as the job made them,
+    from what it recorded of each disc, when they are gone), copied to `out`, printed
+    when asked."""
     labels = labels_of(config)
+    drawn = labelling.JobLabels(config, store, job, StoragePaths.of(config).job_work(job.id))
     made = []
     for v in job.volumes or ():
-        pdf = kept / f"label{v.number}.pdf"
+        pdf = drawn.kept(v.number)
+        note = ""
         if not pdf.exists():
-            if job.options.anonymous_profile:
-                raise LabelProblem(f"job {job.id} wrote anonymous copies, and the label of "
-                                   f"disc {v.number} was not kept: it cannot be made again")
-            rows = labelling.rows_for(store, [s.study_uid for s in job.studies], None)
-            kept.mkdir(parents=True, exist_ok=True)
-            labels.pdf(labelling.content(config, rows, job.id, number=v.number,
-                                         count=v.count, volume_label=v.label,
-                                         label_text=job.label, barcode=job.options.barcode),
-                       pdf)
+            try:
+                drawn.pdf(v)
+            except labelling.CopiesGone as exc:
+                raise LabelProblem(f"job {job.id}: the label of disc {v.number} was not "
+                                   f"kept, and {exc}") from None
+            guessed = labelling.disc_of(config, job, v).guessed
+            if guessed:
+                note = (f"made again for a job from before labels kept what its discs hold"
+                        f" and when they were made: {guessed}; check it against the disc")
         if out is not None:
             if out.is_dir():
                 dest = out / f"label{v.number}.pdf"
@@ -94,7 +100,7 @@ def job_labels(config: Config, store: Store, job: Job, out: Path | None = None,
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(pdf.read_bytes())
             pdf = dest
-        made.append(JobLabel(v.number, pdf, labels.print(pdf) if print_them else None))
+        made.append(JobLabel(v.number, pdf, labels.print(pdf) if print_them else None, note))
     if not made:
         raise LabelProblem(f"job {job.id} has no disc yet ({job.state.value}): its labels "
                            "are made once its media are built")

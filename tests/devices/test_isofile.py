@@ -9,11 +9,12 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from mw_tui.devices.writers import base, isofile
+from mw_tui.devices.writers import base, imagecopy, isofile
 from mw_tui.devices.writers.base import Phase, ProblemCode, Progress
 from mw_tui.devices.writers.isofile import IsoFileWriter, iso_name
 from mw_tui.media.iso import write_iso
@@ -94,7 +95,7 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         reads.append(path)
         return base.file_md5(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(isofile, "file_md5", spy)
+    monkeypatch.setattr(imagecopy, "file_md5", spy)  # where a copy is read back
     return reads
 
 
@@ -157,14 +158,14 @@ def test_an_image_gets_its_name_only_once_it_reads_back(
     out = tmp_path / "out"
     out.mkdir()
     named_while_read: list[list[str]] = []
-    real = isofile.file_md5
+    real = imagecopy.file_md5
 
     def reading(path: Path, *args: Any, **kwargs: Any) -> str:
         named_while_read.append(sorted(p.name for p in out.iterdir()
                                        if not p.name.startswith(isofile.TEMP_PREFIX)))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(isofile, "file_md5", reading)
+    monkeypatch.setattr(imagecopy, "file_md5", reading)
     result = IsoFileWriter(out).write(volume)
     assert result.verified and named_while_read == [[]]
     assert sorted(os.listdir(out)) == ["MWTUI_TEST.iso"]
@@ -198,3 +199,24 @@ def test_file_md5_reads_directly_the_last_partial_block_and_limits(tmp_path: Pat
         assert base.file_md5(path, limit) == hashlib.md5(data[:limit]).hexdigest(), limit
     with raises_problem(ProblemCode.VERIFY_FAILED, match=f"Only {len(data)} of {len(data) + 1}"):
         base.file_md5(path, len(data) + 1)
+
+
+def test_room_is_asked_for_only_where_the_image_is_copied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the image's own file system the image is linked: a folder without free room
+    takes it. Another file system needs room for a copy (the disc publishers' rule too)."""
+    here = make_volume(tmp_path / "v", instances=1)
+    shm = Path(tempfile.mkdtemp(prefix="mw-tui-test-", dir="/dev/shm"))
+    try:
+        there = make_volume(shm, instances=1)
+        out = tmp_path / "out"
+        out.mkdir()
+        monkeypatch.setattr(shutil, "disk_usage",
+                            lambda path: SimpleNamespace(total=1 << 30, used=1 << 30, free=0))
+        assert IsoFileWriter(out).check(here) == []
+        assert IsoFileWriter(out).write(here).verified
+        (problem,) = IsoFileWriter(out).check(there)
+        assert problem.code is ProblemCode.MEDIA_TOO_SMALL
+        assert f"{out} has 0 B free: make room there" in problem.message
+    finally:
+        shutil.rmtree(shm)

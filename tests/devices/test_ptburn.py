@@ -6,13 +6,16 @@ job to its end instead of making a second disc."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.filebase import DicomBytesIO
@@ -31,7 +34,7 @@ from mw_tui.media import Profile, build_volumes, write_iso
 from mw_tui.media.volume import Volume
 from mw_tui.standard import sop
 from mw_tui.store import Store
-from tests.devices.conftest import raises_problem
+from tests.devices.conftest import make_volume, raises_problem
 from tests.devices.robot import PtBurnRobot
 from tests.peers import wait_until
 
@@ -280,6 +283,90 @@ def test_problems_are_named(volume: Volume, tmp_path: Path) -> None:
     writer = PtBurnWriter(publisher(tmp_path / "not-mounted"))
     (problem,) = writer.check(volume)
     assert "is the robot's share mounted?" in problem.message
+
+
+def no_hard_link_for(image: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """os.link refuses `image` as it does across file systems (EXDEV); other links are
+    made. Returns where the image was to be linked."""
+    real = os.link
+    tried: list[str] = []
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(src) == image:
+            tried.append(str(dst))
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(src))
+        real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+    return tried
+
+
+def test_an_image_that_cannot_be_linked_is_copied_whole(
+        volume: Volume, jobs: Path, robot: PtBurnRobot, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """The robot's folder on another file system than the image (a share): the image is
+    copied into it, and the robot burns the whole image."""
+    assert volume.iso is not None
+    tried = no_hard_link_for(volume.iso, monkeypatch)
+    writer = PtBurnWriter(publisher(jobs), job_id="15")
+    seen: list[Progress] = []
+    result = writer.write(volume, seen.append)
+    name = writer.request_base(volume)
+    assert tried == [str(jobs / name / "volume.iso")]
+    assert "Copying the image to the robot's folder" in [p.message for p in seen]
+    assert robot.burned == [(name, volume.iso_md5, 1)]  # every byte of the image
+    assert result.verified and left_in(jobs) == [f"{name}.DON"]
+
+
+def test_a_copy_that_fails_leaves_nothing_behind(
+        volume: Volume, jobs: Path, robot: PtBurnRobot, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy the share cannot keep (full when it is made durable), one that reads back
+    other than the image (read back as the ISO-file writer reads its copies back), one
+    cancelled halfway: each fails as it should, with nothing left in the robot's folder
+    and no request to the robot."""
+    big = make_volume(tmp_path / "big", padding=3 << 20)  # copied in several pieces
+    assert volume.iso is not None and big.iso is not None
+    no_hard_link_for(volume.iso, monkeypatch)
+    no_hard_link_for(big.iso, monkeypatch)
+    real_fsync = os.fsync
+    share: list[str] = []  # what the share does to the staged image when it is synced
+
+    def fsync(fd: int) -> None:
+        try:
+            staged = os.readlink(f"/proc/self/fd/{fd}").endswith("/volume.iso")
+        except OSError:
+            staged = False
+        if staged and share == ["full"]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if staged and share == ["garbles"]:
+            os.pwrite(fd, b"GARBLED", 32768)  # where the volume descriptor is
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    share[:] = ["full"]
+    with raises_problem(ProblemCode.MEDIA_TOO_SMALL, match="is full: make room there"):
+        PtBurnWriter(publisher(jobs), job_id="16").write(volume)
+    assert left_in(jobs) == []
+    share[:] = ["garbles"]
+    with raises_problem(ProblemCode.VERIFY_FAILED, match="does not read back as the image"):
+        PtBurnWriter(publisher(jobs), job_id="17").write(volume)
+    assert left_in(jobs) == []
+    share.clear()
+    halfway: list[int] = []
+
+    class Halfway:
+        """Set once part of the image is in the robot's folder, not all of it."""
+
+        def is_set(self) -> bool:
+            sizes = [p.stat().st_size for p in jobs.glob("*/volume.iso")]
+            halfway.extend(n for n in sizes if 0 < n < (big.iso_size or 0))
+            return bool(halfway)
+
+    with raises_problem(ProblemCode.CANCELLED):
+        PtBurnWriter(publisher(jobs), job_id="18").write(big, cancel=Halfway())
+    assert halfway and left_in(jobs) == []
+    assert robot.requests == [] and robot.burned == []
 
 
 def _catch(into: list[BaseException], fn: object, *args: object, **kw: object) -> None:

@@ -14,7 +14,7 @@ import pycdlib
 import pydicom
 import pytest
 
-from mw_tui.devices.writers import base, isofile
+from mw_tui.devices.writers import base, imagecopy, isofile
 from mw_tui.jobs.models import JobState, StudyRef
 from mw_tui.media import iso
 from mw_tui.media.imagefile import ImageFile
@@ -54,7 +54,7 @@ def spy_read_backs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Path], list[Pa
         return base.file_md5(path, *args, **kwargs)
 
     monkeypatch.setattr(iso, "ImageFile", read_back)
-    monkeypatch.setattr(isofile, "file_md5", file_md5)
+    monkeypatch.setattr(imagecopy, "file_md5", file_md5)  # where its copies are read back
     return while_written, after
 
 

@@ -14,7 +14,6 @@ its request again and follows the same disc to its end instead of making another
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -39,11 +38,10 @@ from mw_tui.devices.writers.base import (
     WriterError,
     WriteResult,
     announce,
-    file_md5,
     fsync_dir,
 )
+from mw_tui.devices.writers.imagecopy import folder_problems, link_or_copy, read_back
 from mw_tui.media.volume import Volume
-from mw_tui.util.text import human_size
 
 IMAGE_NAME = "volume.iso"
 SUBMITTED = ".submitted"  # in the staging folder, once the request is in the job folder
@@ -149,30 +147,10 @@ class HotFolderWriter(Writer):
         return f"disc publisher {self.publisher.name}"
 
     def check(self, volume: Volume) -> list[Problem]:
-        problems: list[Problem] = []
-        if volume.iso is None or not volume.iso.exists():
-            problems.append(Problem(ProblemCode.NO_IMAGE, "The volume's ISO image has not "
-                                    "been built (or is gone): build the volume again.",
-                                    Remedy.RETRY))
-        if not self.folder.is_dir():
-            problems.append(Problem(ProblemCode.NO_DEVICE, f"The job folder of "
-                                    f"{self.describe()}, {self.folder}, is not there (is the "
-                                    "robot's share mounted?): mount it, or fix [[publishers]] "
-                                    "folder.", Remedy.SETTINGS))
-            return problems
-        if not os.access(self.folder, os.W_OK | os.X_OK):
-            problems.append(Problem(ProblemCode.NO_PERMISSION, f"The station may not write "
-                                    f"into {self.folder}: give its user write access.",
-                                    Remedy.SETTINGS))
-        elif volume.iso is not None and volume.iso.exists():
-            size = volume.iso.stat().st_size
-            free = shutil.disk_usage(self.folder).free
-            if free < size and volume.iso.stat().st_dev != self.folder.stat().st_dev:
-                problems.append(Problem(ProblemCode.MEDIA_TOO_SMALL, f"The image needs "
-                                        f"{human_size(size)} but {self.folder} has "
-                                        f"{human_size(free)} free: make room there.",
-                                        Remedy.RETRY))
-        return problems
+        return folder_problems(volume, self.folder,
+                               f"The job folder of {self.describe()}, {self.folder}, is not "
+                               "there (is the robot's share mounted?): mount it, or fix "
+                               "[[publishers]] folder.")
 
     def request_base(self, volume: Volume) -> str:
         """The request's name for this volume: the same after a restart, another for
@@ -244,39 +222,21 @@ class HotFolderWriter(Writer):
 
     def _stage_image(self, volume: Volume, dest: Path, progress: ProgressCallback | None,
                      cancel: CancelToken | None) -> Path:
+        """The image in its staging folder: linked where the job folder is on the image's
+        file system, else copied and read back (a copy the robot would burn wrong is
+        never handed to it)."""
         assert volume.iso is not None
         dest.unlink(missing_ok=True)
         size = volume.iso.stat().st_size
         meter = Meter(Phase.PREPARING, size, progress)
-        try:
-            os.link(volume.iso, dest)  # the job folder is on the image's file system
+        copied = link_or_copy(volume.iso, dest, meter, cancel, folder=self.folder,
+                              copying="Copying the image to the robot's folder",
+                              cancelled="The job was cancelled before it went to the robot.",
+                              share="the robot's share")
+        if copied is None:
             meter.update(size, force=True, message="The image is in the robot's folder")
             return dest
-        except OSError:
-            pass
-        meter.update(0, force=True, message="Copying the image to the robot's folder")
-        try:
-            with open(volume.iso, "rb") as src, open(dest, "wb") as out:
-                done = 0
-                while chunk := src.read(1 << 20):
-                    if cancel is not None and cancel.is_set():
-                        raise WriterError(ProblemCode.CANCELLED,
-                                          "The job was cancelled before it went to the robot.")
-                    out.write(chunk)
-                    done += len(chunk)
-                    meter.update(done)
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as exc:
-            raise WriterError(ProblemCode.WRITE_FAILED,
-                              f"Copying the image into {self.folder} failed "
-                              f"({exc.strerror or exc}): check the robot's share.",
-                              Remedy.RETRY) from exc
-        if volume.iso_md5 and file_md5(dest, cancel=cancel) != volume.iso_md5:
-            raise WriterError(ProblemCode.VERIFY_FAILED,
-                              f"The image copied into {self.folder} does not read back as "
-                              "built: check the robot's share, then write again.",
-                              Remedy.RETRY)
+        read_back(dest, volume.iso_md5 or copied, copied, IMAGE_NAME, cancel)
         return dest
 
     def _stage_label(self, volume: Volume, folder: Path) -> Path | None:

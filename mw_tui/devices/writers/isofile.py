@@ -11,11 +11,8 @@ file), it is not read a second time.
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
 import re
-import shutil
 from pathlib import Path
 
 from mw_tui.config.targets import TargetKind
@@ -26,7 +23,6 @@ from mw_tui.devices.writers.base import (
     Problem,
     ProblemCode,
     ProgressCallback,
-    Remedy,
     Writer,
     WriterError,
     WriteResult,
@@ -34,8 +30,8 @@ from mw_tui.devices.writers.base import (
     file_md5,
     fsync_dir,
 )
+from mw_tui.devices.writers.imagecopy import folder_problems, link_or_copy, read_back
 from mw_tui.media.volume import Volume
-from mw_tui.util.text import human_size
 
 TEMP_PREFIX = ".mw-tui-"
 
@@ -70,29 +66,10 @@ class IsoFileWriter(Writer):
             return False  # check() says what is wrong when it gets there
 
     def check(self, volume: Volume) -> list[Problem]:
-        problems: list[Problem] = []
-        if volume.iso is None or not volume.iso.exists():
-            problems.append(Problem(ProblemCode.NO_IMAGE, "The volume's ISO image has not been "
-                                    "built (or is gone): build the volume again.", Remedy.RETRY))
-        if not self.folder.is_dir():
-            problems.append(Problem(ProblemCode.NO_DEVICE,
-                                    f"The folder {self.folder} does not exist (or the network "
-                                    "share is not mounted): create or mount it, or fix the "
-                                    "target's path in the configuration.", Remedy.SETTINGS))
-            return problems
-        if not os.access(self.folder, os.W_OK | os.X_OK):
-            problems.append(Problem(ProblemCode.NO_PERMISSION,
-                                    f"The station may not write into {self.folder}: give its "
-                                    "user write access.", Remedy.SETTINGS))
-        if volume.iso is not None and volume.iso.exists():
-            size = volume.iso.stat().st_size
-            free = shutil.disk_usage(self.folder).free
-            if free < size:
-                problems.append(Problem(ProblemCode.MEDIA_TOO_SMALL,
-                                        f"The image needs {human_size(size)} but {self.folder} "
-                                        f"has {human_size(free)} free: make room there.",
-                                        Remedy.RETRY))
-        return problems
+        return folder_problems(volume, self.folder,
+                               f"The folder {self.folder} does not exist (or the network "
+                               "share is not mounted): create or mount it, or fix the "
+                               "target's path in the configuration.")
 
     def write(self, volume: Volume, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None) -> WriteResult:
@@ -101,64 +78,21 @@ class IsoFileWriter(Writer):
         assert volume.iso is not None
         size = volume.iso.stat().st_size
         meter = Meter(Phase.WRITING, size, progress)
-        meter.update(0, force=True, message=f"Copying {volume.iso.name}")
         self.remove_stale_temps()
         temp = self.folder / f"{TEMP_PREFIX}{os.getpid()}-{iso_name(volume, self.name)}.partial"
-        h = hashlib.md5()
         if cancel is not None and cancel.is_set():
             raise WriterError(ProblemCode.CANCELLED,
                               "Writing the image was cancelled; nothing was left behind.")
-        if self._link(volume, temp):
+        copied = link_or_copy(volume.iso, temp, meter, cancel, folder=self.folder,
+                              copying=f"Copying {volume.iso.name}",
+                              cancelled="Copying the image was cancelled; nothing was left "
+                                        "behind.",
+                              share="the folder or network share")
+        if copied is None:
             # the image is on the same file system: no copy, just a durable second name
             meter.update(size, force=True, message=f"Linked {volume.iso.name}")
-            return self._finish(volume, temp, size, volume.iso_md5, progress, cancel)
-        try:
-            with open(volume.iso, "rb") as src, open(temp, "xb") as dst:
-                done = 0
-                while chunk := src.read(1 << 20):
-                    if cancel is not None and cancel.is_set():
-                        raise WriterError(ProblemCode.CANCELLED,
-                                          "Copying the image was cancelled; nothing was left "
-                                          "behind.")
-                    dst.write(chunk)
-                    h.update(chunk)
-                    done += len(chunk)
-                    meter.update(done)
-                dst.flush()
-                os.fsync(dst.fileno())
-        except BaseException as exc:
-            temp.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                if exc.errno == errno.ENOSPC:
-                    raise WriterError(ProblemCode.MEDIA_TOO_SMALL,
-                                      f"{self.folder} is full: make room there.",
-                                      Remedy.RETRY) from exc
-                raise WriterError(ProblemCode.WRITE_FAILED,
-                                  f"Writing into {self.folder} failed ({exc.strerror or exc}): "
-                                  "check the folder or network share.", Remedy.RETRY) from exc
-            raise
-        return self._finish(volume, temp, size, volume.iso_md5 or h.hexdigest(), progress,
-                            cancel, copied_md5=h.hexdigest())
-
-    def _link(self, volume: Volume, temp: Path) -> bool:
-        """Give the image a (temp) name in the folder without copying, where possible."""
-        assert volume.iso is not None
-        try:
-            if volume.iso.stat().st_dev != self.folder.stat().st_dev:
-                return False
-            os.link(volume.iso, temp)
-        except OSError:
-            return False
-        try:
-            fd = os.open(temp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            temp.unlink(missing_ok=True)
-            return False
-        return True
+        return self._finish(volume, temp, size, volume.iso_md5 or copied, progress, cancel,
+                            copied_md5=copied)
 
     def _finish(self, volume: Volume, temp: Path, size: int, expected: str | None,
                 progress: ProgressCallback | None, cancel: CancelToken | None,
@@ -184,12 +118,8 @@ class IsoFileWriter(Writer):
                                             f"read back {how} while the image was written: "
                                             f"every byte matches; md5 {expected}"))
             announce(progress, Phase.VERIFYING, f"Reading {name} back")
-            md5 = file_md5(temp, cancel=cancel, meter=Meter(Phase.VERIFYING, size, progress))
-            if md5 != expected or (copied_md5 or expected) != expected:
-                raise WriterError(ProblemCode.VERIFY_FAILED,
-                                  f"The copy of {name} in {self.folder} does not read back as "
-                                  f"the image (md5 {md5}, expected {expected}); it was "
-                                  "deleted: write it again.", Remedy.RETRY)
+            md5 = read_back(temp, expected, copied_md5, name, cancel,
+                            Meter(Phase.VERIFYING, size, progress))
             final = self._publish(temp, name)
         except BaseException:
             temp.unlink(missing_ok=True)  # an image not verified is not left behind
