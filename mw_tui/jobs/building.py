@@ -197,7 +197,7 @@ class BuildStep:
         copies = {s.original_uid: s.uid for s in report.studies}
         return Source(work, list(report.study_uids),
                       [copies[u] for u in source.without_reports if u in copies],
-                      anonymous_media_settings(c.config.media))
+                      anonymous_media_settings(source.settings))
 
     def _images(self, job: Job, volumes: list[Volume], workdir: Path, cancel: StepCancel
                 ) -> list[Volume]:

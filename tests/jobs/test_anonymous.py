@@ -16,7 +16,7 @@ import pytest
 from pydicom.fileset import FileSet
 
 from mw_tui import config as cfg
-from mw_tui.jobs.models import JobState, StudyRef
+from mw_tui.jobs.models import JobOptions, JobState, StudyRef
 from mw_tui.station import Station
 from mw_tui.station.models import IdentifiedDataLeaves, Target
 from mw_tui.store import Store
@@ -141,6 +141,30 @@ def test_a_rule_may_send_only_anonymous_copies_to_an_external_target() -> None:
                                   'url = "https://r.example.org/dw"\nexternal = false\n'))
     with pytest.raises(cfg.ConfigError, match="no such \\[\\[deid_profiles\\]\\] profile"):
         cfg.loads(text + 'deid_profile = "teaching"\n')
+
+
+def test_an_anonymous_job_keeps_what_the_job_asked_of_the_medium(tmp_path: Path) -> None:
+    """DICOM objects only (no web images): an anonymous copy follows the job's choice,
+    not only the [media] settings."""
+    config = make_config(tmp_path)
+    store = Store(config.storage)
+    corpus = phi.build(store)
+    store.close()
+    (tmp_path / "out").mkdir()
+    station = Station(config, watch_devices=False)
+    station.start()
+    try:
+        job = station.create_job([StudyRef(corpus.a1)], f"iso:{tmp_path / 'out'}",
+                                 "STD-GEN-DVD", anonymize="basic",
+                                 options=JobOptions(web=False))
+        done = wait_until(lambda: (j := station.job(job.id)).state.finished and j, 90,
+                          "the anonymous job")
+        assert done.state is JobState.DONE, done.error
+    finally:
+        station.stop()
+    (iso,) = (tmp_path / "out").glob("*.iso")
+    names = [p.name for p in extract(iso, tmp_path / "tree")]
+    assert "INDEX.HTM" in names and not [n for n in names if n.endswith(".JPG")]
 
 
 def test_an_anonymous_label_names_neither_the_institution_nor_the_station(
