@@ -77,6 +77,7 @@ class Source(ABC):
 
     kind: MediumKind
     label: str = ""
+    disc: str = ""  # what the drive says the disc is: "CD", "DVD", "BD" ("": unknown)
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
@@ -227,12 +228,13 @@ def is_iso9660(path: str | Path) -> bool:
 class IsoSource(Source):
     """An ISO 9660 image (a file, or a disc's device) read with pycdlib, never mounted."""
 
-    def __init__(self, path: Path, kind: MediumKind = MediumKind.ISO_FILE) -> None:
+    def __init__(self, path: Path, kind: MediumKind = MediumKind.ISO_FILE,
+                 disc: str = "") -> None:
         import pycdlib
 
         super().__init__(str(path))
-        self.kind = kind
-        what = "disc" if kind is MediumKind.DISC else "image"
+        self.kind, self.disc = kind, disc
+        what = {MediumKind.DISC: "disc", MediumKind.MOUNTED: "stick"}.get(kind, "image")
         try:
             self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:

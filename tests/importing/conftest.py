@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 from mw_tui import config as cfg
 from mw_tui.demo import synth
 from tests.conftest import make_config
+from tests.devices.conftest import loops, udev  # noqa: F401 - shared fixtures
 from tests.peers import PYDICOM_TEST_FILES, Orthanc, dcmtk, need
 
 OUTSIDE = synth.PatientInfo(name="Doe^John", patient_id="EXT-4711", birth_date="19600214",
