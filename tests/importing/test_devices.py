@@ -20,12 +20,18 @@ from mw_tui.importing import (
     MediumKind,
     opened_medium,
     read_medium,
-    run_import,
 )
 from mw_tui.importing.opening import MountedSource, mount_options
 from mw_tui.station.importing import describe
 from tests.devices.conftest import Loops, settle
-from tests.importing.conftest import Disc, config_for, ct_files, outside_ct, write_disc
+from tests.importing.conftest import (
+    Disc,
+    config_for,
+    ct_files,
+    outside_ct,
+    send_and_count,
+    write_disc,
+)
 from tests.peers import Orthanc, need, wait_until
 
 pytestmark = pytest.mark.root
@@ -91,7 +97,7 @@ def test_a_fat_stick_is_mounted_read_only_read_and_unmounted(
         assert isinstance(source, MountedSource)
         mountpoint = source.mountpoint
         assert "ro" in (mount_options(mountpoint) or set())
-        result = run_import(config, medium, ImportPlan.make(config, LocalPatient("LOC-1")),
+        result = send_and_count(config, medium, ImportPlan.make(config, LocalPatient("LOC-1")),
                             source=source)
         assert result.ok, result.message
     assert mount_options(mountpoint) is None  # unmounted again

@@ -27,7 +27,6 @@ from mw_tui.importing import (
     opening,
     read_medium,
     reading,
-    run_import,
     scan,
     send,
 )
@@ -37,7 +36,13 @@ from mw_tui.importing.opening import MountedSource
 from mw_tui.importing.rewrite import Changes, prepare
 from mw_tui.importing.sources import FileEntry, FolderSource
 from mw_tui.standard import sop
-from tests.importing.conftest import config_for, ct_files, outside_ct, write_disc
+from tests.importing.conftest import (
+    config_for,
+    ct_files,
+    outside_ct,
+    send_and_count,
+    write_disc,
+)
 from tests.peers import PYDICOM_TEST_FILES, Orthanc
 
 LOCAL = LocalPatient("LOC-0815", "OUR_HOSPITAL", "Doe^John", "19600214", "M")
@@ -192,7 +197,7 @@ def test_implicit_data_under_an_explicit_meta_is_sent_as_implicit(
     (x,) = medium.located()
     assert x.instance.transfer_syntax == sop.IMPLICIT_VR_LE
     config = config_for(tmp_path, empty_pacs)
-    result = run_import(config, medium, ImportPlan.make(config, LOCAL))
+    result = send_and_count(config, medium, ImportPlan.make(config, LOCAL))
     assert result.ok, result.message
     (iid,) = empty_pacs.get("/instances")
     tags = empty_pacs.get(f"/instances/{iid}/simplified-tags")

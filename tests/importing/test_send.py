@@ -22,7 +22,6 @@ from mw_tui.importing import (
     SendProgress,
     count_on_archive,
     read_medium,
-    run_import,
     send,
 )
 from mw_tui.standard import sop
@@ -33,6 +32,7 @@ from tests.importing.conftest import (
     config_for,
     ct_files,
     outside_ct,
+    send_and_count,
     write_disc,
 )
 from tests.peers import Orthanc, RecordingProxy
@@ -65,7 +65,7 @@ def test_import_a_disc_into_orthanc(ct_disc: Disc, empty_pacs: Orthanc, tmp_path
     assert plan.destination == "pacs"
     confirmed: list[Confirmed] = []
     progress: list[SendProgress] = []
-    result = run_import(config, medium, plan, on_confirmed=confirmed.append,
+    result = send_and_count(config, medium, plan, on_confirmed=confirmed.append,
                         progress=progress.append)
     assert result.ok, result.message
     assert result.sent.sent == 12 and len(confirmed) == 12
@@ -86,7 +86,7 @@ def test_import_a_disc_into_orthanc(ct_disc: Disc, empty_pacs: Orthanc, tmp_path
         assert ds.PixelData == originals[uid].PixelData  # byte for byte
         assert ds.StudyInstanceUID == study  # the outside UIDs are kept by default
     # a second import of the same disc replaces: the count stays the same
-    again = run_import(config, medium, plan)
+    again = send_and_count(config, medium, plan)
     assert again.ok, again.message
     assert empty_pacs.instance_count() == 12
 
@@ -95,7 +95,7 @@ def test_every_transfer_syntax_of_the_disc_arrives(ct_disc: Disc, empty_pacs: Or
                                                     tmp_path: Path) -> None:
     config = config_for(tmp_path, empty_pacs)
     medium = read_medium(ct_disc.iso, config)
-    result = run_import(config, medium, ImportPlan.make(config, LOCAL))
+    result = send_and_count(config, medium, ImportPlan.make(config, LOCAL))
     assert result.ok, result.message
     assert empty_pacs.instance_count() == medium.instance_count
     assert result.sent.converted == 0  # Orthanc takes each in its own transfer syntax
@@ -115,7 +115,7 @@ def test_stow_rs_to_a_cloud_target(ct_disc: Disc, empty_pacs: Orthanc, tmp_path:
     medium = read_medium(ct_disc.iso)
     plan = ImportPlan.make(config, LOCAL, destination="cloud:web",
                            study_uids=(doe_study(ct_disc),))
-    result = run_import(config, medium, plan)
+    result = send_and_count(config, medium, plan)
     assert result.ok, result.message
     assert result.count is not None and result.count.destination == "cloud:web"
     assert "holds all 12 instances" in result.message
@@ -162,7 +162,7 @@ def test_new_uids_are_given_and_counted(tmp_path: Path, empty_pacs: Orthanc) -> 
     medium = read_medium(disc.iso)
     plan = ImportPlan.make(config, LOCAL)
     assert plan.new_uids
-    result = run_import(config, medium, plan)
+    result = send_and_count(config, medium, plan)
     assert result.ok, result.message
     (study,) = result.sent.expected
     assert study != medium.studies[0].study_uid and study.startswith("2.25.")
@@ -206,7 +206,7 @@ def test_an_archive_that_is_down_fails_every_instance_with_its_message(
     config = config_for(tmp_path)
     config = cfg.Config(station=config.station, archives=(
         cfg.Archive(name="down", ae_title="DOWN", host="127.0.0.1", port=free_port()),))
-    result = run_import(config, read_medium(disc.iso), ImportPlan.make(config, LOCAL))
+    result = send_and_count(config, read_medium(disc.iso), ImportPlan.make(config, LOCAL))
     assert not result.ok and result.count is None
     assert len(result.sent.failures) == 3
     assert "refused the connection" in result.message
@@ -223,7 +223,7 @@ def test_disc_2_of_a_study_the_archive_partly_holds(tmp_path: Path, empty_pacs: 
     disc = write_disc(tmp_path, ct_files(images[3:]))
     config = config_for(tmp_path, empty_pacs)
     medium = read_medium(disc.iso)
-    result = run_import(config, medium, ImportPlan.make(config, None, destination=destination))
+    result = send_and_count(config, medium, ImportPlan.make(config, None, destination=destination))
     assert result.ok, result.message
     assert result.sent.sent == 7 and empty_pacs.instance_count() == 10
     assert f"{destination} holds all 7 instances sent" in result.message
