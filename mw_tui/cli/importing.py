@@ -31,10 +31,10 @@ def register(sub: Any) -> None:
                        "PACS",
         description="Read what the medium holds (its DICOMDIR, or every file), give its "
                     "studies the local patient's identity (the outside ID is kept in Other "
-                    "Patient IDs Sequence), send them to the archive and count them there. "
-                    "Exits 0 only when the archive's count matches. Without --patient-id or "
-                    "--keep-ids it lists the local patients the archives know by the "
-                    "outside name and birth date, and asks for one.")
+                    "Patient IDs Sequence), send them to the archive and check each one "
+                    "there. Exits 0 only when the archive holds every instance sent. Without "
+                    "--patient-id or --keep-ids it lists the local patients the archives know "
+                    "by the outside name and birth date, and asks for one.")
     p.add_argument("source", metavar="SOURCE",
                    help="a folder, an ISO file, or a device (/dev/sr0, /dev/sdb1)")
     p.add_argument("--to", dest="destination", default="", metavar="ARCHIVE|cloud:NAME",

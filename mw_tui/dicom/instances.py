@@ -40,12 +40,14 @@ class InstancesLocated:
 
 
 def locate_instances(config: Config, sop_uids: Iterable[str],
-                     cancel: threading.Event | None = None) -> InstancesLocated:
-    """The archives holding `sop_uids` (those nowhere are missing from `found`)."""
+                     cancel: threading.Event | None = None,
+                     archives: Iterable[Archive] | None = None) -> InstancesLocated:
+    """The archives holding `sop_uids` (those nowhere are missing from `found`); all the
+    configured ones unless `archives` names some (an import asks where it sent)."""
     wanted = list(dict.fromkeys(sop_uids))
     found: dict[str, InstanceLocation] = {}
     errors: list[str] = []
-    for archive in config.archives:
+    for archive in config.archives if archives is None else archives:
         left = [u for u in wanted if u not in found]
         if not left:
             break

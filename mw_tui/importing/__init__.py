@@ -9,7 +9,10 @@ The whole use case, as a job, the CLI or a screen calls it::
     result = send(config, medium, plan, progress=..., cancel=event.is_set,
                   on_confirmed=..., confirmed=already_confirmed_uids)
     count = count_on_archive(config, plan.destination, result.expected)
-    ok = result.ok and count.ok                      # (`run_import` does the last two)
+    ok = result.ok and count.ok                      # every instance sent is on the archive
+
+An import job (`jobs.importing`) runs `send` and `count_on_archive` as steps of their
+own, so that after a crash between them nothing is sent again and the check still comes.
 
 Reading never writes to the medium and never follows it off itself (see `sources`);
 what cannot be read is in `Medium.unreadable` with the reason. `send` reports every
@@ -21,9 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
 from mw_tui.config import Config
 from mw_tui.importing.count import ArchiveCount, StudyCount, count_on_archive
@@ -54,11 +55,11 @@ from mw_tui.importing.sources import MediumError, Source
 
 __all__ = [
     "ArchiveCount", "Cancelled", "Candidate", "Confirmed", "Destination", "DestinationKind",
-    "DicomdirState", "ImportPlan", "ImportResult", "Instance", "LocalPatient", "Match",
+    "DicomdirState", "ImportPlan", "Instance", "LocalPatient", "Match",
     "Medium", "MediumError", "MediumKind", "Patient", "PlanError", "Proposal", "ReadProgress",
     "RecordError", "SendFailure", "SendProgress", "SendResult", "Series", "Study", "StudyCount",
     "Unreadable", "count_on_archive", "expected_of", "has_dicom", "open_source",
-    "opened_medium", "propose", "read_medium", "run_import", "scan", "send",
+    "opened_medium", "propose", "read_medium", "scan", "send",
 ]
 
 
@@ -78,35 +79,3 @@ def opened_medium(source: str | os.PathLike[str], config: Config | None = None,
     the Source to `send(..., source=)` to send without opening it again."""
     with open_source(source, config) as src:
         yield src, scan(src, progress)
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    sent: SendResult
-    count: ArchiveCount | None  # None when the send did not succeed (nothing to count)
-
-    @property
-    def ok(self) -> bool:
-        return self.sent.ok and self.count is not None and self.count.ok
-
-    @property
-    def message(self) -> str:
-        if self.count is None or not self.sent.ok:
-            return self.sent.message
-        return self.count.message if not self.count.ok else (
-            f"{self.sent.message} {self.count.message}")
-
-
-def run_import(config: Config, medium: Medium, plan: ImportPlan, *,
-               progress: Callable[[SendProgress], None] | None = None,
-               cancel: threading.Event | None = None,
-               on_confirmed: Callable[[Confirmed], None] | None = None,
-               confirmed: Collection[str] = (), source: Source | None = None) -> ImportResult:
-    """`send`, then `count_on_archive` when every instance went."""
-    result = send(config, medium, plan, progress=progress,
-                  cancel=cancel.is_set if cancel is not None else None,
-                  on_confirmed=on_confirmed, confirmed=confirmed, source=source)
-    if not result.ok:
-        return ImportResult(result, None)
-    return ImportResult(result, count_on_archive(config, plan.destination, result.expected,
-                                                 cancel))

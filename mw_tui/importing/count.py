@@ -1,30 +1,35 @@
-"""The final check of an import: how many instances of each study the archive holds
-(C-FIND Number of Study Related Instances, or QIDO-RS for a cloud target), which must
-equal what the import sent; otherwise the import failed, and the numbers say how."""
+"""The final check of an import: every instance it sent is on the archive, asked per
+instance (C-FIND at IMAGE level by SOP Instance UID, or QIDO-RS for a cloud target).
+
+The archive holding more of a study than was sent is right: disc 2 of a study whose
+disc 1 was imported before, or a study the archive had already. Only an instance sent
+and not found fails the import; its UID is named, so the archive's log can be searched.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from mw_tui.config import Config
 from mw_tui.devices.writers.stow import session_for
-from mw_tui.dicom.find import find
-from mw_tui.dicom.identifier import Identifier
+from mw_tui.dicom.instances import locate_instances
 from mw_tui.importing.plan import Destination, DestinationKind
+
+SOP_INSTANCE_UID = "00080018"
+QIDO_PAGE = 1000  # instances asked for per QIDO-RS request (limit/offset paging)
 
 
 @dataclass(frozen=True, slots=True)
 class StudyCount:
     study_uid: str
     sent: int  # instances of the plan in this study
-    found: int | None  # what the archive says it holds (None: it did not say)
+    missing: tuple[str, ...] = ()  # SOP Instance UIDs sent that the archive does not hold
 
     @property
     def ok(self) -> bool:
-        return self.found == self.sent
+        return not self.missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,99 +43,91 @@ class ArchiveCount:
         return not self.errors and all(s.ok for s in self.studies)
 
     @property
+    def missing(self) -> tuple[str, ...]:
+        """Every SOP Instance UID sent that the archive does not hold, study by study."""
+        return tuple(uid for s in self.studies for uid in s.missing)
+
+    @property
     def message(self) -> str:
         if self.errors:
             return f"The count on {self.destination} failed: {self.errors[0]}"
-        wrong = [s for s in self.studies if not s.ok]
-        if not wrong:
-            total = sum(s.sent for s in self.studies)
+        total = sum(s.sent for s in self.studies)
+        missing = self.missing
+        if not missing:
             return (f"{self.destination} holds all {total} instances sent "
                     f"({len(self.studies)} studies).")
-        parts = []
-        for s in wrong:
-            if s.found is None:
-                parts.append(f"study {s.study_uid}: the archive does not say how many "
-                             f"instances it holds ({s.sent} were sent)")
-            elif s.found < s.sent:
-                parts.append(f"study {s.study_uid}: the archive holds {s.found} instances, "
-                             f"{s.sent} were sent")
-            else:
-                parts.append(f"study {s.study_uid}: the archive holds {s.found} instances, "
-                             f"{s.sent} were sent (it holds others of this study too)")
-        return "The archive's count does not match: " + "; ".join(parts) + "."
+        first = next(s for s in self.studies if s.missing)
+        return (f"{self.destination} does not hold {len(missing)} of the {total} instances "
+                f"sent (e.g. {first.missing[0]} of study {first.study_uid}): import the "
+                "medium again (what the archive holds is replaced, not doubled), or ask the "
+                "archive's administrator why it lost them.")
 
 
-def count_on_archive(config: Config, destination: str, expected: Mapping[str, int],
+def count_on_archive(config: Config, destination: str,
+                     expected: Mapping[str, Collection[str]],
                      cancel: threading.Event | None = None) -> ArchiveCount:
-    """Ask `destination` (an archive name or cloud:NAME) how many instances it holds of
-    each study in `expected` (study UID -> instances sent, e.g. `SendResult.expected`)."""
+    """Ask `destination` (an archive name or cloud:NAME) for every instance in `expected`
+    (study UID -> SOP Instance UIDs sent, e.g. `SendResult.expected`)."""
     dest = Destination.parse(destination, config)
     if dest.kind is DestinationKind.CLOUD:
-        found, errors = _qido(config, dest.name, list(expected))
+        found, errors = _qido(config, dest.name, expected)
     else:
-        found, errors = _cfind(config, dest.name, list(expected), cancel)
-    studies = tuple(StudyCount(uid, n, found.get(uid)) for uid, n in expected.items())
+        found, errors = _cfind(config, dest.name, expected, cancel)
+    studies = tuple(StudyCount(study, len(uids), tuple(u for u in uids if u not in found))
+                    for study, uids in expected.items())
     return ArchiveCount(str(dest), studies, tuple(errors))
 
 
-def _number(text: Any) -> int | None:
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        return None
-
-
-def _cfind(config: Config, name: str, uids: list[str], cancel: threading.Event | None
-           ) -> tuple[dict[str, int], list[str]]:
+def _cfind(config: Config, name: str, expected: Mapping[str, Collection[str]],
+           cancel: threading.Event | None) -> tuple[set[str], list[str]]:
+    """The SOP Instance UIDs the archive finds (Study Root C-FIND at IMAGE level, a list
+    of UIDs a query, one by one when the archive takes no lists)."""
     archive = config.archive(name)
-    found: dict[str, int] = {}
-    errors: list[str] = []
-    for uid in uids:
-        answers: list[Identifier] = []
-        outcome = find(config, archive, {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": uid,
-                                         "NumberOfStudyRelatedInstances": ""},
-                       answers.append, cancel)
-        if not outcome.ok:
-            errors.append(outcome.message or str(outcome.state))
-            continue
-        counts = [_number(a.get("NumberOfStudyRelatedInstances", "")) for a in answers
-                  if a.get("StudyInstanceUID") == uid]
-        if not answers:
-            found[uid] = 0
-        elif counts and counts[0] is not None:
-            found[uid] = counts[0]
-    return found, errors
+    uids = [u for study in expected.values() for u in study]
+    located = locate_instances(config, uids, cancel, archives=[archive])
+    errors = [e.removeprefix(f"{archive.name}: ") for e in located.errors]
+    return set(located.found), errors
 
 
-def _qido(config: Config, name: str, uids: list[str]) -> tuple[dict[str, int], list[str]]:
+def _qido(config: Config, name: str, expected: Mapping[str, Collection[str]]
+          ) -> tuple[set[str], list[str]]:
+    """The SOP Instance UIDs QIDO-RS lists in each study (paged with limit and offset;
+    an archive that ignores the offset ends the paging when a page brings nothing new)."""
     import requests
 
     target = next(t for t in config.targets if t.name == name)
-    session = session_for(target)
-    found: dict[str, int] = {}
+    url = target.url.rstrip("/") + "/instances"
+    found: set[str] = set()
     errors: list[str] = []
-    with session:
-        for uid in uids:
-            try:
-                rsp = session.get(target.url.rstrip("/") + "/studies",
-                                  params={"StudyInstanceUID": uid, "includefield": "00201208"},
-                                  headers={"Accept": "application/dicom+json"},
-                                  timeout=target.timeout)
-            except requests.exceptions.RequestException as exc:
-                errors.append(f"cannot reach {target.url} ({str(exc)[:150]})")
-                continue
-            if rsp.status_code == 204:
-                found[uid] = 0
-                continue
-            if rsp.status_code != 200:
-                errors.append(f"{target.url} answered HTTP {rsp.status_code} to QIDO-RS")
-                continue
-            try:
-                items = rsp.json()
-                value = items[0]["00201208"]["Value"][0] if items else 0
-            except (ValueError, LookupError, TypeError):
-                continue  # no count in the answer: reported as not said
-            n = _number(value)
-            if n is not None:
-                found[uid] = n
+    with session_for(target) as session:
+        for study, uids in expected.items():
+            wanted = set(uids)
+            offset = 0
+            while not wanted <= found:
+                params = {"StudyInstanceUID": study, "includefield": SOP_INSTANCE_UID,
+                          "limit": str(QIDO_PAGE), "offset": str(offset)}
+                try:
+                    rsp = session.get(url, params=params,
+                                      headers={"Accept": "application/dicom+json"},
+                                      timeout=target.timeout)
+                except requests.exceptions.RequestException as exc:
+                    errors.append(f"cannot reach {target.url} ({str(exc)[:150]})")
+                    break
+                if rsp.status_code == 204:
+                    break
+                if rsp.status_code != 200:
+                    errors.append(f"{target.url} answered HTTP {rsp.status_code} to QIDO-RS")
+                    break
+                try:
+                    page = [str(v) for item in rsp.json()
+                            for v in item.get(SOP_INSTANCE_UID, {}).get("Value", [])]
+                except (ValueError, AttributeError, TypeError):
+                    errors.append(f"{target.url} answered QIDO-RS with something that is "
+                                  "not DICOM JSON: ask the archive's administrator")
+                    break
+                new = set(page) - found
+                if not new:
+                    break
+                found |= new
+                offset += len(page)
     return found, errors

@@ -11,10 +11,18 @@ from typing import Any
 
 
 class MediumKind(StrEnum):
+    """What the medium is. A device's kind comes from the device (`devices.probe`): a
+    disc in an optical drive is a disc whatever its file system."""
+
     FOLDER = "folder"
     ISO_FILE = "iso file"
-    DISC = "disc"  # a block device holding an ISO 9660 file system, read directly
-    MOUNTED = "mounted device"  # a block device mounted read-only (a stick)
+    # a disc in an optical drive: ISO 9660 read straight from the device, other file
+    # systems (UDF only) mounted read-only; also a device nobody describes (a loop
+    # device) that holds ISO 9660
+    DISC = "disc"
+    # any other device (a stick): mounted read-only, or read straight when it holds
+    # ISO 9660 (a disc image copied onto a stick); the value is kept for saved jobs
+    MOUNTED = "mounted device"
 
 
 class DicomdirState(StrEnum):
@@ -115,6 +123,7 @@ class Medium:
     patients: tuple[Patient, ...]
     unreadable: tuple[Unreadable, ...]
     notes: tuple[str, ...] = ()  # what the technician should know (loops, extra files...)
+    disc: str = ""  # what the drive said the disc is: "CD", "DVD", "BD" ("": it did not)
 
     @property
     def studies(self) -> tuple[Study, ...]:
@@ -195,4 +204,4 @@ class Medium:
                          for p in data["patients"])
         return cls(data["source"], MediumKind(data["kind"]), data["label"],
                    DicomdirState(data["dicomdir"]), patients, unreadable(data["unreadable"]),
-                   tuple(data["notes"]))
+                   tuple(data["notes"]), str(data.get("disc", "")))

@@ -1,9 +1,13 @@
 """Opening what the technician points at: a folder, an ISO file or a device.
 
-A device holding ISO 9660 (a disc) is read straight from the device with pycdlib; any
-other device (a stick) is mounted read-only with `[importing] mount_command` and
+A device holding ISO 9660 is read straight from the device with pycdlib; any other
+(a stick, a UDF-only disc) is mounted read-only with `[importing] mount_command` and
 unmounted again when the medium is closed. A mount that turns out writable is undone and
 refused: nothing is ever written to an outside medium.
+
+What a device is comes from the device, not from its file system (`devices.probe`): a
+disc in an optical drive is a disc (UDF only, or not), anything else a stick; only a
+device nobody describes (a loop device) is taken for a disc when it holds ISO 9660.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import tempfile
 from pathlib import Path
 
 from mw_tui.config import Config
+from mw_tui.devices.models import MediaType
+from mw_tui.devices.probe import probe
 from mw_tui.importing.models import MediumKind
 from mw_tui.importing.sources import FolderSource, IsoSource, MediumError, Source, is_iso9660
 
@@ -39,9 +45,14 @@ def open_source(source: str | os.PathLike[str], config: Config | None = None) ->
     if stat.S_ISBLK(st.st_mode):
         if device_size(path) == 0:
             raise MediumError(f"There is no medium in {path}: insert the disc or stick.")
-        if is_iso9660(path):
-            return IsoSource(path, MediumKind.DISC)
-        return MountedSource(path, config or Config())
+        device = probe(path)
+        iso = is_iso9660(path)
+        optical = iso if device.optical is None else device.optical
+        kind = MediumKind.DISC if optical else MediumKind.MOUNTED
+        disc = "" if device.media.type is MediaType.UNKNOWN else device.media.type.value
+        if iso:
+            return IsoSource(path, kind, disc)
+        return MountedSource(path, config or Config(), kind, disc)
     if stat.S_ISREG(st.st_mode):
         if is_iso9660(path):
             return IsoSource(path, MediumKind.ISO_FILE)
@@ -67,16 +78,17 @@ def device_size(path: Path) -> int | None:
 
 
 class MountedSource(FolderSource):
-    """A stick (or any device without ISO 9660) mounted read-only for as long as it is
-    open."""
+    """A device without ISO 9660 (a stick, a UDF-only disc) mounted read-only for as
+    long as it is open."""
 
-    def __init__(self, device: Path, config: Config) -> None:
+    def __init__(self, device: Path, config: Config, kind: MediumKind = MediumKind.MOUNTED,
+                 disc: str = "") -> None:
         self.device = str(device)
         self.config = config
         self.mountpoint = self._mount()
+        self.disc = disc
         try:
-            super().__init__(self.mountpoint, MediumKind.MOUNTED, label=device.name,
-                             origin=self.device)
+            super().__init__(self.mountpoint, kind, label=device.name, origin=self.device)
         except MediumError:
             self._unmount()
             raise

@@ -114,7 +114,7 @@ def scan(source: Source, progress: ReadProgress | None = None,
         notes.append(f"{dupes} files are second copies of instances already on the medium: "
                      "each instance is imported once.")
     return Medium(source.origin, source.kind, source.label, state, patients,
-                  tuple(unreadable), tuple(notes))
+                  tuple(unreadable), tuple(notes), source.disc)
 
 
 def _directory(source: Source, entry: FileEntry | None, notes: list[str]

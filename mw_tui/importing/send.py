@@ -76,7 +76,7 @@ class SendResult:
     skipped: int  # acknowledged before (passed in `confirmed`)
     failures: tuple[SendFailure, ...]
     cancelled: bool
-    expected: Mapping[str, int]  # study UID as sent -> instances of the plan in it
+    expected: Mapping[str, tuple[str, ...]]  # study UID -> SOP Instance UIDs, as sent
     seconds: float
     converted: int = 0
     warnings: tuple[str, ...] = field(default=())
@@ -124,14 +124,17 @@ def changes_of(medium: Medium, plan: ImportPlan) -> Changes:
     return Changes(plan.local, plan.accession, uids)
 
 
-def expected_of(medium: Medium, plan: ImportPlan) -> dict[str, int]:
-    """Study UID as sent -> instances of the plan in it (what the archive must count)."""
+def expected_of(medium: Medium, plan: ImportPlan) -> dict[str, tuple[str, ...]]:
+    """Study UID as sent -> the SOP Instance UIDs of the plan in it, as sent: what the
+    archive must hold once the import is done (it may hold more of the study)."""
     changes = changes_of(medium, plan)
-    expected: dict[str, int] = {}
+    expected: dict[str, list[str]] = {}
     for x in selected(medium, plan):
-        study = changes.uids(x.study.study_uid) if changes.uids else x.study.study_uid
-        expected[study] = expected.get(study, 0) + 1
-    return expected
+        study, uid = x.study.study_uid, x.instance.sop_instance_uid
+        if changes.uids:
+            study, uid = changes.uids(study), changes.uids(uid)
+        expected.setdefault(study, []).append(uid)
+    return {study: tuple(dict.fromkeys(uids)) for study, uids in expected.items()}
 
 
 def send(config: Config, medium: Medium, plan: ImportPlan, *,

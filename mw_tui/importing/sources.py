@@ -77,6 +77,7 @@ class Source(ABC):
 
     kind: MediumKind
     label: str = ""
+    disc: str = ""  # what the drive says the disc is: "CD", "DVD", "BD" ("": unknown)
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
@@ -225,37 +226,49 @@ def is_iso9660(path: str | Path) -> bool:
 
 
 class IsoSource(Source):
-    """An ISO 9660 image (a file, or a disc's device) read with pycdlib, never mounted."""
+    """An ISO 9660 image (a file, or a disc's device) read with pycdlib, never mounted.
 
-    def __init__(self, path: Path, kind: MediumKind = MediumKind.ISO_FILE) -> None:
+    pycdlib reads the whole directory tree when the image is opened; files are then read
+    with `os.pread`. An image or disc that ends or stops answering later (taken out, cut
+    short) fails the read with an OSError the readers turn into MediumError.
+    """
+
+    def __init__(self, path: Path, kind: MediumKind = MediumKind.ISO_FILE,
+                 disc: str = "") -> None:
         import pycdlib
 
         super().__init__(str(path))
-        self.kind = kind
-        what = "disc" if kind is MediumKind.DISC else "image"
+        self.kind, self.disc = kind, disc
+        self._what = what = {MediumKind.DISC: "disc", MediumKind.MOUNTED: "stick"}.get(
+            kind, "image")
+        self._fp: Any = None
         try:
             self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise MediumError(f"{path} cannot be opened ({exc.strerror}).") from exc
-        self.size = os.lseek(self.fd, 0, os.SEEK_END)
-        self._fp = os.fdopen(os.dup(self.fd), "rb")
         self.iso: Any = pycdlib.PyCdlib()
         try:
+            self.size = os.lseek(self.fd, 0, os.SEEK_END)
+            self._fp = os.fdopen(os.dup(self.fd), "rb")
             self.iso.open_fp(self._fp)
             pvd = self.iso.pvd
             self.block = int(pvd.logical_block_size())
             self.label = bytes(pvd.volume_identifier).decode("latin-1").strip(" \0")
+        except OSError as exc:  # the device stopped answering while it was opened
+            self.close()
+            raise MediumError(f"The {what} {path} cannot be read ({exc.strerror or exc}): "
+                              "was it taken out? Insert it again and import again.") from exc
         except Exception as exc:  # pycdlib raises its own kinds, and others on garbage
             self.close()
             raise MediumError(f"The {what} {path} is not a readable ISO 9660 file system "
                               f"({str(exc)[:200]}).") from exc
 
     def close(self) -> None:
-        if getattr(self, "_fp", None) is not None:
+        if self._fp is not None:
             with contextlib.suppress(Exception):
                 self.iso.close()
             self._fp.close()
-            self._fp = None  # type: ignore[assignment]
+            self._fp = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -301,10 +314,17 @@ class IsoSource(Source):
 
     @contextlib.contextmanager
     def opened(self, entry: FileEntry) -> Iterator[ReadAt]:
+        """A reader of one file. Its data lay inside the image when it was listed, so a
+        read that comes back short means the image or disc ended under it (taken out,
+        cut short): an EIO, which the readers turn into MediumError like a device's."""
         fd, base, size = self.fd, entry.location, entry.size
 
         def read_at(offset: int, count: int) -> bytes:
-            return os.pread(fd, max(0, min(count, size - offset)), base + offset)
+            count = max(0, min(count, size - offset))
+            data = os.pread(fd, count, base + offset)
+            if len(data) < count:
+                raise OSError(errno.EIO, f"the {self._what} ends before its files do")
+            return data
 
         yield read_at
 

@@ -144,8 +144,15 @@ def imported(job: Job, medium: Medium, failure: str = "") -> Import:
                   description=failure)
 
 
+_DISCS = {"CD": MediaKind.CD, "DVD": MediaKind.DVD, "BD": MediaKind.BD}
+
+
 def _source_kind(medium: Medium) -> MediaKind:
+    """The Media Type of the medium an import read. A disc is what its drive said it is
+    (CD, DVD, BD); when the drive did not say, DVD: most discs patients bring are DVDs,
+    and how much a disc holds says nothing of what it is (a CD's worth of images fits
+    on a DVD)."""
     if medium.kind is MediumKind.DISC:
-        return media_kind(TargetKind.DISC, medium.size or None)
+        return _DISCS.get(medium.disc, MediaKind.DVD)
     return {MediumKind.MOUNTED: MediaKind.USB, MediumKind.ISO_FILE: MediaKind.FILE}.get(
         medium.kind, MediaKind.FOLDER)

@@ -1,11 +1,12 @@
 """An import job's steps: read the outside medium, send its instances to the archive,
-count them there (QUEUED/READING -> SENDING -> COUNTING -> DONE).
+check each of them there (QUEUED/READING -> SENDING -> COUNTING -> DONE).
 
 The medium as read stays in the job's work folder, and every instance the archive
 confirms is written down the moment it is confirmed (`import_work`): after a crash the
 send goes on with the others only. A medium that cannot be read (taken out) or an
 archive that cannot be reached is tried again after `[jobs] retry_delays`; an instance
-the archive refuses, or a count that does not match, fails the job with the reason.
+the archive refuses, or an instance sent that the archive does not hold, fails the job
+with the reason.
 """
 
 from __future__ import annotations
@@ -195,12 +196,13 @@ class SendStep:
                              f"{converted}" + (f", {result.skipped} before" if result.skipped
                                               else ""))
         c.queue.update(job.id, attempts=0, error="")
-        c.transition(job.id, JobState.COUNTING, f"asking {result.destination} how many "
-                                                "instances it holds")
+        c.transition(job.id, JobState.COUNTING, f"asking {result.destination} for each "
+                                                "instance sent")
 
 
 class CountStep:
-    """COUNTING -> DONE when the archive holds what was sent, per study."""
+    """COUNTING -> DONE when the archive holds every instance sent (more of a study is
+    fine: disc 2 of a study imported before)."""
 
     def __init__(self, control: JobControl) -> None:
         self.c = control

@@ -1,6 +1,6 @@
 """`mw-tui import` end to end: an ISO made by dcmmkdir + genisoimage, listed (`--list`,
 `--json`), reconciled against a real Orthanc that knows the patient under its local ID,
-imported as a job (exit 0 only when the archive's count matches), and the mistakes a
+imported as a job (exit 0 only when the archive holds every instance sent), and the mistakes a
 user can make, each with its message and exit code."""
 
 from __future__ import annotations

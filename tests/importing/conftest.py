@@ -1,5 +1,5 @@
-"""Outside media made by other tools (dcmtk dcmmkdir, genisoimage), never by mw-tui, and a
-real Orthanc to import into."""
+"""Outside media made by other tools (dcmtk dcmmkdir, genisoimage), never by mw-tui, a
+real Orthanc to import into, and `send_and_count`: an import job's two steps in one call."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 
 from mw_tui import config as cfg
 from mw_tui.demo import synth
+from mw_tui.importing import ArchiveCount, ImportPlan, Medium, SendResult, count_on_archive, send
 from tests.conftest import make_config
+from tests.devices.conftest import loops, udev  # noqa: F401 - shared fixtures
 from tests.peers import PYDICOM_TEST_FILES, Orthanc, dcmtk, need
 
 OUTSIDE = synth.PatientInfo(name="Doe^John", patient_id="EXT-4711", birth_date="19600214",
@@ -127,3 +130,30 @@ def config_for(tmp: Path, o: Orthanc | None = None, **importing: object) -> cfg.
 def copy_tree(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest)
     return dest
+
+
+@dataclass(frozen=True)
+class Imported:
+    sent: SendResult
+    count: ArchiveCount | None  # None when the send did not succeed (nothing to check)
+
+    @property
+    def ok(self) -> bool:
+        return self.sent.ok and self.count is not None and self.count.ok
+
+    @property
+    def message(self) -> str:
+        if self.count is None:
+            return self.sent.message
+        return self.count.message if not self.count.ok else (
+            f"{self.sent.message} {self.count.message}")
+
+
+def send_and_count(config: cfg.Config, medium: Medium, plan: ImportPlan,
+                   **kw: Any) -> Imported:
+    """What an import job's SENDING and COUNTING steps do: `send` (`kw` are its keyword
+    arguments), then `count_on_archive` when every instance went."""
+    result = send(config, medium, plan, **kw)
+    if not result.ok:
+        return Imported(result, None)
+    return Imported(result, count_on_archive(config, plan.destination, result.expected))

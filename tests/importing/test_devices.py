@@ -20,10 +20,18 @@ from mw_tui.importing import (
     MediumKind,
     opened_medium,
     read_medium,
-    run_import,
 )
 from mw_tui.importing.opening import MountedSource, mount_options
-from tests.importing.conftest import Disc, config_for, ct_files, outside_ct, write_disc
+from mw_tui.station.importing import describe
+from tests.devices.conftest import Loops, settle
+from tests.importing.conftest import (
+    Disc,
+    config_for,
+    ct_files,
+    outside_ct,
+    send_and_count,
+    write_disc,
+)
 from tests.peers import Orthanc, need, wait_until
 
 pytestmark = pytest.mark.root
@@ -56,10 +64,11 @@ def attach(loop: list[str], image: Path, writable: bool = False) -> str:
     return dev
 
 
-def stick_image(tmp_path: Path, disc: Disc) -> Path:
-    """A FAT32 stick holding the disc's files, made with mkfs.vfat and mcopy."""
+def stick_image(tmp_path: Path, disc: Disc, image: Path | None = None) -> Path:
+    """A FAT32 stick holding the disc's files, made with mkfs.vfat and mcopy (in `image`
+    when given, else in stick.img)."""
     need("mkfs.vfat", "mcopy", "fusefat", "fusermount")
-    image = tmp_path / "stick.img"
+    image = image or tmp_path / "stick.img"
     with open(image, "wb") as f:
         f.truncate(64 << 20)
     subprocess.run(["mkfs.vfat", "-F", "32", "-n", "OUTSIDE", str(image)], check=True,
@@ -88,7 +97,7 @@ def test_a_fat_stick_is_mounted_read_only_read_and_unmounted(
         assert isinstance(source, MountedSource)
         mountpoint = source.mountpoint
         assert "ro" in (mount_options(mountpoint) or set())
-        result = run_import(config, medium, ImportPlan.make(config, LocalPatient("LOC-1")),
+        result = send_and_count(config, medium, ImportPlan.make(config, LocalPatient("LOC-1")),
                             source=source)
         assert result.ok, result.message
     assert mount_options(mountpoint) is None  # unmounted again
@@ -127,6 +136,22 @@ def test_a_disc_is_read_straight_from_the_device(tmp_path: Path, loop: list[str]
     assert medium.kind is MediumKind.DISC  # no mount: pycdlib on the device
     assert medium.label == "OUTSIDE"
     assert medium.patients == read_medium(disc.iso).patients
+
+
+def test_a_disc_without_iso_9660_is_a_disc_not_a_stick(tmp_path: Path, udev: None,
+                                                       loops: Loops) -> None:
+    """A UDF-only disc is mounted (pycdlib reads ISO 9660 only) and is still a disc: its
+    drive says so (here a loop device the test udev rules make a DVD drive). UDF cannot
+    be mounted on the test machines: a FAT file system stands in, mounted read-only as
+    UDF would be; the file system does not decide what the medium is."""
+    disc = write_disc(tmp_path / "src", ct_files(outside_ct(2)))
+    image = stick_image(tmp_path, disc, loops.file("drive", 64 << 20))
+    device = loops.attach(image, read_only=True)
+    settle()
+    medium = read_medium(device, config_for(tmp_path, **FUSE_RO))
+    assert medium.instance_count == 2 and medium.dicomdir is DicomdirState.USED
+    assert (medium.kind, medium.disc) == (MediumKind.DISC, "DVD")  # DVD+RW, says udev
+    assert describe(medium) == f"disc {medium.label} in {device}"
 
 
 def test_an_empty_drive_says_to_insert_the_medium(tmp_path: Path) -> None:

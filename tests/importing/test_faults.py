@@ -1,6 +1,7 @@
 """What goes wrong part-way: a UID the archive cannot be sent, a file whose reading fails
-in the middle of a C-STORE, a medium pulled out, a full work disk, a mount command that
-hangs or cannot run, a data set written implicit under an explicit file meta."""
+in the middle of a C-STORE, a medium pulled out (a folder, or a disc image cut short),
+a full work disk, a mount command that hangs or cannot run, a data set written implicit
+under an explicit file meta."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from mw_tui.importing import (
     opening,
     read_medium,
     reading,
-    run_import,
     scan,
     send,
 )
@@ -36,7 +36,13 @@ from mw_tui.importing.opening import MountedSource
 from mw_tui.importing.rewrite import Changes, prepare
 from mw_tui.importing.sources import FileEntry, FolderSource
 from mw_tui.standard import sop
-from tests.importing.conftest import config_for, outside_ct
+from tests.importing.conftest import (
+    config_for,
+    ct_files,
+    outside_ct,
+    send_and_count,
+    write_disc,
+)
 from tests.peers import PYDICOM_TEST_FILES, Orthanc
 
 LOCAL = LocalPatient("LOC-0815", "OUR_HOSPITAL", "Doe^John", "19600214", "M")
@@ -191,7 +197,7 @@ def test_implicit_data_under_an_explicit_meta_is_sent_as_implicit(
     (x,) = medium.located()
     assert x.instance.transfer_syntax == sop.IMPLICIT_VR_LE
     config = config_for(tmp_path, empty_pacs)
-    result = run_import(config, medium, ImportPlan.make(config, LOCAL))
+    result = send_and_count(config, medium, ImportPlan.make(config, LOCAL))
     assert result.ok, result.message
     (iid,) = empty_pacs.get("/instances")
     tags = empty_pacs.get(f"/instances/{iid}/simplified-tags")
@@ -293,3 +299,32 @@ def test_a_medium_pulled_out_while_sent_stops_the_send(tmp_path: Path,
                  confirmed=confirmed)
     source.close()
     assert again.ok and again.sent == 2 and again.skipped == 2
+
+
+# -- 7. a disc or disc image read with pycdlib that ends part-way -------------------------
+
+def test_an_image_cut_short_after_it_was_opened_stops_the_reading(tmp_path: Path) -> None:
+    """The image (or the disc under the drive's device) is gone once opened: reading
+    says so instead of finding a medium without DICOM files."""
+    disc = write_disc(tmp_path, ct_files(outside_ct(3)))
+    with opening.open_source(disc.iso) as source:
+        os.truncate(disc.iso, 0)
+        with pytest.raises(MediumError, match=r"stopped answering .* taken out\? Insert it"):
+            scan(source)
+
+
+def test_an_image_cut_short_while_sent_stops_the_send(tmp_path: Path,
+                                                       empty_pacs: Orthanc) -> None:
+    disc = write_disc(tmp_path, ct_files(outside_ct(4)))
+    config = config_for(tmp_path, empty_pacs, associations=1)
+    confirmed: list[str] = []
+    with opening.open_source(disc.iso) as source:
+        medium = scan(source)
+        last = max(source.listing().files, key=lambda f: f.location)  # its data end the image
+        assert last.path.startswith("DICOM/CT")
+        os.truncate(disc.iso, last.location + last.size // 2)
+        with pytest.raises(MediumError, match="stopped answering"):
+            send(config, medium, ImportPlan.make(config, LOCAL), source=source,
+                 on_confirmed=lambda c: confirmed.append(c.path))
+    assert last.path not in confirmed
+    assert empty_pacs.instance_count() == len(confirmed) < 4

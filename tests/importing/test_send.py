@@ -1,5 +1,5 @@
 """Importing into a real Orthanc: every instance arrives under the local patient, the
-outside ID kept, pixel data byte for byte, the archive's count checked; C-STORE on
+outside ID kept, pixel data byte for byte, every instance checked on the archive; C-STORE on
 several associations and STOW-RS; resuming without sending twice; conversion for an
 archive that does not take a transfer syntax."""
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from mw_tui.demo import synth
 from mw_tui.importing import (
     Confirmed,
     ImportPlan,
@@ -21,7 +22,6 @@ from mw_tui.importing import (
     SendProgress,
     count_on_archive,
     read_medium,
-    run_import,
     send,
 )
 from mw_tui.standard import sop
@@ -32,6 +32,7 @@ from tests.importing.conftest import (
     config_for,
     ct_files,
     outside_ct,
+    send_and_count,
     write_disc,
 )
 from tests.peers import Orthanc, RecordingProxy
@@ -64,14 +65,15 @@ def test_import_a_disc_into_orthanc(ct_disc: Disc, empty_pacs: Orthanc, tmp_path
     assert plan.destination == "pacs"
     confirmed: list[Confirmed] = []
     progress: list[SendProgress] = []
-    result = run_import(config, medium, plan, on_confirmed=confirmed.append,
+    result = send_and_count(config, medium, plan, on_confirmed=confirmed.append,
                         progress=progress.append)
     assert result.ok, result.message
     assert result.sent.sent == 12 and len(confirmed) == 12
     assert [p.done for p in progress] == list(range(1, 13))
     size = sum(x.instance.size for x in medium.located() if x.study.study_uid == study)
     assert progress[-1].bytes_done == progress[-1].bytes_total == size
-    assert result.count is not None and result.count.studies[0].found == 12
+    assert result.count is not None and result.count.studies[0].sent == 12
+    assert not result.count.missing
     assert empty_pacs.instance_count() == 12
     originals = {str(ds.SOPInstanceUID): ds for ds in
                  (pydicom.dcmread(p) for p in ct_disc.files.values()
@@ -84,7 +86,7 @@ def test_import_a_disc_into_orthanc(ct_disc: Disc, empty_pacs: Orthanc, tmp_path
         assert ds.PixelData == originals[uid].PixelData  # byte for byte
         assert ds.StudyInstanceUID == study  # the outside UIDs are kept by default
     # a second import of the same disc replaces: the count stays the same
-    again = run_import(config, medium, plan)
+    again = send_and_count(config, medium, plan)
     assert again.ok, again.message
     assert empty_pacs.instance_count() == 12
 
@@ -93,7 +95,7 @@ def test_every_transfer_syntax_of_the_disc_arrives(ct_disc: Disc, empty_pacs: Or
                                                     tmp_path: Path) -> None:
     config = config_for(tmp_path, empty_pacs)
     medium = read_medium(ct_disc.iso, config)
-    result = run_import(config, medium, ImportPlan.make(config, LOCAL))
+    result = send_and_count(config, medium, ImportPlan.make(config, LOCAL))
     assert result.ok, result.message
     assert empty_pacs.instance_count() == medium.instance_count
     assert result.sent.converted == 0  # Orthanc takes each in its own transfer syntax
@@ -113,7 +115,7 @@ def test_stow_rs_to_a_cloud_target(ct_disc: Disc, empty_pacs: Orthanc, tmp_path:
     medium = read_medium(ct_disc.iso)
     plan = ImportPlan.make(config, LOCAL, destination="cloud:web",
                            study_uids=(doe_study(ct_disc),))
-    result = run_import(config, medium, plan)
+    result = send_and_count(config, medium, plan)
     assert result.ok, result.message
     assert result.count is not None and result.count.destination == "cloud:web"
     assert "holds all 12 instances" in result.message
@@ -160,7 +162,7 @@ def test_new_uids_are_given_and_counted(tmp_path: Path, empty_pacs: Orthanc) -> 
     medium = read_medium(disc.iso)
     plan = ImportPlan.make(config, LOCAL)
     assert plan.new_uids
-    result = run_import(config, medium, plan)
+    result = send_and_count(config, medium, plan)
     assert result.ok, result.message
     (study,) = result.sent.expected
     assert study != medium.studies[0].study_uid and study.startswith("2.25.")
@@ -204,23 +206,74 @@ def test_an_archive_that_is_down_fails_every_instance_with_its_message(
     config = config_for(tmp_path)
     config = cfg.Config(station=config.station, archives=(
         cfg.Archive(name="down", ae_title="DOWN", host="127.0.0.1", port=free_port()),))
-    result = run_import(config, read_medium(disc.iso), ImportPlan.make(config, LOCAL))
+    result = send_and_count(config, read_medium(disc.iso), ImportPlan.make(config, LOCAL))
     assert not result.ok and result.count is None
     assert len(result.sent.failures) == 3
     assert "refused the connection" in result.message
 
 
-def test_a_count_that_does_not_match_says_the_numbers(ct_disc: Disc, empty_pacs: Orthanc,
-                                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize("destination", ["pacs", "cloud:web"])
+def test_disc_2_of_a_study_the_archive_partly_holds(tmp_path: Path, empty_pacs: Orthanc,
+                                                    destination: str) -> None:
+    """The archive holds images 1-6 of the study (disc 1, or sent before); disc 2 carries
+    images 4-10: the archive then holds 10, more than the 7 sent, and that is right."""
+    images = outside_ct(10)
+    for ds in images[:6]:
+        empty_pacs.upload_dataset_bytes(synth.part10(ds))
+    disc = write_disc(tmp_path, ct_files(images[3:]))
+    config = config_for(tmp_path, empty_pacs)
+    medium = read_medium(disc.iso)
+    result = send_and_count(config, medium, ImportPlan.make(config, None, destination=destination))
+    assert result.ok, result.message
+    assert result.sent.sent == 7 and empty_pacs.instance_count() == 10
+    assert f"{destination} holds all 7 instances sent" in result.message
+
+
+def lose(o: Orthanc, sop_instance_uid: str) -> None:
+    """The archive loses one instance (deleted behind the station's back)."""
+    (found,) = o.request("POST", "/tools/lookup", sop_instance_uid.encode(), "text/plain")
+    o.request("DELETE", f"/instances/{found['ID']}")
+
+
+@pytest.mark.parametrize("destination", ["pacs", "cloud:web"])
+def test_an_instance_the_archive_lost_fails_the_count(tmp_path: Path, empty_pacs: Orthanc,
+                                                      destination: str) -> None:
+    images = outside_ct(5)
+    for ds in images:  # the archive held the study before: the count alone would pass
+        empty_pacs.upload_dataset_bytes(synth.part10(ds))
+    other = outside_ct(1)[0]  # one more of the study, not on the disc: the study's count
+    other.StudyInstanceUID = images[0].StudyInstanceUID
+    empty_pacs.upload_dataset_bytes(synth.part10(other))
+    disc = write_disc(tmp_path, ct_files(images))
+    config = config_for(tmp_path, empty_pacs)
+    medium = read_medium(disc.iso)
+    result = send(config, medium, ImportPlan.make(config, None, destination=destination))
+    assert result.ok, result.message
+    lost = images[2].SOPInstanceUID
+    lose(empty_pacs, lost)
+    assert empty_pacs.instance_count() == 5  # as many as were sent, but not the same ones
+    count = count_on_archive(config, destination, result.expected)
+    assert not count.ok and not count.errors
+    assert count.missing == (lost,)
+    assert (f"{destination} does not hold 1 of the 5 instances sent (e.g. {lost} of study "
+            f"{images[0].StudyInstanceUID})") in count.message
+    assert "import the medium again" in count.message
+
+
+def test_a_count_for_instances_never_sent_names_them(ct_disc: Disc, empty_pacs: Orthanc,
+                                                     tmp_path: Path) -> None:
     config = config_for(tmp_path, empty_pacs)
     medium = read_medium(ct_disc.iso)
     study = doe_study(ct_disc)
     result = send(config, medium, ImportPlan.make(config, LOCAL, study_uids=(study,)))
     assert result.ok
-    count = count_on_archive(config, "pacs", {study: 14, "1.2.3.4.5": 2})
+    (sent,) = result.expected.values()
+    count = count_on_archive(config, "pacs", {study: (*sent, "1.2.3.999.1"),
+                                              "1.2.3.4.5": ("1.2.3.4.5.1", "1.2.3.4.5.2")})
     assert not count.ok
-    assert f"study {study}: the archive holds 12 instances, 14 were sent" in count.message
-    assert "study 1.2.3.4.5: the archive holds 0 instances, 2 were sent" in count.message
+    assert count.missing == ("1.2.3.999.1", "1.2.3.4.5.1", "1.2.3.4.5.2")
+    assert ("pacs does not hold 3 of the 15 instances sent (e.g. 1.2.3.999.1 of study "
+            f"{study})") in count.message
 
 
 def test_a_study_not_on_the_medium_is_refused(ct_disc: Disc, empty_pacs: Orthanc,

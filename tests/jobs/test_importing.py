@@ -89,6 +89,18 @@ def test_keeping_the_outside_ids_and_importing_the_same_disc_again(
     assert empty_pacs.instance_count() == 4 and patient_ids(empty_pacs) == {"EXT-4711"}
 
 
+def test_disc_2_of_a_study_the_archive_partly_holds_is_imported(
+        station: Station, tmp_path: Path, empty_pacs: Orthanc) -> None:
+    images = outside_ct(6)
+    for ds in images[:4]:  # disc 1, imported before
+        empty_pacs.upload_dataset_bytes(synth.part10(ds))
+    disc = write_disc(tmp_path / "disc", ct_files(images[2:]))
+    job = station.create_import_job(disc.iso, station.import_plan(None))
+    assert finished(station, job.id) is JobState.DONE, station.job(job.id).error
+    assert empty_pacs.instance_count() == 6
+    assert "holds all 4 instances sent" in station.job(job.id).progress.message
+
+
 def test_an_archive_that_does_not_answer_is_tried_again_then_the_job_fails(
         tmp_path: Path) -> None:
     dead = cfg.Archive(name="pacs", ae_title="NOBODY", host="127.0.0.1", port=free_port(),

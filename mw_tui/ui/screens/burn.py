@@ -1,5 +1,5 @@
 """One job, live: its steps, what it waits for (a blank disc...), the devices, the result
-(an import job: reading the medium, sending, the archive's count)."""
+(an import job: reading the medium, sending, the check on the archive)."""
 
 from __future__ import annotations
 
