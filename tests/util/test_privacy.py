@@ -14,7 +14,7 @@ from pydicom.filewriter import dcmwrite
 
 from mw_tui.demo import synth
 from mw_tui.standard import sop
-from mw_tui.store import Store, incoming
+from mw_tui.store import Store, incoming, sink
 from mw_tui.util import privacy
 from mw_tui.util.logs import setup_logging
 from tests import rawfuzz
@@ -115,6 +115,13 @@ def test_temp_names_say_nothing_about_the_patient(tmp_path: Path,
         replace(src, dst)
 
     monkeypatch.setattr(os, "replace", spy)
+    rename_new = sink._rename_new
+
+    def spy_new(src: Path, dst: Path) -> bool | None:  # a push's new name (NOREPLACE)
+        seen.append(Path(src).name)
+        return rename_new(src, dst)
+
+    monkeypatch.setattr(sink, "_rename_new", spy_new)
     # pushed (streamed into incoming/), retrieved (in memory), retrieved and large (spooled)
     for deferred, threshold in ((False, incoming.SPOOL_THRESHOLD),
                                 (True, incoming.SPOOL_THRESHOLD), (True, 1000)):
