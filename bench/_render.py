@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from mw_tui.media.render import RenderTask, render_instance
+from mw_tui.media.render import Pack, RenderTask, render_instance
 from mw_tui.media.webimages import Renderer, WebSettings, default_workers
 
 __all__ = ["default_workers"]
@@ -32,9 +32,11 @@ def ours_serial(instances: list[tuple[str, Path]], out: Path) -> float:
     """Seconds per image, one after the other in this process (preview + thumbnail)."""
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    for n, (uid, path) in enumerate(instances):
-        r = render_instance(RenderTask(uid, path, out / f"s{n}", True))
+    pack = Pack(out / "serial.PCK")
+    for uid, path in instances:
+        r = render_instance(RenderTask(uid, path, True), pack)
         assert r is not None and not r.problem, r
+    pack.close()
     shutil.rmtree(out, ignore_errors=True)
     return (time.perf_counter() - t) / len(instances)
 

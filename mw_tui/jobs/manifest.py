@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,18 +19,9 @@ def save(volumes: list[Volume], workdir: Path) -> list[Volume]:
     out: list[Volume] = []
     rows = []
     for v in volumes:
-        files = []
-        for f in v.files:
-            if f.data is not None:
-                digest = hashlib.sha1(f.data).hexdigest()[:16]
-                path = workdir / "generated" / f"{v.number}" / digest
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if not path.exists():
-                    tmp = path.with_suffix(".part")
-                    tmp.write_bytes(f.data)
-                    os.replace(tmp, path)
-                f = dataclasses.replace(f, source=path, data=None)
-            files.append(f)
+        files = list(v.files)
+        if any(f.data is not None for f in files):
+            files = _pack_generated(files, workdir / "generated" / f"{v.number}.PCK")
         v = dataclasses.replace(v, files=tuple(files))
         out.append(v)
         rows.append({
@@ -40,7 +30,7 @@ def save(volumes: list[Volume], workdir: Path) -> list[Volume]:
             "iso_size": v.iso_size or 0, "created": v.created, "patients": list(v.patients),
             "studies": list(v.studies), "capacity": v.capacity,
             "read_back": v.read_back.to_json() if v.read_back else None,
-            "files": [[f.dest, f.size, str(f.source), f.is_dicom] for f in v.files],
+            "files": [[f.dest, f.size, str(f.source), f.is_dicom, f.offset] for f in v.files],
         })
     write_atomic(workdir / NAME, json.dumps(rows))
     return out
@@ -54,8 +44,9 @@ def load(workdir: Path) -> list[Volume] | None:
         return None
     volumes = []
     for r in rows:
-        files = tuple(VolumeFile(dest, size, Path(src), None, bool(is_dicom))
-                      for dest, size, src, is_dicom in r["files"])
+        files = tuple(VolumeFile(dest, size, Path(src), None, bool(is_dicom),
+                                 offset[0] if offset else None)  # older: no offset
+                      for dest, size, src, is_dicom, *offset in r["files"])
         if any(f.source is None or not f.source.exists() for f in files):
             return None
         iso = Path(r["iso"]) if r["iso"] else None
@@ -67,3 +58,21 @@ def load(workdir: Path) -> list[Volume] | None:
             created=r["created"], patients=tuple(r["patients"]), studies=tuple(r["studies"]),
             capacity=r["capacity"], read_back=ReadBack.from_json(r.get("read_back"))))
     return volumes
+
+
+def _pack_generated(files: list[VolumeFile], pack: Path) -> list[VolumeFile]:
+    """The files, those generated in memory written one after the other into `pack`
+    (one file for the pages of a thousand images) and read from their ranges of it."""
+    pack.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pack.with_suffix(".part")
+    out, at = [], 0
+    with open(tmp, "wb") as f:
+        for v in files:
+            if v.data is not None:
+                f.write(v.data)
+                n = len(v.data)
+                v = dataclasses.replace(v, size=n, source=pack, data=None, offset=at)
+                at += n
+            out.append(v)
+    os.replace(tmp, pack)
+    return out

@@ -201,7 +201,7 @@ def _web_content(studies: list[StudyContent], renderings: dict[str, Rendering],
     if level is WebImages.NONE:
         return WebContent(level, {}, note)
     if level is WebImages.THUMBNAILS and wanted is WebImages.ALL:
-        renderings = drop_full_size(renderings, folder)
+        renderings = drop_full_size(renderings)
     return WebContent(level, renderings, note)
 
 

@@ -171,7 +171,8 @@ def _compose(store: Store, patients: list[PatientContent], *, profile: Profile, 
     head = [VolumeFile(dest, len(data), data=data) for dest, data in generated.items()]
     head += [VolumeFile(r.dest, r.source.stat().st_size, source=r.source)
              for r in reports if r.source is not None]
-    head += [VolumeFile(dest, p.size, source=p.path) for dest, p in site.pictures.items()]
+    head += [VolumeFile(dest, p.size, source=p.path, offset=p.offset)
+             for dest, p in site.pictures.items()]
     return Volume(
         label=label, profile=profile.value, number=number, count=count,
         files=(*head, *files, *viewer), created=created.isoformat(timespec="seconds"),

@@ -10,6 +10,7 @@ it is written (mw_tui.media.readback), so that the writer need not read it again
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import os
 import re
@@ -129,10 +130,55 @@ def build_image(volume: Volume) -> pycdlib.PyCdlib:
         iso_path, joliet_path = names.file(f.dest)
         if f.data is not None:
             iso.add_fp(io.BytesIO(f.data), len(f.data), iso_path, joliet_path=joliet_path)
+        elif f.offset is not None:  # a picture in a pack file
+            assert f.source is not None
+            iso.add_fp(_Range(f.source, f.offset, f.size),  # type: ignore[arg-type]
+                       f.size, iso_path,
+                       joliet_path=joliet_path)
         else:
             assert f.source is not None
             iso.add_file(str(f.source), iso_path, joliet_path=joliet_path)
     return iso
+
+
+class _Range:
+    """`length` bytes of the file `path` from `offset`, read the way pycdlib reads the
+    file object of a file (a seek, then reads); the file is open only while it is read."""
+
+    mode = "rb"  # what pycdlib looks for in a file object
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        self.path, self.offset, self.length = path, offset, length
+        self._pos = 0
+        self._fd = -1
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        self._pos = pos + {os.SEEK_SET: 0, os.SEEK_CUR: self._pos,
+                           os.SEEK_END: self.length}[whence]
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.length - self._pos if n < 0 else min(n, self.length - self._pos)
+        if n <= 0:
+            return b""
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        data = os.pread(self._fd, n, self.offset + self._pos)
+        if len(data) != n:
+            raise OSError(errno.EIO, f"{self.path} ends before the picture at byte "
+                          f"{self.offset} does (is the work folder damaged?)", str(self.path))
+        self._pos += n
+        if self._pos >= self.length:
+            self.close()
+        return data
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _sources(iso: Any) -> list[tuple[str, int]]:

@@ -7,20 +7,22 @@ adding it. The station also makes the previews of what it receives in the backgr
 An entry is keyed by the instance's SOP Instance UID, how it was rendered (size, quality,
 frames, full previews or the thumbnail only) and the identity of the store's file it was
 rendered from (size, modification time, inode): an instance received again, or another
-`web_image_size`, is rendered again. The JPEG files are under `folder/<2>/<key>-...JPG`,
-each written under a temporary name and renamed (two processes rendering the same
-instance write the same bytes); the entry (SQLite) is written once its files are whole,
-and a file found shorter than its entry says (a power loss before the page cache was
-written) makes the entry count as missing. `sweep()` removes the previews of instances
-the store no longer holds, and those left behind by an instance received again.
+`web_image_size`, is rendered again. The JPEG pictures are in pack files
+(`folder/<2>/<key>.PCK`, those of a few instances each: `render.Pack`), each written
+under a temporary name and renamed; the entry (SQLite) names its pack and the range of
+each picture, is written once the pack is whole, and a pack found shorter than its
+entries say (a power loss before the page cache was written) makes them count as
+missing. `sweep()` removes the entries of instances the store no longer holds, and the
+packs no entry names any more (an instance received again leaves its old pictures in a
+pack the others of its batch still use, until they go too).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -75,10 +77,12 @@ class PreviewCache:
     def close(self) -> None:
         self._db.close()
 
-    def prefix(self, sop_uid: str, how: How, ident: str) -> Path:
-        """Where the JPEG files of this rendering go (`<prefix>-T.JPG`, ...)."""
-        key = hashlib.sha1(f"{sop_uid}|{how}|{ident}".encode()).hexdigest()[:24]
-        return self.folder / key[:2] / key
+    def new_pack(self) -> Path:
+        """A new pack file for the pictures of a few renderings (`render.Pack`)."""
+        key = secrets.token_hex(12)
+        folder = self.folder / key[:2]
+        folder.mkdir(exist_ok=True)
+        return folder / f"{key}.PCK"
 
     def find(self, wanted: Iterable[tuple[str, Path]], how: How) -> dict[str, Rendering]:
         """The kept renderings of the (SOP Instance UID, source file) pairs that are whole
@@ -179,18 +183,22 @@ def _previews(r: Rendering) -> list[Preview]:
 
 
 def _whole(r: Rendering) -> bool:
+    sizes: dict[Path, int] = {}
     for p in _previews(r):
         try:
-            if p.path.stat().st_size != p.size:
-                return False
+            if p.path not in sizes:
+                sizes[p.path] = p.path.stat().st_size
         except OSError:
+            return False
+        if sizes[p.path] < p.offset + p.size:  # cut (a power loss before the write-back)
             return False
     return True
 
 
 def _encode(r: Rendering, folder: Path) -> str:
     def one(p: Preview) -> list[object]:
-        return [p.frame, p.path.relative_to(folder).as_posix(), p.size, p.width, p.height]
+        return [p.frame, p.path.relative_to(folder).as_posix(), p.size, p.width, p.height,
+                p.offset]
 
     return json.dumps({"frames": [one(p) for p in r.frames],
                        "thumbnail": one(r.thumbnail) if r.thumbnail is not None else None,
@@ -202,9 +210,9 @@ def _decode(uid: str, data: str, folder: Path) -> Rendering:
     d = json.loads(data)
 
     def one(v: list[object]) -> Preview:
-        frame, rel, size, width, height = v
+        frame, rel, size, width, height, *offset = v  # no offset: a file of its own
         return Preview(int(str(frame)), folder / str(rel), int(str(size)), int(str(width)),
-                       int(str(height)))
+                       int(str(height)), int(str(offset[0])) if offset else 0)
 
     columns, rows = d["original"]
     return Rendering(uid, tuple(one(v) for v in d["frames"]),

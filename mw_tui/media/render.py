@@ -35,6 +35,8 @@ from pydicom.pixels import (
 from pydicom.uid import DeflatedExplicitVRLittleEndian as DEFLATED
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from mw_tui.media import quickhead
+
 THUMBNAIL = 160  # longest edge of a thumbnail, in pixels
 LUT_LIMIT = 1 << 17  # stored-value ranges up to this go through a lookup table
 GREY = ("MONOCHROME1", "MONOCHROME2")
@@ -47,29 +49,60 @@ WHOLE_FILE = 8 << 20  # files up to this size are read once, whole; larger ones 
 
 @dataclass(frozen=True, slots=True)
 class RenderTask:
-    """One instance to render: its file, the path its JPEG files start with
-    (`<prefix>-F00001.JPG` per frame, `<prefix>-T.JPG` the thumbnail), and how."""
+    """One instance to render: its file, and how."""
 
     sop_uid: str
     source: Path
-    prefix: Path
     full: bool  # previews at `size` too (else the thumbnail only)
     size: int = 1024
     quality: int = 85
     frames: int = 50  # most frames of a multi-frame instance
     thumbnail: int = THUMBNAIL
-    atomic: bool = False  # each file written under a temporary name, then renamed
 
 
 @dataclass(frozen=True, slots=True)
 class Preview:
-    """A JPEG file in the work folder: `frame` of the instance (from 1), its pixels."""
+    """A JPEG picture: `size` bytes of the pack file `path` from `offset`; `frame` of the
+    instance (from 1), its pixels."""
 
     frame: int
     path: Path
     size: int
     width: int
     height: int
+    offset: int = 0
+
+
+class Pack:
+    """The JPEG pictures of a few instances, one after the other in one file (`path`).
+
+    Creating a file costs more than writing a picture (a new inode, a directory entry,
+    on some file systems a search of the inode table), and a medium of 1,000 CT images
+    has 2,000 pictures: a worker writes each batch of renderings into one pack, and the
+    media take their pictures from ranges of it. `atomic`: written under a temporary
+    name and renamed by `close()` (a pack of the station's kept previews)."""
+
+    def __init__(self, path: Path, atomic: bool = False) -> None:
+        self.path = path
+        self._part = path.with_name(f".{path.name}.{os.getpid()}") if atomic else path
+        self._file = open(self._part, "wb")  # noqa: SIM115 (closed by close/abandon)
+        self.size = 0
+
+    def add(self, data: memoryview | bytes) -> int:
+        """Append `data`; the offset it starts at."""
+        offset = self.size
+        self._file.write(data)
+        self.size += len(data)
+        return offset
+
+    def close(self) -> None:
+        self._file.close()
+        if self._part != self.path:
+            os.replace(self._part, self.path)
+
+    def abandon(self) -> None:
+        self._file.close()
+        self._part.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +132,15 @@ def init_worker(nice: int = 0) -> None:
         os.nice(nice)
 
 
-def render_instance(task: RenderTask) -> Rendering | None:
-    """The previews of `task` (None when the instance has no pixel data: not an image).
-    Never raises for bad data: the rendering then says what is wrong."""
-    written: list[Path] = []
+def render_instance(task: RenderTask, pack: Pack) -> Rendering | None:
+    """The previews of `task`, written into `pack` (None when the instance has no pixel
+    data: not an image). Never raises for bad data: the rendering then says what is
+    wrong (what it wrote of that instance stays in the pack, unused)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _render(task, written)
+            return _render(task, pack)
     except Exception as exc:  # decoders raise many kinds of errors on damaged data
-        for path in written:
-            path.unlink(missing_ok=True)
         if isinstance(exc, Unshowable):
             return Rendering(task.sop_uid, problem=str(exc))
         text = " ".join(str(exc).split())[:160] or type(exc).__name__
@@ -117,14 +148,28 @@ def render_instance(task: RenderTask) -> Rendering | None:
                          lasting=not isinstance(exc, OSError))
 
 
-def render_many(tasks: list[RenderTask]) -> list[Rendering | None]:
-    """`render_instance()` of each task (a worker takes a few at a time)."""
-    return [render_instance(t) for t in tasks]
+def render_many(tasks: list[RenderTask], pack: Path, atomic: bool = False
+                ) -> list[Rendering | None]:
+    """`render_instance()` of each task (a worker takes a few at a time), into one new
+    pack file `pack` (see `Pack`; removed when no picture went into it)."""
+    into = Pack(pack, atomic)
+    try:
+        out = [render_instance(t, into) for t in tasks]
+    except BaseException:
+        into.abandon()
+        raise
+    if into.size:
+        into.close()
+    else:
+        into.abandon()
+    return out
 
 
-def _render(task: RenderTask, written: list[Path]) -> Rendering | None:
+def _render(task: RenderTask, pack: Pack) -> Rendering | None:
     whole = task.source.stat().st_size <= WHOLE_FILE  # else frame by frame from the file
-    header = dcmread(task.source, defer_size=None if whole else "64 KB")
+    header = quickhead.read(task.source) if whole else None  # most images: a grey, native
+    if header is None:
+        header = dcmread(task.source, defer_size=None if whole else "64 KB")
     if not any(k in header for k in PIXEL_KEYWORDS):
         return None
     if "Rows" not in header or "Columns" not in header:
@@ -154,13 +199,10 @@ def _render(task: RenderTask, written: list[Path]) -> Rendering | None:
             frame = pixel_array(source, index=index, raw=True)
         picture, window = display(frame, params, pi)
         if task.full:
-            previews.append(_save(picture, aspect, task.size, task.quality,
-                                  Path(f"{task.prefix}-F{index + 1:05d}.JPG"), index + 1,
-                                  written, atomic=task.atomic))
+            previews.append(_save(picture, aspect, task.size, task.quality, pack, index + 1))
         if index == thumb_at:
-            thumbnail = _save(picture, aspect, task.thumbnail, task.quality,
-                              Path(f"{task.prefix}-T.JPG"), index + 1, written, True,
-                              task.atomic)
+            thumbnail = _save(picture, aspect, task.thumbnail, task.quality, pack, index + 1,
+                              thumbnail=True)
     if thumbnail is None:
         raise Unshowable("its frames cannot be read")
     return Rendering(task.sop_uid, tuple(previews), thumbnail, count, window,
@@ -269,8 +311,14 @@ def _grey(arr: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str]:
             domain = np.arange(start, high + 1, dtype=np.int64)
             table, window = _voi(apply_modality_lut(domain, ds), ds,
                                  slice(low - start, high - start + 1))
-            index = arr if start == 0 else arr.astype(np.int64) - start
-            return np.take(table, index), window
+            if start == 0:
+                return np.take(table, arr), window
+            if arr.dtype.itemsize <= 2:  # negative values: the table by their bit patterns
+                size = 1 << (8 * arr.dtype.itemsize)  # (no wider copy of the frame)
+                by_pattern = np.zeros(size, np.uint8)
+                by_pattern[domain & (size - 1)] = table
+                return np.take(by_pattern, arr.view(f"<u{arr.dtype.itemsize}")), window
+            return np.take(table, arr.astype(np.int64) - start), window
     values = apply_modality_lut(arr.astype(np.float64), ds)
     return _voi(values, ds, slice(None))
 
@@ -337,11 +385,10 @@ def _first_voi_lut(ds: Dataset) -> Dataset | None:
     return None
 
 
-def _save(picture: Image.Image, aspect: float, limit: int, quality: int, path: Path,
-          frame: int, written: list[Path], thumbnail: bool = False,
-          atomic: bool = False) -> Preview:
-    """`picture` with square pixels, its longest edge at most `limit`, as a JPEG file (a
-    thumbnail may come out smaller: reduced by a whole factor)."""
+def _save(picture: Image.Image, aspect: float, limit: int, quality: int, pack: Pack,
+          frame: int, thumbnail: bool = False) -> Preview:
+    """`picture` with square pixels, its longest edge at most `limit`, as a JPEG in
+    `pack` (a thumbnail may come out smaller: reduced by a whole factor)."""
     width, height = picture.size
     factor = -(-max(width, height) // limit)
     if thumbnail and factor > 1 and 0.99 <= aspect <= 1.01:
@@ -357,11 +404,5 @@ def _save(picture: Image.Image, aspect: float, limit: int, quality: int, path: P
         picture = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=quality)
-    written.append(path)
-    if atomic:
-        part = path.with_name(f".{path.name}.{os.getpid()}")
-        part.write_bytes(buffer.getbuffer())
-        os.replace(part, path)
-    else:
-        path.write_bytes(buffer.getbuffer())
-    return Preview(frame, path, buffer.tell(), size[0], size[1])
+    offset = pack.add(buffer.getbuffer())
+    return Preview(frame, pack.path, buffer.tell(), size[0], size[1], offset)

@@ -32,11 +32,13 @@ def stage_tree(volume: Volume, directory: Path | str, progress: Progress | None 
                 raise StageError("copying the files was cancelled")
             dest = root.joinpath(*f.dest.split("/"))
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if f.data is not None:
-                dest.write_bytes(f.data)
-            else:
+            if f.data is None and f.offset is None:
                 assert f.source is not None
                 shutil.copyfile(f.source, dest)
+            else:  # generated, or a picture of a pack file
+                with open(dest, "wb") as out:
+                    for chunk in f.chunks():
+                        out.write(chunk)
             done += f.size
             if progress is not None:
                 progress(done, total)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,19 +35,18 @@ class WebImages(StrEnum):
 class VolumeFile:
     """One file of a medium: `dest` is its path on the medium ("DICOMDIR",
     "DICOM/P0000001/S0000001/S0000001/I0000001", "README.TXT", "IHE_PDI/INDEX.HTM").
-    Its content is the file `source`, or `data` for small generated files."""
+    Its content is the file `source` (with `offset`: the `size` bytes of `source` from
+    there, a picture of a pack file), or `data` for small generated files."""
 
     dest: str
     size: int
     source: Path | None = None
     data: bytes | None = None
     is_dicom: bool = False  # a DICOM object referenced by the DICOMDIR (not DICOMDIR itself)
+    offset: int | None = None
 
     def read(self) -> bytes:
-        if self.data is not None:
-            return self.data
-        assert self.source is not None
-        return self.source.read_bytes()
+        return b"".join(self.chunks(max(self.size, 1)))
 
     def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
         if self.data is not None:
@@ -54,8 +54,18 @@ class VolumeFile:
             return
         assert self.source is not None
         with open(self.source, "rb") as f:
-            while chunk := f.read(size):
+            if self.offset is None:
+                while chunk := f.read(size):
+                    yield chunk
+                return
+            f.seek(self.offset)
+            left = self.size
+            while left > 0 and (chunk := f.read(min(size, left))):
+                left -= len(chunk)
                 yield chunk
+            if left:
+                raise OSError(errno.EIO, f"{self.source} ends before the picture of "
+                              f"{self.dest} does (is the work folder damaged?)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ kernel killing it for memory) costs one instance its preview, never the build.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import multiprocessing.context
@@ -114,7 +113,7 @@ class Renderer:
         self._futures: dict[Future[list[Rendering | None]], list[RenderTask]] = {}
         self._results: dict[str, Rendering | None] = {}
         self._idents: dict[str, str] = {}  # SOP Instance UID -> its file's, when cached
-        self._folders: set[Path] = set()  # of the cache, made so far
+        self._packs = 0  # pack files handed out (see `render.Pack`)
 
     def __enter__(self) -> Renderer:
         return self
@@ -151,16 +150,10 @@ class Renderer:
             except OSError as exc:  # the worker says what is wrong with it
                 ident = f"missing:{exc.errno}"
             self._idents[sop_uid] = ident
-            prefix = self.cache.prefix(sop_uid, s.how(), ident)
-            if prefix.parent not in self._folders:
-                prefix.parent.mkdir(exist_ok=True)
-                self._folders.add(prefix.parent)
-        else:
-            if not self._tasks:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            prefix = self.folder / hashlib.sha1(sop_uid.encode()).hexdigest()[:20]
-        task = RenderTask(sop_uid, source, prefix, s.level is WebImages.ALL, s.size,
-                          s.quality, s.frames, atomic=self.cache is not None)
+        elif not self._tasks:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        task = RenderTask(sop_uid, source, s.level is WebImages.ALL, s.size, s.quality,
+                          s.frames)
         self._tasks.append(task)
         self._batch.append(task)
         if len(self._batch) >= BATCH:
@@ -173,7 +166,15 @@ class Renderer:
         if self._pool is None:
             self._pool = self._new_pool(self.workers)
         batch, self._batch = self._batch, []
-        self._futures[self._pool.submit(render.render_many, batch)] = batch
+        self._futures[self._pool.submit(render.render_many, batch, *self._pack())] = batch
+
+    def _pack(self) -> tuple[Path, bool]:
+        """Where the next batch's pictures go (a new pack file), and whether it is
+        written under a temporary name first (the cache's)."""
+        self._packs += 1
+        if self.cache is not None:
+            return self.cache.new_pack(), True
+        return self.folder / f"{self._packs:06d}.PCK", False
 
     def collect(self, check: Callable[[], None],
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Rendering]:
@@ -233,7 +234,7 @@ class Renderer:
                 check()
                 pool = pool or self._new_pool(1)
                 try:
-                    one = pool.submit(render.render_instance, task).result()
+                    (one,) = pool.submit(render.render_many, [task], *self._pack()).result()
                     self._results[task.sop_uid] = one
                     self._keep([one])
                 except BrokenProcessPool:
@@ -295,16 +296,10 @@ def choose_level(wanted: WebImages, count: Callable[[WebImages], int]) -> tuple[
                    f"{media} the DICOM files need")
 
 
-def drop_full_size(renderings: dict[str, Rendering], folder: Path) -> dict[str, Rendering]:
-    """The renderings without their full-size previews (those made in the work `folder`
-    deleted; the station's kept previews stay)."""
-    out = {}
-    for uid, r in renderings.items():
-        for p in r.frames:
-            if p.path.is_relative_to(folder):
-                p.path.unlink(missing_ok=True)
-        out[uid] = _thumbnail_only(r)
-    return out
+def drop_full_size(renderings: dict[str, Rendering]) -> dict[str, Rendering]:
+    """The renderings without their full-size previews (their packs hold the thumbnails
+    too: they stay until the work folder goes)."""
+    return {uid: _thumbnail_only(r) for uid, r in renderings.items()}
 
 
 def _thumbnail_only(r: Rendering) -> Rendering:

@@ -43,3 +43,30 @@ def test_a_manifest_without_stamps_loads_without_them(tmp_path: Path) -> None:
         path.write_text(json.dumps(rows))
         (loaded,) = manifest.load(tmp_path / "work") or []
         assert loaded.read_back is None
+
+
+def test_generated_files_and_pictures_read_back_as_they_were(tmp_path: Path) -> None:
+    """Generated files go into one pack file (not a file each); pictures of a pack keep
+    their ranges; a manifest of an earlier version (no offsets) still loads."""
+    pack = tmp_path / "pictures.PCK"
+    pack.write_bytes(b"..JPEG-A..JPEG-B")
+    pages = {f"IHE_PDI/P{n}.HTM": f"<html>{n}</html>".encode() for n in range(50)}
+    volume = Volume("LABEL", "STD-GEN-CD", 1, 1, (
+        *(VolumeFile(dest, len(data), data=data) for dest, data in pages.items()),
+        VolumeFile("IHE_PDI/A.JPG", 6, source=pack, offset=2),
+        VolumeFile("IHE_PDI/B.JPG", 6, source=pack, offset=10)))
+    (saved,) = manifest.save([volume], tmp_path / "work")
+    (loaded,) = manifest.load(tmp_path / "work") or []
+    for v in (saved, loaded):
+        assert {f.dest: f.read() for f in v.files} == {
+            **pages, "IHE_PDI/A.JPG": b"JPEG-A", "IHE_PDI/B.JPG": b"JPEG-B"}
+        assert all(f.data is None for f in v.files)
+    assert len(list((tmp_path / "work" / "generated").iterdir())) == 1  # one pack
+    path = tmp_path / "work" / manifest.NAME
+    rows = json.loads(path.read_text())
+    whole = tmp_path / "whole"
+    whole.write_bytes(b"whole file")
+    rows[0]["files"] = [["README.TXT", 10, str(whole), False]]  # as written before
+    path.write_text(json.dumps(rows))
+    (old,) = manifest.load(tmp_path / "work") or []
+    assert old.files[0].offset is None and old.files[0].read() == b"whole file"

@@ -4,6 +4,7 @@ again, and the previews of instances the store no longer holds are swept away.""
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
@@ -50,7 +51,7 @@ def build(store: Store, uid: str, work: Path, cache: PreviewCache | None,
 
 
 def pictures(volume: Volume) -> dict[str, bytes]:
-    return {f.dest: f.source.read_bytes() for f in volume.files
+    return {f.dest: f.read() for f in volume.files
             if f.dest.endswith(".JPG") and f.source is not None}
 
 
@@ -67,7 +68,7 @@ def test_a_second_build_takes_the_kept_previews(tmp_path: Path, renders: list[st
     assert renders == []  # nothing rendered: every preview was kept
     assert pictures(second) == pictures(first) and len(pictures(first)) == 2 * len(sops)
     # the work folders' removal (the job is over) leaves the kept previews alone
-    assert all(Image.open(f.source).size for f in second.files  # type: ignore[arg-type]
+    assert all(Image.open(io.BytesIO(f.read())).size for f in second.files
                if f.dest.endswith(".JPG"))
 
 
@@ -86,15 +87,17 @@ def test_an_instance_received_again_is_rendered_again(tmp_path: Path,
     im.put(store, again)
     after = sources(build(store, info.study_uid, tmp_path / "w2", cache))
     assert renders == [sop]
-    new = after - before  # the new pixels' preview and thumbnail, not the kept ones
+    new = set(after) - set(before)  # the new pixels' preview and thumbnail, not the kept ones
     assert len(new) == 2
-    for path in new:
-        grey = np.asarray(Image.open(path), dtype=float)
+    for key in new:
+        grey = np.asarray(Image.open(io.BytesIO(after[key])), dtype=float)
         assert abs(grey - float(linear_window(np.array(200.0), 40, 400))).max() <= JPEG_ERROR
 
 
-def sources(volume: Volume) -> set[Path]:
-    return {f.source for f in volume.files if f.dest.endswith(".JPG") and f.source}
+def sources(volume: Volume) -> dict[tuple[Path, int | None], bytes]:
+    """The pictures of the medium by where they are kept (pack file, offset)."""
+    return {(f.source, f.offset): f.read() for f in volume.files
+            if f.dest.endswith(".JPG") and f.source}
 
 
 def test_a_preview_cut_short_or_other_settings_are_made_again(tmp_path: Path,
@@ -103,9 +106,11 @@ def test_a_preview_cut_short_or_other_settings_are_made_again(tmp_path: Path,
     uid, sops = study(store, [CT_RAW, (0, 100, 200, 300)])
     cache = PreviewCache(tmp_path / "previews")
     first = build(store, uid, tmp_path / "w1", cache)
-    victim = next(f.source for f in first.files if f.dest.endswith(".JPG"))
-    assert victim is not None
-    os.truncate(victim, 100)  # a power loss before the page cache was written
+    # the pack's last picture cut by a power loss before the page cache was written
+    last = max((f for f in first.files if f.dest.endswith(".JPG")),
+               key=lambda f: f.offset or 0)
+    assert last.source is not None and last.offset is not None
+    os.truncate(last.source, last.offset + last.size - 1)
     renders.clear()
     build(store, uid, tmp_path / "w2", cache)
     assert len(renders) == 1
@@ -126,17 +131,18 @@ def test_previews_of_instances_no_longer_held_are_swept(tmp_path: Path) -> None:
     kept_uid, kept = study(store, [(0, 100, 200, 300)])
     cache = PreviewCache(tmp_path / "previews")
     settings = WebSettings()
-    with Renderer(tmp_path / "unused", settings, cache=cache) as renderer:
-        rows = store.index.study_instances(gone_uid) + store.index.study_instances(kept_uid)
-        renderer.submit_all([(r.sop_uid, store.root / r.path) for r in rows])
-        renderer.collect(lambda: None)
-    files = sorted(p for p in cache.folder.rglob("*.JPG"))
-    assert len(files) == 4
+    for uid in (gone_uid, kept_uid):  # a pack file each
+        with Renderer(tmp_path / "unused", settings, cache=cache) as renderer:
+            rows = store.index.study_instances(uid)
+            renderer.submit_all([(r.sop_uid, store.root / r.path) for r in rows])
+            renderer.collect(lambda: None)
+    files = sorted(p for p in cache.folder.rglob("*.PCK"))
+    assert len(files) == 2
     store.delete_study(gone_uid)
     past = time.time() - 2 * SWEEP_AGE
     for p in files:
         os.utime(p, (past, past))
-    assert cache.sweep(store.index.held) == 2
+    assert cache.sweep(store.index.held) == 1
     left = cache.find([(r.sop_uid, store.root / r.path)
                        for r in store.index.study_instances(kept_uid)], settings.how())
     assert set(left) == set(kept)

@@ -239,3 +239,22 @@ def test_the_native_fast_path_ignores_bits_above_bits_stored(bits: int, stored: 
         expected = pixel_array(ds, index=index, raw=True)
         assert fast.dtype == dtype == expected.dtype
         assert np.array_equal(fast, expected)
+
+
+@pytest.mark.parametrize("dtype", ["<i2", "<i1", "<u2", "<i4"])
+def test_the_lookup_table_gives_what_the_luts_give_pixel_by_pixel(dtype: str) -> None:
+    """Signed frames go through a table indexed by their bit patterns: the same grey
+    levels as pydicom's LUT functions applied to every pixel."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    ds = im.ct_windowed(synth.StudyInfo(), CT_RAW, 40, 400)
+    info = np.iinfo(np.dtype(dtype))
+    rng = np.random.default_rng(7)
+    low, high = max(info.min, -3000), min(info.max, 3000)
+    arr = rng.integers(low, high + 1, (32, 32)).astype(dtype)
+    grey, _ = render._grey(arr, ds)
+    values = apply_voi_lut(apply_modality_lut(arr.astype(np.float64), ds), ds, 0,
+                           prefer_lut=False)
+    ends = apply_voi_lut(np.array([40 - 4000.0, 40 + 4000.0]), ds, 0, prefer_lut=False)
+    expected = render._scale(values, float(ends[0]), float(ends[1]))
+    assert grey.dtype == np.uint8 and np.array_equal(grey, expected)

@@ -245,10 +245,11 @@ def test_the_build_step_shows_the_renderings_in_its_progress(tmp_path: Path) -> 
 _real_render = render_module.render_instance
 
 
-def _dies_on_victim(task: render_module.RenderTask) -> render_module.Rendering | None:
+def _dies_on_victim(task: render_module.RenderTask,
+                    pack: render_module.Pack) -> render_module.Rendering | None:
     if task.source.name == "victim":
         os._exit(9)  # as a decoder crashing on damaged data would
-    return _real_render(task)
+    return _real_render(task, pack)
 
 
 def test_a_worker_that_dies_costs_one_preview_only(tmp_path: Path,

@@ -248,7 +248,7 @@ class DiscWriter(Writer):
             for f in volume.files:
                 dest = stage / f.dest
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                if f.source is not None:
+                if f.source is not None and f.offset is None:
                     dest.symlink_to(f.source.resolve())
                 else:
                     dest.write_bytes(f.read())

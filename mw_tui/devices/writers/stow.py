@@ -208,8 +208,8 @@ class _Session(requests.Session):
 def _read(f: VolumeFile) -> Any:
     import pydicom
 
-    if f.data is not None:
-        return pydicom.dcmread(io.BytesIO(f.data))
+    if f.data is not None or f.offset is not None:  # generated (maybe saved in a pack)
+        return pydicom.dcmread(io.BytesIO(f.read()))
     assert f.source is not None
     return pydicom.dcmread(f.source)
 
