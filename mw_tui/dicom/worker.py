@@ -220,7 +220,7 @@ def worker_main(args: WorkerArgs) -> None:
     root.setLevel(args.level)
     _quiet_libraries()
     config = args.config
-    store = Store(config.storage, config.station.min_free_mb)
+    store = Store(config.storage, config.station.min_free_mb, spares=True)  # files made ahead
     settings = AcceptorSettings.from_config(config)
     counts = SharedCounts(args.counts, args.workers, args.index,
                           config.station.max_associations)

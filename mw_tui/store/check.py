@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mw_tui.store import layout, sink, sync
+from mw_tui.store import layout, sink, spares, sync
 from mw_tui.store.header import MalformedDataset, scan
 from mw_tui.store.index import InstanceRecord
 from mw_tui.store.ingest import PREAMBLE, Store
@@ -78,7 +78,8 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
             elif n.endswith(layout.SUFFIX):
                 files.append(rel)
     for n in os.listdir(root / layout.INCOMING):
-        partial.append(os.path.join(layout.INCOMING, n))
+        if not spares.is_spare(n) or spares.owner_gone(n):  # a live receiver's: not partial
+            partial.append(os.path.join(layout.INCOMING, n))
     return files, partial
 
 

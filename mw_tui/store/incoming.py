@@ -41,6 +41,7 @@ class Store(Protocol):
     index: Index
 
     def has_room(self, size: int = 0) -> bool: ...
+    def spare(self) -> tuple[Path, int, bool] | None: ...
     def _mark_boot(self, boot: str) -> None: ...
     def _wrote(self, size: int) -> None: ...
 
@@ -120,7 +121,12 @@ class Incoming:
         try:
             if chunks and not self.store.has_room(self.size):
                 raise OSError(errno.ENOSPC, "below the minimum free space")
-            self._sink = FileSink(path, PRIVATE_FILE, direct=self.store.direct)
+            spare = self.store.spare()  # a file made ahead, when one is ready
+            if spare is not None:
+                path, fd, direct = spare
+                self._sink = FileSink(path, opened=(fd, direct))
+            else:
+                self._sink = FileSink(path, PRIVATE_FILE, direct=self.store.direct)
             self._sink.write_all([self._meta, *chunks])
         except OSError as exc:
             self._fail_sink(exc)

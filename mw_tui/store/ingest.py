@@ -47,6 +47,7 @@ from mw_tui.store.part10 import (
 )
 from mw_tui.store.refused import OutOfSpace, Refusal, Refused, StoredInstance
 from mw_tui.store.sink import orders_renames
+from mw_tui.store.spares import Spares
 
 __all__ = ["PREAMBLE", "SPOOL_THRESHOLD", "Chunk", "Incoming", "OutOfSpace", "Refusal",
            "Refused", "Store", "StoredInstance", "file_crc32", "file_meta", "temp_name",
@@ -64,9 +65,11 @@ FREE_RECHECK_BYTES = 64 * 1024 * 1024  # ... or after this much was written
 class Store:
     """The storage folder: files under `studies/`, the index in `index.sqlite`."""
 
-    def __init__(self, root: Path | str, min_free_mb: int = 0, direct: bool = True) -> None:
+    def __init__(self, root: Path | str, min_free_mb: int = 0, direct: bool = True,
+                 spares: bool = False) -> None:
         """`direct`: write instances around the page cache where the file system allows
-        (see `sink`)."""
+        (see `sink`); `spares`: keep files made ahead for pushed instances (`spares`: a
+        receiver's)."""
         self.root = Path(root)
         self.min_free_mb = min_free_mb
         self.direct = direct
@@ -87,6 +90,8 @@ class Store:
         self._free = (0, -FREE_RECHECK_SECONDS)  # (bytes, time.monotonic() measured)
         self._written = 0  # bytes written since
         self._marked = False  # this boot's marker exists (see `sync`)
+        self._spares = (Spares(self.root / layout.INCOMING, PRIVATE_FILE, direct)
+                        if spares else None)
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.root)
@@ -107,6 +112,10 @@ class Store:
 
     def _wrote(self, size: int) -> None:
         self._written += size
+
+    def spare(self) -> tuple[Path, int, bool] | None:
+        """A new file in incoming/ made ahead (path, descriptor, O_DIRECT), or None."""
+        return self._spares.take() if self._spares is not None else None
 
     def begin(self, sop_class: str, sop_uid: str, transfer_syntax: str,
               calling_ae: str = "", deferred: bool = False) -> Incoming:
@@ -200,4 +209,6 @@ class Store:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
     def close(self) -> None:
+        if self._spares is not None:
+            self._spares.close()
         self.index.close()

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from mw_tui.store.layout import fsync_dir
 from mw_tui.store.part10 import Chunk, write_all
+from mw_tui.store.spares import open_new
 from mw_tui.util import fileio, libc
 from mw_tui.util.fileio import pwrite_all
 
@@ -115,18 +116,12 @@ class FileSink:
     pwritev: an instance of a few MiB reaches the disk in one request, when it is
     complete, and receiving it never waits for the disk."""
 
-    def __init__(self, path: Path, mode: int = 0o600, direct: bool = True) -> None:
+    def __init__(self, path: Path, mode: int = 0o600, direct: bool = True,
+                 opened: tuple[int, bool] | None = None) -> None:
+        """`opened`: the new, empty file at `path` is open already (descriptor, whether
+        with O_DIRECT): a spare one (`spares`)."""
         self.path = path
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        fd = -1
-        if direct:
-            try:
-                fd = os.open(path, flags | os.O_DIRECT, mode)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-        self.direct = fd >= 0
-        self.fd = fd if fd >= 0 else os.open(path, flags, mode)
+        self.fd, self.direct = opened if opened is not None else open_new(path, mode, direct)
         self.size = 0  # bytes given so far
         self._buf: mmap.mmap | None = _buffers.get() if self.direct else None
         self._fill = 0  # bytes of the buffer not yet written

@@ -27,6 +27,15 @@ def start_serve(config: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+def station_config(tmp_path: Path) -> tuple[Path, int]:
+    """The configuration of a station of its own in `tmp_path`: its file, its port."""
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[station]\nport = {port}\nbind = "127.0.0.1"\n'
+                      f'storage = "{tmp_path / "store"}"\nmin_free_mb = 1\n')
+    return config, port
+
+
 @pytest.fixture
 def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     """Processes a test starts; whatever is still running at its end is killed."""
@@ -43,10 +52,7 @@ def test_kill_9_mid_transfer_keeps_every_acknowledged_instance(
         tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
     need("storescu")
     files = list(synth.ct_series(tmp_path / "ct", 1000, 32, 32))
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[station]\nport = {port}\nbind = "127.0.0.1"\n'
-                      f'storage = "{tmp_path / "store"}"\nmin_free_mb = 1\n')
+    config, port = station_config(tmp_path)
     serve = start_serve(config, port)
     processes.append(serve)
     log = tmp_path / "storescu.log"
@@ -100,10 +106,7 @@ def test_kill_9_right_after_a_response_finds_the_instance(
     from tests import rawscu
     from tests.store.test_deferred import images
 
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[station]\nport = {port}\nbind = "127.0.0.1"\n'
-                      f'storage = "{tmp_path / "store"}"\nmin_free_mb = 1\n')
+    config, port = station_config(tmp_path)
     sent = images(3)
     for sop_class, uid, data in sent:
         serve = start_serve(config, port)
