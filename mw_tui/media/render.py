@@ -85,7 +85,7 @@ class Pack:
     def __init__(self, path: Path, atomic: bool = False) -> None:
         self.path = path
         self._part = path.with_name(f".{path.name}.{os.getpid()}") if atomic else path
-        self._file = open(self._part, "wb")  # noqa: SIM115 (closed by close/abandon)
+        self._file = open(self._part, "xb")  # noqa: SIM115 (closed by close/abandon)
         self.size = 0
 
     def add(self, data: memoryview | bytes) -> int:

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import multiprocessing.context
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -113,7 +114,6 @@ class Renderer:
         self._futures: dict[Future[list[Rendering | None]], list[RenderTask]] = {}
         self._results: dict[str, Rendering | None] = {}
         self._idents: dict[str, str] = {}  # SOP Instance UID -> its file's, when cached
-        self._packs = 0  # pack files handed out (see `render.Pack`)
 
     def __enter__(self) -> Renderer:
         return self
@@ -171,10 +171,9 @@ class Renderer:
     def _pack(self) -> tuple[Path, bool]:
         """Where the next batch's pictures go (a new pack file), and whether it is
         written under a temporary name first (the cache's)."""
-        self._packs += 1
         if self.cache is not None:
             return self.cache.new_pack(), True
-        return self.folder / f"{self._packs:06d}.PCK", False
+        return self.folder / f"{secrets.token_hex(10)}.PCK", False  # never an earlier one
 
     def collect(self, check: Callable[[], None],
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Rendering]:
