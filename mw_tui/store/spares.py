@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 PREFIX = ".spare-"
 KEEP = 16  # files kept ready
 LOW = 8  # the thread makes more when fewer are left
+RETRY = 60.0  # seconds before making files again after it failed (a full disk)
 
 
 def is_spare(name: str) -> bool:
@@ -71,14 +73,15 @@ class Spares:
         self._wanted = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._failed = False  # making them failed (a full disk...): each instance makes its own
+        self._failed = -RETRY  # when making them failed (a full disk): meanwhile each
+        # instance makes its own file, and gets the same error if it is still there
 
     def take(self) -> tuple[Path, int, bool] | None:
         """A ready file (path, descriptor, direct), or None: the caller makes its own."""
         with self._lock:
-            if self._closed or self._failed:
+            if self._closed or time.monotonic() - self._failed < RETRY:
                 return None
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="spare-files",
                                                 daemon=True)
                 self._thread.start()
@@ -101,9 +104,9 @@ class Spares:
                     fd, direct = open_new(path, self.mode, self.direct)
                 except OSError as exc:
                     log.warning("store: cannot make files ahead in %s (%s); each instance "
-                                "makes its own", self.folder, exc.strerror or exc)
+                                "makes its own for a minute", self.folder, exc.strerror or exc)
                     with self._lock:
-                        self._failed = True
+                        self._failed = time.monotonic()
                     return
                 with self._lock:
                     if self._closed:

@@ -8,6 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mw_tui.standard import sop
 from mw_tui.store import Store
 from mw_tui.store import spares as spares_module
@@ -75,3 +77,28 @@ def _part10(image: tuple[str, str, bytes]) -> bytes:
 
     sop_class, uid, data = image
     return file_meta(sop_class, uid, sop.EXPLICIT_VR_LE, "TEST") + data
+
+
+def test_a_failure_to_make_them_is_tried_again_later(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk (here: a folder that is not there yet): each instance makes its own
+    file meanwhile, and the files are made ahead again once it is over."""
+    monkeypatch.setattr(spares_module, "RETRY", 0.2)
+    folder = tmp_path / "incoming"
+    made = Spares(folder, 0o600, direct=True)
+    assert made.take() is None
+    wait_until(lambda: made.take() is None and made._failed > 0, 30, "the failure")
+    folder.mkdir()
+    taken: list[tuple[Path, int, bool]] = []
+
+    def took() -> bool:
+        item = made.take()
+        taken.extend([item] if item is not None else [])
+        return item is not None
+
+    wait_until(took, 30, "files made ahead again")
+    path, fd, _ = taken[0]
+    os.close(fd)
+    path.unlink()  # what the instance would have done with it
+    made.close()
+    assert not list(folder.iterdir())
