@@ -11,7 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from mw_tui.media.render import Pack, RenderTask, render_instance
+from mw_tui.media.render import RenderTask, render_instance
+from mw_tui.media.volume import Pack
 from mw_tui.media.webimages import Renderer, WebSettings, default_workers
 
 __all__ = ["default_workers"]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 from mw_tui.config import write_atomic
-from mw_tui.media.volume import ReadBack, Volume, VolumeFile
+from mw_tui.media.volume import Pack, ReadBack, Volume, VolumeFile
 
 NAME = "manifest.json"
 
@@ -60,19 +59,19 @@ def load(workdir: Path) -> list[Volume] | None:
     return volumes
 
 
-def _pack_generated(files: list[VolumeFile], pack: Path) -> list[VolumeFile]:
-    """The files, those generated in memory written one after the other into `pack`
-    (one file for the pages of a thousand images) and read from their ranges of it."""
-    pack.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pack.with_suffix(".part")
-    out, at = [], 0
-    with open(tmp, "wb") as f:
+def _pack_generated(files: list[VolumeFile], path: Path) -> list[VolumeFile]:
+    """The files, those generated in memory written one after the other into the pack
+    `path` (one file for the pages of a thousand images) and read from their ranges."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pack, out = Pack(path, atomic=True), []
+    try:
         for v in files:
             if v.data is not None:
-                f.write(v.data)
-                n = len(v.data)
-                v = dataclasses.replace(v, size=n, source=pack, data=None, offset=at)
-                at += n
+                v = dataclasses.replace(v, size=len(v.data), source=path, data=None,
+                                        offset=pack.add(v.data))
             out.append(v)
-    os.replace(tmp, pack)
+    except BaseException:
+        pack.abandon()
+        raise
+    pack.close()
     return out

@@ -8,7 +8,7 @@ An entry is keyed by the instance's SOP Instance UID, how it was rendered (size,
 frames, full previews or the thumbnail only) and the identity of the store's file it was
 rendered from (size, modification time, inode): an instance received again, or another
 `web_image_size`, is rendered again. The JPEG pictures are in pack files
-(`folder/<2>/<key>.PCK`, those of a few instances each: `render.Pack`), each written
+(`folder/<2>/<key>.PCK`, those of a few instances each: `volume.Pack`), each written
 under a temporary name and renamed; the entry (SQLite) names its pack and the range of
 each picture, is written once the pack is whole, and a pack found shorter than its
 entries say (a power loss before the page cache was written) makes them count as
@@ -78,7 +78,7 @@ class PreviewCache:
         self._db.close()
 
     def new_pack(self) -> Path:
-        """A new pack file for the pictures of a few renderings (`render.Pack`)."""
+        """A new pack file for the pictures of a few renderings (`volume.Pack`)."""
         key = secrets.token_hex(12)
         folder = self.folder / key[:2]
         folder.mkdir(exist_ok=True)

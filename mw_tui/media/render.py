@@ -36,6 +36,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian as DEFLATED
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from mw_tui.media import quickhead
+from mw_tui.media.volume import Pack
 
 THUMBNAIL = 160  # longest edge of a thumbnail, in pixels
 LUT_LIMIT = 1 << 17  # stored-value ranges up to this go through a lookup table
@@ -71,38 +72,6 @@ class Preview:
     width: int
     height: int
     offset: int = 0
-
-
-class Pack:
-    """The JPEG pictures of a few instances, one after the other in one file (`path`).
-
-    Creating a file costs more than writing a picture (a new inode, a directory entry,
-    on some file systems a search of the inode table), and a medium of 1,000 CT images
-    has 2,000 pictures: a worker writes each batch of renderings into one pack, and the
-    media take their pictures from ranges of it. `atomic`: written under a temporary
-    name and renamed by `close()` (a pack of the station's kept previews)."""
-
-    def __init__(self, path: Path, atomic: bool = False) -> None:
-        self.path = path
-        self._part = path.with_name(f".{path.name}.{os.getpid()}") if atomic else path
-        self._file = open(self._part, "xb")  # noqa: SIM115 (closed by close/abandon)
-        self.size = 0
-
-    def add(self, data: memoryview | bytes) -> int:
-        """Append `data`; the offset it starts at."""
-        offset = self.size
-        self._file.write(data)
-        self.size += len(data)
-        return offset
-
-    def close(self) -> None:
-        self._file.close()
-        if self._part != self.path:
-            os.replace(self._part, self.path)
-
-    def abandon(self) -> None:
-        self._file.close()
-        self._part.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)

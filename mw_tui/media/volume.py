@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -66,6 +67,40 @@ class VolumeFile:
             if left:
                 raise OSError(errno.EIO, f"{self.source} ends before the picture of "
                               f"{self.dest} does (is the work folder damaged?)")
+
+
+class Pack:
+    """Many small files of a medium one after the other in one file (`path`), each read
+    back from its range (`VolumeFile.offset`).
+
+    Creating a file costs more than writing a picture (a new inode, a directory entry,
+    on some file systems a search of the inode table), and a medium of 1,000 CT images
+    has 2,000 pictures and 1,000 pages: a preview worker writes each batch of renderings
+    into one pack, a job's manifest the generated files of a volume. `atomic`: written
+    under a temporary name and renamed by `close()`."""
+
+    def __init__(self, path: Path, atomic: bool = False) -> None:
+        self.path = path
+        self._part = (path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+                      if atomic else path)
+        self._file = open(self._part, "xb")  # noqa: SIM115 (closed by close/abandon)
+        self.size = 0
+
+    def add(self, data: memoryview | bytes) -> int:
+        """Append `data`; the offset it starts at."""
+        offset = self.size
+        self._file.write(data)
+        self.size += len(data)
+        return offset
+
+    def close(self) -> None:
+        self._file.close()
+        if self._part != self.path:
+            os.replace(self._part, self.path)
+
+    def abandon(self) -> None:
+        self._file.close()
+        self._part.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,9 +46,8 @@ from pathlib import Path
 
 from mw_tui.store.layout import fsync_dir
 from mw_tui.store.part10 import Chunk, write_all
-from mw_tui.store.spares import open_new
 from mw_tui.util import fileio, libc
-from mw_tui.util.fileio import pwrite_all
+from mw_tui.util.fileio import open_new, pwrite_all
 
 ALIGN = fileio.ALIGN
 BUFFER = 256 * 1024  # bytes of one aligned buffer

@@ -16,7 +16,6 @@ interrupted transfers.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import secrets
@@ -24,6 +23,8 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+
+from mw_tui.util.fileio import open_new
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,6 @@ def owner_gone(name: str) -> bool:
         return True
     command, _, rest = stat.partition("(")[2].rpartition(")")
     return rest.split()[:1] in (["Z"], ["X"]) or not command.startswith("mw-tui")
-
-
-def open_new(path: Path, mode: int, direct: bool) -> tuple[int, bool]:
-    """A new file (`O_EXCL`) opened for writing: (descriptor, opened with O_DIRECT)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    if direct:
-        try:
-            return os.open(path, flags | os.O_DIRECT, mode), True
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-    return os.open(path, flags, mode), False
 
 
 class Spares:

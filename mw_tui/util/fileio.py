@@ -1,9 +1,11 @@
-"""Writing at an offset until every byte is written, and the alignment O_DIRECT wants."""
+"""Writing at an offset until every byte is written, new files opened around the page
+cache where the file system allows, and the alignment O_DIRECT wants."""
 
 from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 ALIGN = 4096  # O_DIRECT buffers, offsets and lengths are multiples of this
 
@@ -17,3 +19,15 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, at: int) -> None:
         if n <= 0:
             raise OSError(errno.EIO, "short write")
         view, at = view[n:], at + n
+
+
+def open_new(path: Path, mode: int, direct: bool) -> tuple[int, bool]:
+    """A new file (`O_EXCL`) opened for writing: (descriptor, opened with O_DIRECT)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    if direct:
+        try:
+            return os.open(path, flags | os.O_DIRECT, mode), True
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+    return os.open(path, flags, mode), False

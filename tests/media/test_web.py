@@ -25,7 +25,7 @@ from mw_tui.demo import synth
 from mw_tui.media import BuildProgress, BuildStage, Profile, Volume, build_volumes, stage_tree
 from mw_tui.media import render as render_module
 from mw_tui.media.builder import medium_size
-from mw_tui.media.volume import WebImages
+from mw_tui.media.volume import Pack, WebImages
 from mw_tui.media.webimages import CRASHED, Renderer, WebSettings, choose_level, pool_context
 from mw_tui.store import Store
 from tests.media import images as im
@@ -246,7 +246,7 @@ _real_render = render_module.render_instance
 
 
 def _dies_on_victim(task: render_module.RenderTask,
-                    pack: render_module.Pack) -> render_module.Rendering | None:
+                    pack: Pack) -> render_module.Rendering | None:
     if task.source.name == "victim":
         os._exit(9)  # as a decoder crashing on damaged data would
     return _real_render(task, pack)
