@@ -42,9 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench._installed import compile_package  # noqa: E402
 from mw_tui.demo import synth  # noqa: E402
-from tests.peers import Orthanc, dcmtk, free_port, port_open, wait_until  # noqa: E402
-
-ENV_NODELAY = {"TCP_NODELAY": "1"}
+from tests import peers  # noqa: E402
+from tests.peers import Orthanc, dcmtk, free_port  # noqa: E402
 
 
 def load(orthanc: Orthanc, folder: Path, count: int, size: int) -> str:
@@ -131,22 +130,15 @@ def dcmtk_pipeline(orthanc: Orthanc, study: str, work: Path,
                    count: int) -> tuple[float, float]:
     """Seconds of the pipeline, and with a final `sync` (the station has the received
     files and the image on disk before it calls them done; the dcmtk tools never do)."""
-    port = free_port()
-    orthanc.add_modality("storescp", "STORESCP", "127.0.0.1", port)
     received = work / "scp"
-    received.mkdir()
     start = time.perf_counter()
-    scp = subprocess.Popen(["storescp", "-aet", "STORESCP", "-od", str(received), "+xa",
-                            str(port)], env={**os.environ, **ENV_NODELAY},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: port_open(port), 30, "storescp")
+    with peers.storescp(received, "-aet", "STORESCP", "+xa") as (port, _):
+        told = time.perf_counter()  # (telling Orthanc the port is not the pipeline's time)
+        orthanc.add_modality("storescp", "STORESCP", "127.0.0.1", port)
+        start += time.perf_counter() - told
         dcmtk("movescu", "-S", "-aec", orthanc.aet, "-aem", "STORESCP", "-k",
               "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}", "127.0.0.1",
               str(orthanc.dicom_port), timeout=1800)
-    finally:
-        scp.send_signal(signal.SIGTERM)
-        scp.wait(30)
     tree = work / "tree"
     (tree / "DICOM").mkdir(parents=True)
     files = sorted(received.iterdir())

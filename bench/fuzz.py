@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mw_tui.demo import synth  # noqa: E402
-from tests import rawfuzz  # noqa: E402
-from tests.peers import free_port, port_open, wait_until  # noqa: E402
+from tests import peers, rawfuzz  # noqa: E402
+from tests.peers import wait_until  # noqa: E402
 
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 
@@ -124,15 +124,9 @@ def run_mw_tui(work: Path, cases: list[rawfuzz.FuzzCase], threads: int,
 
 def run_storescp(work: Path, cases: list[rawfuzz.FuzzCase], threads: int,
                  files: list[Path]) -> float:
-    port = free_port()
     out = work / "storescp"
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    # (its log of 10,000 bad cases runs to hundreds of MB: not kept)
-    proc = subprocess.Popen(["storescp", "-od", str(out), "+xa", "-uf", str(port)], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: port_open(port), 30, "storescp")
+    with peers.storescp(out, "+xa", "-uf") as (port, proc):
         assert store(port, files[:1])
         before = rawfuzz.proc_status(proc.pid, "VmRSS")
         results, elapsed, transfers = fuzz(port, cases, threads, files[1:4])
@@ -141,9 +135,6 @@ def run_storescp(work: Path, cases: list[rawfuzz.FuzzCase], threads: int,
         after_ok = survived and store(port, files[4:])
         return report("dcmtk storescp (one process)", results, elapsed, transfers, survived,
                       (before, after), after_ok)
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def main() -> None:

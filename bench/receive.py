@@ -76,18 +76,10 @@ def mw_tui(work: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
 
 @contextlib.contextmanager
 def storescp(work: Path) -> Iterator[tuple[int, None]]:
-    port = free_port()
     out = work / "scp-store"
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    proc = subprocess.Popen(["storescp", "-od", str(out), "+xa", "-uf", str(port)],
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: port_open(port), 30, "storescp")
+    with peers.storescp(out, "+xa", "-uf") as (port, _):
         yield port, None
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextlib.contextmanager

@@ -75,6 +75,40 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+@contextlib.contextmanager
+def storescp(out: Path, *options: str,
+             timeout: float = 30) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """dcmtk's storescp writing into `out` on a free port, listening when this yields and
+    stopped after. A free port can be taken by another process (a client's outgoing
+    connection takes its ports from the same range) before storescp binds it: storescp
+    then exits at once, and gets another free port, three times at most."""
+    need("storescp")
+    out.mkdir(parents=True, exist_ok=True)
+    for attempt in range(3):
+        port = free_port()
+        # its log is not kept: a fuzzing run makes hundreds of MB of it
+        proc = subprocess.Popen(["storescp", *options, "-od", str(out), str(port)],
+                                env={**os.environ, "TCP_NODELAY": "1"},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda p=proc, n=port: p.poll() is not None or port_open(n),
+                       timeout, "storescp to listen")
+        except AssertionError:
+            proc.kill()
+            proc.wait()
+            raise
+        if proc.poll() is None:
+            break
+        if attempt == 2:
+            raise AssertionError(f"storescp exited with {proc.returncode} three times "
+                                 "(ports taken, or see `storescp -d` by hand)")
+    try:
+        yield port, proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def need(*tools: str) -> None:
     """Skip (with the reason) when a tool is missing; CI installs them all."""
     missing = [t for t in tools if shutil.which(t) is None]
