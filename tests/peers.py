@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,8 @@ from typing import Any
 import pytest
 
 from mw_tui.standard import sop as _sop
+
+_random = random.SystemRandom()
 
 PYDICOM_TEST_FILES = Path(__import__("pydicom").__file__).parent / "data" / "test_files"
 
@@ -45,9 +48,23 @@ STORESCU_PROPOSE = {
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port no one uses now, below the range the kernel takes the ports of outgoing
+    connections from: a test's client connecting somewhere cannot take it before the
+    server it is meant for binds it (another test's server still could, so a server
+    that fails to bind gets another port: see `storescp` and `Orthanc.start`)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = _random.randrange(max(1024, low - 12000), low) if low > 2048 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))  # (no SO_REUSEADDR: a closing socket counts)
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise AssertionError("no free port below the kernel's local port range")
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition",
