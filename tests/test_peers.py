@@ -31,6 +31,6 @@ def test_storescp_that_cannot_start_says_so(tmp_path: Path,
         taken.bind(("0.0.0.0", 0))
         busy = taken.getsockname()[1]
         monkeypatch.setattr(peers, "free_port", lambda: busy)
-        with pytest.raises(AssertionError, match="exited with .* three times"), \
+        with pytest.raises(AssertionError, match=r"exited with .* three times"), \
                 peers.storescp(tmp_path / "in"):
             pass
