@@ -47,6 +47,7 @@ from mw_tui.store import Store
 from mw_tui.store.check import read_part10
 from mw_tui.store.header import MalformedDataset
 from mw_tui.store.index import InstanceRow, SeriesRow, StudyRow
+from mw_tui.util import gcpause
 
 log = logging.getLogger(__name__)
 VIEWER_DIR = "VIEWER"
@@ -154,9 +155,10 @@ def build_volumes(store: Store, study_uids: Sequence[str],
                            work / WEB_WORK)
         sizes = _sizes(studies, web, block)
         for _attempt in range(4):
-            volumes = _compose_all(store, studies, sizes, capacity, block, fixed, job,
-                                   created=created, settings=settings, viewer=viewer,
-                                   web=web, asked=asked or Asked())
+            with gcpause.paused():  # the records and pages of every volume
+                volumes = _compose_all(store, studies, sizes, capacity, block, fixed, job,
+                                       created=created, settings=settings, viewer=viewer,
+                                       web=web, asked=asked or Asked())
             if capacity is None:
                 return volumes
             over = max(medium_size(v, block) for v in volumes) - capacity

@@ -26,6 +26,7 @@ from mw_tui.media.imagefile import BLOCK, ImageFile
 from mw_tui.media.readback import ReadBackError
 from mw_tui.media.volume import ReadBack as ReadBackStamp
 from mw_tui.media.volume import Volume
+from mw_tui.util import gcpause
 
 Progress = Callable[[int, int], None]
 PREFETCH = 32 << 20  # bytes of source files asked for ahead of the writer
@@ -118,7 +119,8 @@ def build_image(volume: Volume) -> pycdlib.PyCdlib:
             app_ident_str=_ascii(f"MW-TUI {__version__}")[:128],
             vol_set_ident=volume.label)
     names = _Names()
-    for f in volume.files:
+    files = []
+    for f in volume.files:  # named in the volume's order (a clash is settled as before)
         parent = f.dest.rpartition("/")[0]
         chain = []
         while parent and parent not in names.dirs:
@@ -127,7 +129,11 @@ def build_image(volume: Volume) -> pycdlib.PyCdlib:
         for d in reversed(chain):
             iso_path, joliet_path, _ = names.directory(d)
             iso.add_directory(iso_path, joliet_path=joliet_path)
-        iso_path, joliet_path = names.file(f.dest)
+        files.append((*names.file(f.dest), f))
+    # added in the order of their directory records: pycdlib then appends each record
+    # instead of moving every later one (the image's layout does not depend on it)
+    files.sort(key=lambda entry: entry[0].rpartition("/")[::2])
+    for iso_path, joliet_path, f in files:
         if f.data is not None:
             iso.add_fp(io.BytesIO(f.data), len(f.data), iso_path, joliet_path=joliet_path)
         elif f.offset is not None:  # a picture in a pack file
@@ -250,11 +256,13 @@ def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None
     dest = Path(path)
     tmp = dest.with_name(f".{dest.name}.part")
     try:
-        iso = build_image(volume)
-        # lay the image out now and write the files in the order of their extents, so
-        # the md5 is made on the fly, on another thread, instead of by reading it back
-        iso.force_consistency()
-        iso.inodes.sort(key=lambda ino: ino.extent_location())
+        with gcpause.paused():
+            iso = build_image(volume)
+            # lay the image out now and write the files in the order of their extents,
+            # so the md5 is made on the fly, on another thread, instead of by reading it
+            # back
+            iso.force_consistency()
+            iso.inodes.sort(key=lambda ino: ino.extent_location())
     except OSError as exc:
         raise IsoError(f"cannot read {exc.filename or 'a file'} for the image of "
                        f"{volume.label}: {exc.strerror or exc} (was the study deleted from "
@@ -314,9 +322,10 @@ def write_iso(volume: Volume, path: Path | str, progress: Progress | None = None
 
 def image_size(volume: Volume) -> int:
     """The exact size in bytes of the ISO image `write_iso()` would write (layout only)."""
-    iso = build_image(volume)
-    try:
-        iso.force_consistency()
-        return int(iso.pvd.space_size) * SECTOR_SIZE
-    finally:
-        iso.close()
+    with gcpause.paused():
+        iso = build_image(volume)
+        try:
+            iso.force_consistency()
+            return int(iso.pvd.space_size) * SECTOR_SIZE
+        finally:
+            iso.close()

@@ -1,0 +1,37 @@
+"""Cyclic garbage collection paused while a build makes its many small objects.
+
+Laying a medium out makes a hundred thousand objects (pycdlib's directory records, the
+DICOMDIR's records, the pages) that all live until the medium is written. The collector
+would walk them again and again as they are made, for nothing: on a build of 1,000
+images with web pages that doubled the time the layout took. Inside `paused()` the
+collector does not run (in any thread: it is one per process); it runs again once the
+last pause ends, and collects what became garbage meanwhile as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+from collections.abc import Iterator
+
+_lock = threading.Lock()
+_depth = 0
+_was_enabled = False
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    global _depth, _was_enabled
+    with _lock:
+        if _depth == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _was_enabled:
+                gc.enable()
