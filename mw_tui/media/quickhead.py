@@ -39,7 +39,11 @@ _NATIVE = {str(ExplicitVRLittleEndian): False, str(ImplicitVRLittleEndian): True
 def read(path: Path) -> Dataset | None:
     """The rendering attributes and pixel data of a grey, natively stored image file
     (its Transfer Syntax in `file_meta`), or None (read it with pydicom)."""
-    data = path.read_bytes()
+    return parse(path.read_bytes())
+
+
+def parse(data: bytes) -> Dataset | None:
+    """`read()` of a file's bytes."""
     try:
         return _read(data)
     except (struct.error, ValueError):  # damaged: pydicom says how

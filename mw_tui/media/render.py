@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from pydicom import dcmread
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import (
     apply_color_lut,
     apply_modality_lut,
@@ -99,6 +99,31 @@ def init_worker(nice: int = 0) -> None:
     warnings.simplefilter("ignore")
     if nice:
         os.nice(nice)
+
+
+def warm() -> None:
+    """Load what a process's first rendering would (Pillow's JPEG encoder, the parts of
+    pydicom the header and the LUTs use: 15 ms), in the process the workers are forked
+    from: each worker then starts at full speed instead of loading them again."""
+    part10 = io.BytesIO()
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "2.25.1"
+    ds.Rows = ds.Columns = 8
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleSlope, ds.RescaleIntercept, ds.WindowCenter, ds.WindowWidth = 1, -1024, 40, 400
+    ds.PixelSpacing = [0.5, 0.5]
+    ds.PixelData = bytes(128)
+    ds.save_as(part10, enforce_file_format=True)
+    header = quickhead.parse(part10.getvalue()) or ds
+    frame = native_frame(header, 0, "MONOCHROME2")
+    params = display_parameters(header)
+    picture, _ = display(frame if frame is not None else np.zeros((8, 8), np.uint16),
+                         params, "MONOCHROME2")
+    picture.reduce(2).save(io.BytesIO(), "JPEG", quality=85)
+    pixel_aspect(params)
 
 
 def render_instance(task: RenderTask, pack: Pack) -> Rendering | None:

@@ -55,10 +55,28 @@ def pool_context() -> multiprocessing.context.BaseContext:
     single-threaded interpreter that has imported the renderer, so its forks are as
     quick and share its memory)."""
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        _warm_once()
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([render.__name__])  # taken when the server first starts
+    # taken when the server first starts (a name: importing it here would warm this one)
+    ctx.set_forkserver_preload(["mw_tui.media.warmed"])
     return ctx
+
+
+_warm = threading.Lock()
+_warmed = False
+
+
+def _warm_once() -> None:
+    """`render.warm()` in this process, once (its forked workers inherit it)."""
+    global _warmed
+    with _warm:
+        if not _warmed:
+            _warmed = True
+            try:
+                render.warm()
+            except Exception:  # only a head start: the workers load it themselves
+                log.debug("media: warming the renderer up failed", exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,3 +258,21 @@ def test_the_lookup_table_gives_what_the_luts_give_pixel_by_pixel(dtype: str) ->
     ends = apply_voi_lut(np.array([40 - 4000.0, 40 + 4000.0]), ds, 0, prefer_lut=False)
     expected = render._scale(values, float(ends[0]), float(ends[1]))
     assert grey.dtype == np.uint8 and np.array_equal(grey, expected)
+
+
+def test_warming_up_goes_through_the_quick_header_and_the_encoder(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """render.warm() (run where the workers are forked from) takes the path a first
+    rendering takes: the quick header of a native grey image, the LUTs, a JPEG."""
+    from mw_tui.media import quickhead
+
+    parsed: list[object] = []
+    saved: list[str] = []
+    real_parse, real_save = quickhead.parse, Image.Image.save
+    monkeypatch.setattr(quickhead, "parse", lambda data: parsed.append(real_parse(data))
+                        or parsed[-1])
+    monkeypatch.setattr(Image.Image, "save", lambda self, fp, fmt=None, **kw: (
+        saved.append(str(fmt)), real_save(self, fp, fmt, **kw))[1])
+    render.warm()
+    assert parsed and parsed[0] is not None
+    assert saved == ["JPEG"]
