@@ -15,17 +15,48 @@ from typing import Any
 
 from mw_tui import __version__
 from mw_tui import config as cfg
-from mw_tui.cli import app, demo, devices, importing, jobs, labels, media, qr, reports, station
-from mw_tui.cli.common import EXIT_FAILED, EXIT_USAGE
+from mw_tui.cli.codes import EXIT_FAILED, EXIT_USAGE
+from mw_tui.cli.door import forwarded
 from mw_tui.util.logs import setup_logging
 
-# Modules adding commands; each has register(subparsers) -> None.
-COMMAND_MODULES: list[Any] = [station, demo, qr, reports, media, labels, devices, jobs, importing,
-                              app]
+
+def command_modules() -> list[Any]:
+    """The modules adding commands; each has register(subparsers) -> None. Imported
+    here, not above: a command the running station does for us needs none of them."""
+    from mw_tui.cli import (
+        app,
+        demo,
+        devices,
+        importing,
+        jobs,
+        labels,
+        media,
+        qr,
+        reports,
+        station,
+    )
+
+    return [station, demo, qr, reports, media, labels, devices, jobs, importing, app]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class QuietParser(argparse.ArgumentParser):
+    """A parser that raises ValueError instead of printing its usage and exiting (the
+    station parsing another command's arguments, `cli.door`)."""
+
+    def error(self, message: str) -> Any:
+        raise ValueError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise ValueError(message or f"exit {status}")
+
+
+def parse_quietly(argv: list[str]) -> argparse.Namespace:
+    return build_parser(QuietParser).parse_args(argv)
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
+                 ) -> argparse.ArgumentParser:
+    parser = parser_class(
         prog="mw-tui",
         description="DICOM media writer station: receive and retrieve studies, write verified "
                     "CDs, DVDs, USB sticks, ISO files and cloud uploads.",
@@ -39,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="run against the embedded demo archive (nothing to configure)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMAND_MODULES:
+    for module in command_modules():
         module.register(sub)
     return parser
 
@@ -50,8 +81,13 @@ def load_config(args: argparse.Namespace) -> cfg.Config:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    code = forwarded(argv)  # done by the station that runs the jobs, when one runs
+    if code is not None:
+        return code
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.parse_other = parse_quietly  # for a station's door (cli.door)
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if run is None:
         if args.demo or args.command is None:

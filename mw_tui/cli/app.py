@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mw_tui import config as cfg
+from mw_tui.cli.door import DoorWhenRunning
 from mw_tui.util.logs import FORMAT, setup_logging
 
 MIN_COLUMNS, MIN_LINES = 80, 24
@@ -97,9 +98,11 @@ def run_app(args: argparse.Namespace) -> int:
     _log_to_file(args.log_level or args.cfg.station.log_level, app_log_file(station.config))
     log.info("starting the app%s", " (demo)" if args.demo else "")
     app = MwApp(station)
+    entrance = DoorWhenRunning(station, args.parse_other).start()  # burns next to it
     try:
         app.run()
     finally:
+        entrance.close()
         station.stop()
     if app.return_code:
         return app.return_code

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from mw_tui.cli.codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from mw_tui.station.models import Job
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "JobFollower", "cancel_on_interrupt",
+           "fail"]
 
 
 def fail(command: str, message: str, code: int = EXIT_FAILED) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from mw_tui import config as cfg
 from mw_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, JobFollower
@@ -18,6 +19,7 @@ from mw_tui.station.models import (
     Job,
     JobState,
     Target,
+    TargetKind,
     parse_profile,
     writer_class,
 )
@@ -46,7 +48,7 @@ def register(sub: Any) -> None:
     p.add_argument("--yes-identified", action="store_true",
                    help="confirm that identified data may go to an external target")
     p.add_argument("--no-wait", action="store_true", help="queue the job and return")
-    p.set_defaults(run=run_burn)
+    p.set_defaults(run=run_burn, remote=burn_at)  # remote: for a station's door
 
     p = sub.add_parser("jobs", help="list, cancel or run jobs")
     p.add_argument("--json", action="store_true", help="print a JSON array")
@@ -74,54 +76,92 @@ def _describe_result(job: Job) -> list[str]:
 
 
 def run_burn(args: argparse.Namespace) -> int:
+    """`mw-tui burn` in this process: a station of its own that runs the job (or queues it
+    for the process that runs the jobs, when that one has no door: see cli.door)."""
     from mw_tui.station import Station
 
     config: cfg.Config = args.cfg
+    checked = _check_burn(args, config, sys.stderr)
+    if isinstance(checked, int):
+        return checked
+    station = Station(config, receive=None if not args.no_wait else False,
+                      watch_devices=writer_class(checked.kind).needs_media and not args.no_wait)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return _burn(station, args, checked, sys.stdout, sys.stderr, stop,
+                     start=not args.no_wait)
+    finally:
+        station.stop()
+
+
+def burn_at(args: argparse.Namespace, station: Any, out: TextIO, err: TextIO,
+            stop: threading.Event) -> int:
+    """`mw-tui burn` done by the running station (`station`) for a command at its door:
+    the same checks, messages and exit status; the job runs here, the caller follows."""
+    checked = _check_burn(args, station.config, err)
+    if isinstance(checked, int):
+        return checked
+    return _burn(station, args, checked, out, err, stop, start=False, here=False)
+
+
+def _check_burn(args: argparse.Namespace, config: cfg.Config, err: TextIO) -> Target | int:
+    """The burn's target, or the exit status of arguments that cannot be burned."""
     try:
         target = Target.parse(args.target)
-        profile = parse_profile(args.profile).value if args.profile else ""
+        if args.profile:
+            parse_profile(args.profile)
     except ValueError as exc:
-        print(f"mw-tui burn: {exc}", file=sys.stderr)
+        print(f"mw-tui burn: {exc}", file=err)
         return EXIT_USAGE
     bad = [u for u in args.studies if not cfg.is_valid_uid(u)]
     if bad:
-        print(f"mw-tui burn: not a valid Study Instance UID: {', '.join(bad)}", file=sys.stderr)
+        print(f"mw-tui burn: not a valid Study Instance UID: {', '.join(bad)}", file=err)
         return EXIT_USAGE
     if args.archive and args.archive not in {a.name for a in config.archives}:
         print(f"mw-tui burn: no archive named {args.archive!r} (configured: "
-              f"{', '.join(a.name for a in config.archives) or 'none'})", file=sys.stderr)
+              f"{', '.join(a.name for a in config.archives) or 'none'})", file=err)
         return EXIT_USAGE
-    station = Station(config, receive=None if not args.no_wait else False,
-                      watch_devices=writer_class(target.kind).needs_media and not args.no_wait)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if target.kind is TargetKind.ISO and not os.path.isabs(target.where):
+        # the command's folder, not that of the station that may run the job
+        target = Target(target.kind, os.path.join(getattr(args, "cwd", "") or os.getcwd(),
+                                                  target.where))
+    return target
+
+
+def _burn(station: Any, args: argparse.Namespace, target: Target, out: TextIO, err: TextIO,
+          stop: threading.Event, start: bool, here: bool = True) -> int:
+    """The burn with `station`: locate, check, queue, follow (`here`: the station is this
+    command's own, else the running one it asked through its door)."""
+    profile = parse_profile(args.profile).value if args.profile else ""
     try:
         located = station.locate(list(dict.fromkeys(args.studies)), archive=args.archive or "")
         if located.problems:  # before anything starts: nothing can proceed
             for p in located.problems:
-                print(f"mw-tui burn: {p}", file=sys.stderr)
+                print(f"mw-tui burn: {p}", file=err)
             return EXIT_FAILED
         if args.anonymize and args.anonymize not in station.copies_offered():
             print(f"mw-tui burn: no de-identification profile named {args.anonymize!r} "
                   f"(known: {', '.join(n for n in station.copies_offered() if n)})",
-                  file=sys.stderr)
+                  file=err)
             return EXIT_USAGE
         why = station.confirmation_needed(target, args.anonymize)
         if why and not args.yes_identified:
             print(f"mw-tui burn: {why} Run again with --yes-identified to confirm, or with "
-                  "--anonymize PROFILE.", file=sys.stderr)
+                  "--anonymize PROFILE.", file=err)
             return EXIT_USAGE
-        if not args.no_wait:  # queued only: the kiosk or `mw-tui jobs run` will do it
+        if start:  # queued only: the kiosk or `mw-tui jobs run` will do it
             station.start()
         job = station.create_job(located.refs, target, profile, args.copies, args.label,
                                  anonymize=args.anonymize,
                                  confirmed_identified=args.yes_identified)
+        elsewhere = station.runner_busy or not here
         print(f"job {job.id}: {len(located.refs)} study(ies) to {target}"
-              + (" (queued for the station that runs the jobs)" if station.runner_busy else ""),
-              flush=True)
+              + (" (queued for the station that runs the jobs)" if elsewhere else ""),
+              file=out, flush=True)
         if args.no_wait:
             return EXIT_OK
-        follower = JobFollower(sys.stderr if sys.stderr.isatty() else sys.stdout)
+        follower = JobFollower(err if err.isatty() else out)
         try:
             job = station.follow(job.id, follower.show, stop)
         except KeyboardInterrupt:
@@ -130,25 +170,23 @@ def run_burn(args: argparse.Namespace) -> int:
         if stop.is_set() and not job.state.finished:
             station.cancel_job(job.id)
             wait_finished(station, job.id, 30)
-            print(f"mw-tui burn: job {job.id} cancelled", file=sys.stderr)
+            print(f"mw-tui burn: job {job.id} cancelled", file=err)
             return 130
         if not job.state.finished:  # the station that ran the jobs stopped
             print(f"mw-tui burn: no station runs the jobs now; job {job.id} stays queued "
-                  "(start mw-tui serve or the kiosk)", file=sys.stderr)
+                  "(start mw-tui serve or the kiosk)", file=err)
             return EXIT_FAILED
         for line in _describe_result(job):
-            print(line)
+            print(line, file=out)
         if job.state is JobState.DONE:
-            print(f"job {job.id} done: every medium verified")
+            print(f"job {job.id} done: every medium verified", file=out)
             return EXIT_OK
-        print(f"mw-tui burn: job {job.id} {job.state.value}: {job.error or 'see mw-tui jobs show'}",
-              file=sys.stderr)
+        print(f"mw-tui burn: job {job.id} {job.state.value}: "
+              f"{job.error or 'see mw-tui jobs show'}", file=err)
         return EXIT_FAILED
     except Exception as exc:
-        print(f"mw-tui burn: {exc}", file=sys.stderr)
+        print(f"mw-tui burn: {exc}", file=err)
         return EXIT_FAILED
-    finally:
-        station.stop()
 
 
 # -- jobs ------------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from mw_tui import config as cfg
+from mw_tui.cli import door as cli_door
 from mw_tui.station.models import AssociationClosed, ReceiverEvent, StudyChanged
 from mw_tui.util import privacy
+from mw_tui.util.door import Door
 from mw_tui.util.logs import setup_logging
 from mw_tui.util.text import human_size
 
@@ -116,6 +118,7 @@ def run_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    entrance: Door | None = None
     try:
         station.start()
         if station.receiver_error:
@@ -124,11 +127,14 @@ def run_serve(args: argparse.Namespace) -> int:
         st = station.status().receiver
         tls_note = f" (DICOM TLS on port {st.tls_port})" if st.tls_port else ""
         jobs = f"; jobs: {station.runner_busy}" if station.runner_busy else ", running the jobs"
+        entrance = cli_door.open_door(station, args.parse_other)  # burns next to it
         print(f"mw-tui: receiving as {st.ae_title} on {st.bind}:{st.port}{tls_note}, storage "
               f"{config.station.storage}{jobs}", flush=True)
         stop.wait()
         log.info("stopping (signal received)")
     finally:
+        if entrance is not None:
+            entrance.stop()  # (a command at work there finds its station stopping)
         station.stop()
     return 0
 

@@ -58,6 +58,12 @@ class StoragePaths:
         return self.storage / "jobs.bell"
 
     @property
+    def door(self) -> Path:
+        """The socket of the process running the jobs, through which a command runs there
+        instead of loading the station itself (`util.door`)."""
+        return self.storage / "station.door"
+
+    @property
     def jobs_work(self) -> Path:
         """The jobs' work folders (files being transcoded, ISO images being made)."""
         return self.work / "jobs"
