@@ -150,7 +150,7 @@ def _burn(station: Any, args: argparse.Namespace, target: Target, out: TextIO, e
             print(f"mw-tui burn: {why} Run again with --yes-identified to confirm, or with "
                   "--anonymize PROFILE.", file=err)
             return EXIT_USAGE
-        if start:  # queued only: the kiosk or `mw-tui jobs run` will do it
+        if start:  # (else, with --no-wait, only queued: the kiosk or `jobs run` does it)
             station.start()
         job = station.create_job(located.refs, target, profile, args.copies, args.label,
                                  anonymize=args.anonymize,
