@@ -104,9 +104,10 @@ def open_door(station: Any, parse: Callable[[list[str]], argparse.Namespace]
 
 
 class DoorWhenRunning:
-    """Opens the station's door once it runs the jobs (the kiosk's station starts inside
-    the app, and takes the jobs over when the process that ran them stops), until
-    `close()`."""
+    """The station's door, open once the station runs the jobs: at `start()` when it
+    already does (`mw-tui serve`), else as soon as it does (the kiosk's station starts
+    inside the app; a station takes the jobs over when the process that ran them stops);
+    until `close()`."""
 
     POLL = 0.5  # seconds between two looks
 
@@ -115,24 +116,32 @@ class DoorWhenRunning:
         self.station, self.parse = station, parse
         self.entrance: door.Door | None = None
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="door-opener", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> DoorWhenRunning:
-        self._thread.start()
+        if not self._try():
+            self._thread = threading.Thread(target=self._run, name="door-opener",
+                                            daemon=True)
+            self._thread.start()
         return self
+
+    def _try(self) -> bool:
+        """Whether to stop looking: the door is open, or cannot be."""
+        try:
+            self.entrance = open_door(self.station, self.parse)
+        except Exception:  # the commands then run by themselves, as without a door
+            log.exception("door: cannot open the station's door")
+            return True
+        return self.entrance is not None
 
     def _run(self) -> None:
         while not self._closing.wait(self.POLL):
-            try:
-                self.entrance = open_door(self.station, self.parse)
-            except Exception:  # the commands then run by themselves, as without a door
-                log.exception("door: cannot open the station's door")
-                return
-            if self.entrance is not None:
+            if self._try():
                 return
 
     def close(self) -> None:
         self._closing.set()
-        self._thread.join(5)
+        if self._thread is not None:
+            self._thread.join(5)
         if self.entrance is not None:
             self.entrance.stop()

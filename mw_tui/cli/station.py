@@ -17,7 +17,6 @@ from mw_tui import config as cfg
 from mw_tui.cli import door as cli_door
 from mw_tui.station.models import AssociationClosed, ReceiverEvent, StudyChanged
 from mw_tui.util import privacy
-from mw_tui.util.door import Door
 from mw_tui.util.logs import setup_logging
 from mw_tui.util.text import human_size
 
@@ -118,7 +117,7 @@ def run_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    entrance: Door | None = None
+    entrance: cli_door.DoorWhenRunning | None = None
     try:
         station.start()
         if station.receiver_error:
@@ -127,14 +126,15 @@ def run_serve(args: argparse.Namespace) -> int:
         st = station.status().receiver
         tls_note = f" (DICOM TLS on port {st.tls_port})" if st.tls_port else ""
         jobs = f"; jobs: {station.runner_busy}" if station.runner_busy else ", running the jobs"
-        entrance = cli_door.open_door(station, args.parse_other)  # burns next to it
+        # burns next to it (now, or once it takes the jobs over from another process)
+        entrance = cli_door.DoorWhenRunning(station, args.parse_other).start()
         print(f"mw-tui: receiving as {st.ae_title} on {st.bind}:{st.port}{tls_note}, storage "
               f"{config.station.storage}{jobs}", flush=True)
         stop.wait()
         log.info("stopping (signal received)")
     finally:
         if entrance is not None:
-            entrance.stop()  # (a command at work there finds its station stopping)
+            entrance.close()  # (a command at work there finds its station stopping)
         station.stop()
     return 0
 

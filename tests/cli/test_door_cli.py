@@ -103,3 +103,15 @@ def test_the_kiosk_opens_its_door_once_it_runs_the_jobs(short: Path) -> None:
     finally:
         opener.close()
     assert not StoragePaths.of(station.config).door.exists()
+
+
+def test_a_station_that_runs_the_jobs_has_its_door_open_at_once(short: Path) -> None:
+    """`mw-tui serve` prints its banner after start(): a burn right after it finds the
+    door open."""
+    station = RunningStation(make_config(short), runs_jobs_here=True)
+    StoragePaths.of(station.config).storage.mkdir(parents=True)
+    opener = cli_door.DoorWhenRunning(station, parse_quietly).start()
+    try:
+        assert opener.entrance is not None and StoragePaths.of(station.config).door.exists()
+    finally:
+        opener.close()
