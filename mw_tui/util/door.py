@@ -178,6 +178,8 @@ def _read_request(conn: socket.socket) -> Request:
             raise ValueError("the request is too long")
     conn.settimeout(None)
     raw = json.loads(data.partition(b"\n")[0])
+    if not isinstance(raw, dict):
+        raise ValueError("not a request (argv, cwd, tty)")
     argv, cwd, tty = raw.get("argv"), raw.get("cwd"), raw.get("tty")
     if (not isinstance(argv, list) or not all(isinstance(a, str) for a in argv)
             or not isinstance(cwd, str) or not os.path.isabs(cwd) or not isinstance(tty, bool)):

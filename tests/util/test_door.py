@@ -122,19 +122,25 @@ def test_stop_reaches_the_command_and_a_caller_gone_stops_nothing(short_dir: Pat
         d.stop()
 
 
-def test_garbage_never_stops_the_door(short_dir: Path) -> None:
+def test_garbage_never_stops_the_door(short_dir: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    crashed: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", crashed.append)
+
     def handler(request: door.Request) -> door.Command:
         if request.argv == ["boom"]:
             raise RuntimeError("a handler bug")
         return lambda out, err, stop: 0
 
     d = started(short_dir / "d.sock", handler)
+    junk = [b"not json\n", b'{"argv": "x"}\n', b"[1, 2]\n", b'"text"\n',
+            b'{"argv": [], "cwd": "rel", "tty": false}\n', b"\xff" * 100 + b"\n",
+            b"x" * (door.REQUEST_LIMIT + 10)]
     try:
-        for junk in (b"not json\n", b'{"argv": "x"}\n', b'{"argv": [], "cwd": "rel", '
-                     b'"tty": false}\n', b"\xff" * 100 + b"\n", b"x" * (door.REQUEST_LIMIT + 10)):
+        for line in junk:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.connect(str(d.path))
-                s.sendall(junk)
+                s.sendall(line)
                 s.shutdown(socket.SHUT_WR)
                 assert s.recv(4096) == b""  # closed without an answer
         out, err = io.StringIO(), io.StringIO()
@@ -142,6 +148,7 @@ def test_garbage_never_stops_the_door(short_dir: Path) -> None:
         assert door.call(d.path, ["fine"], out, err) == 0
     finally:
         d.stop()
+    assert crashed == []  # no thread of the door died on any of it
 
 
 def test_a_process_that_goes_away_mid_command_is_a_failure_not_a_second_run(
