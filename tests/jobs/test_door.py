@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mw_tui.config.paths import StoragePaths
 from tests.conftest import write_config
 from tests.jobs.conftest import Archive, station_config
 from tests.peers import wait_until
@@ -86,3 +87,46 @@ def test_without_the_door_the_burn_queues_its_job_as_before(
         wait_until(lambda: len(list(out.glob("*.iso"))) == 1, 10, "the image")
     assert not any(DOOR_LINE in line for line in served)
     assert any("job 1 done" in line for line in served)  # the station ran it all the same
+
+
+def test_a_burn_next_to_the_kiosk_goes_through_its_door(tmp_path: Path,
+                                                        archive: Archive) -> None:
+    """The kiosk (the app, in a real terminal) opens its door once its station runs the
+    jobs; a burn next to it is done there."""
+    from tests.peers import need
+    from tests.ui.test_tmux import ROOT, Tmux
+
+    need("tmux")
+    station = station_config(tmp_path, archive)
+    config = write_config(station, tmp_path / "config.toml")
+    config.write_text(config.read_text().replace("[station]\n",
+                                                 '[station]\nlog_level = "INFO"\n', 1))
+    paths = StoragePaths.of(station)
+    tmux = Tmux()
+    try:
+        command = (f"MW_TUI_CONFIG={config} TERM=xterm-256color LANG=C.UTF-8 "
+                   f"{sys.executable} -m mw_tui")
+        tmux("start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";",
+             "new-session", "-d", "-x", "100", "-y", "30", "-s", "smoke", "-c", str(ROOT),
+             f"cd {ROOT} && {command}")
+
+        def door_open() -> bool:
+            if not tmux.alive():
+                raise AssertionError(f"the kiosk ended early:\n{tmux.screen()}")
+            return paths.door.exists()
+
+        wait_until(door_open, 60, "the kiosk's door")
+        out = tmp_path / "out"
+        out.mkdir()
+        done = burn(config, "--study", next(iter(archive.studies)), "--to", f"iso:{out}",
+                    cwd=tmp_path)
+        stdout, stderr = done.communicate(timeout=300)
+        assert done.returncode == 0, stdout + stderr
+        assert "job 1 done: every medium verified" in stdout
+        assert len(list(out.glob("*.iso"))) == 1
+        assert DOOR_LINE in paths.log_file.read_text()
+        tmux("send-keys", "-t", "smoke", "C-q")
+        wait_until(lambda: not tmux.alive(), 30, "the kiosk to quit")
+    finally:
+        tmux.kill()
+    assert not paths.door.exists()  # closed with the app
