@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TextIO
 
 from mw_tui.cli.codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from mw_tui.station.models import Job
+from mw_tui.util.interrupts import on_interrupt
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "JobFollower", "cancel_on_interrupt",
            "fail"]
@@ -22,19 +21,9 @@ def fail(command: str, message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
-@contextmanager
-def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
+def cancel_on_interrupt(cancel: threading.Event) -> AbstractContextManager[None]:
     """Ctrl-C / SIGTERM cancel the retrieve cleanly (C-CANCEL) instead of killing it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handler = lambda *_: cancel.set()  # noqa: E731
-    old = signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old[0])
-        signal.signal(signal.SIGTERM, old[1])
+    return on_interrupt(cancel.set)
 
 
 class JobFollower:

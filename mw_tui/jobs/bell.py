@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from mw_tui.util import unixsock
+
 log = logging.getLogger(__name__)
 
-PATH_MAX = 107  # bytes of a Unix socket's path (sun_path, with its terminating NUL)
 
 
 class Bell:
@@ -35,17 +35,13 @@ class Bell:
 
     def start(self) -> bool:
         """False (once logged) where it cannot listen: the runner then looks every second."""
-        if len(os.fsencode(self.path)) > PATH_MAX:
-            log.info("jobs: %s is too long a path for a socket; queued jobs are noticed "
-                     "within a second instead of at once", self.path)
-            return False
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            self.path.unlink(missing_ok=True)
-            sock.bind(str(self.path))
-            os.chmod(self.path, 0o600)
+            sock = unixsock.bind_private(self.path, socket.SOCK_DGRAM)
+        except ValueError as exc:
+            log.info("jobs: %s; queued jobs are noticed within a second instead of at once",
+                     exc)
+            return False
         except OSError as exc:
-            sock.close()
             log.warning("jobs: cannot listen on %s (%s); queued jobs are noticed within a "
                         "second instead of at once", self.path, exc.strerror or exc)
             return False
@@ -82,7 +78,7 @@ class Bell:
 
 def ring(path: Path) -> bool:
     """Wake whoever listens on `path`; False when nobody does."""
-    if len(os.fsencode(path)) > PATH_MAX:
+    if not unixsock.fits(path):
         return False
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         try:

@@ -1,9 +1,9 @@
 """A door into a running process: a command run there, its output streamed back.
 
-The process that runs the jobs (`mw-tui serve`) listens on a Unix stream socket in its
-storage folder (which only its user may enter; the socket is 0600). A command that would
-otherwise load the whole station itself (a third of a second of Python imports here, a
-second on a slow machine) connects and sends one JSON line: its arguments, its working
+The process that runs the jobs (the kiosk, `mw-tui serve`) listens on a Unix stream socket
+in its storage folder (which only its user may enter; the socket is 0600). A command that
+would otherwise load the whole station itself (a third of a second of Python imports on
+the test machine) connects and sends one JSON line: its arguments, its working
 folder and whether its output is a terminal. It gets its output back as JSON lines,
 `{"out": text}` and `{"err": text}`, then `{"exit": status}`; or `{"refused": why}`
 before anything else when the process will not run that command (the caller then runs it
@@ -21,7 +21,6 @@ import errno
 import json
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -29,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from mw_tui.util import unixsock
+from mw_tui.util.interrupts import on_interrupt
+
 log = logging.getLogger(__name__)
 
-PATH_MAX = 107  # bytes of a Unix socket's path (sun_path, with its terminating NUL)
 REQUEST_LIMIT = 1 << 16  # bytes of a request line
 REQUEST_TIMEOUT = 10.0  # seconds a connection may take to send its request
 BROKEN = 1  # the exit status when the process behind the door went away mid-command
@@ -93,15 +94,16 @@ class Door:
 
     def start(self) -> bool:
         """False (logged) where it cannot listen: commands then run by themselves."""
-        if len(os.fsencode(self.path)) > PATH_MAX:
-            log.info("door: %s is too long a path for a socket; commands run by themselves",
-                     self.path)
-            return False
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.path.unlink(missing_ok=True)
-            sock.bind(str(self.path))
-            os.chmod(self.path, 0o600)
+            sock = unixsock.bind_private(self.path, socket.SOCK_STREAM)
+        except ValueError as exc:
+            log.info("door: %s; commands run by themselves", exc)
+            return False
+        except OSError as exc:
+            log.warning("door: cannot listen on %s (%s); commands run by themselves",
+                        self.path, exc.strerror or exc)
+            return False
+        try:
             sock.listen(16)
         except OSError as exc:
             sock.close()
@@ -273,21 +275,12 @@ def _messages(sock: socket.socket) -> Iterator[dict[str, Any]]:
                 yield message
 
 
-@contextlib.contextmanager
-def _stopping(sock: socket.socket) -> Iterator[None]:
+def _stopping(sock: socket.socket) -> contextlib.AbstractContextManager[None]:
     """Ctrl-C and SIGTERM send `{"stop": true}` instead of ending this process (the
     command there stops and says so, then its exit status comes as usual)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
-    def ask(*_: object) -> None:
+    def ask() -> None:
         with contextlib.suppress(OSError):
             sock.sendall(b'{"stop": true}\n')
 
-    old = signal.signal(signal.SIGINT, ask), signal.signal(signal.SIGTERM, ask)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old[0])
-        signal.signal(signal.SIGTERM, old[1])
+    return on_interrupt(ask)

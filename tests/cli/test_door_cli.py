@@ -83,8 +83,10 @@ def test_the_station_side_parses_as_the_command_would(
     for argv in (["burn", "--study", "1.2"], ["jobs"], ["--demo", "burn", "--study", "1.2",
                                                         "--to", "disc"], ["nonsense"]):
         assert isinstance(handle(door.Request(argv, "/", False)), str), argv
-    # refusals are quiet: no usage printed in the station's output
-    assert capsys.readouterr() == ("", "")
+    # refusals are quiet: no usage printed in the station's output (its log may say
+    # that it took the burn)
+    printed = capsys.readouterr()
+    assert printed.out == "" and "usage:" not in printed.err and "error:" not in printed.err
 
 
 def test_the_kiosk_opens_its_door_once_it_runs_the_jobs(short: Path) -> None:
