@@ -3,22 +3,34 @@
 Reading a CT image with pydicom costs a third of a millisecond, mostly for the elements
 a preview never looks at (a third of what rendering it costs). Most images the station
 renders are grey and stored natively, little endian, as its own receiver wrote them:
-`read()` walks their top-level elements, keeps the raw values of those that decide how
-the pixels are shown (pydicom converts them when they are read, as it would have), and
-the pixel data. Anything else (another transfer syntax, colour, a modality or VOI LUT
-sequence, enhanced functional groups, an undefined length, a damaged file) returns
-None: the caller then reads the file with pydicom, as before.
+`load()` walks their top-level elements and keeps the raw values of those that decide how
+the pixels are shown, and where the pixel data is. Anything else (another transfer
+syntax, colour, a modality or VOI LUT sequence, enhanced functional groups, an undefined
+length, a damaged file) returns None: the caller then reads the file with pydicom, as
+before.
+
+What the rendering spends besides encoding goes mostly to pydicom converting attribute
+values and to fresh memory for each file, so:
+- the attributes become a pydicom dataset (`Grey.params`: pydicom converts them, and its
+  LUT functions read them) made once for every different set of values: the images of a
+  series share one;
+- a file of up to `REUSE` bytes is read into the same buffer each time (a new one would
+  be faulted in page by page): `Grey.pixels` is valid until the next `load()` in the
+  thread.
 """
 
 from __future__ import annotations
 
+import os
 import struct
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.tag import BaseTag, Tag
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+import numpy as np
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
 
 PIXEL_DATA = 0x7FE00010
 KEEP = frozenset({
@@ -33,92 +45,151 @@ ELSEWHERE = frozenset({0x00283000, 0x00283010, 0x52009229, 0x52009230, 0x7FE0000
                        0x7FE00009})
 _LONG = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",
                    b"UT", b"SV", b"UV"})
-_NATIVE = {str(ExplicitVRLittleEndian): False, str(ImplicitVRLittleEndian): True}
+_NATIVE = {"1.2.840.10008.1.2.1": False, "1.2.840.10008.1.2": True}  # explicit, implicit
+_EXPLICIT = struct.Struct("<HH2sH")  # tag, VR, a short length
+_IMPLICIT = struct.Struct("<HHI")  # tag, length
+_U32 = struct.Struct("<I")
+_U16 = struct.Struct("<H")
+REUSE = 4 << 20  # files up to this size are read into the process's buffer
+PARAMS_KEPT = 256  # different attribute sets remembered
+_local = threading.local()  # .buffer: the reused one (a thread's own)
+_params: dict[tuple[object, ...], Dataset] = {}
 
 
-def read(path: Path) -> Dataset | None:
-    """The rendering attributes and pixel data of a grey, natively stored image file
-    (its Transfer Syntax in `file_meta`), or None (read it with pydicom)."""
-    return parse(path.read_bytes())
+@dataclass(frozen=True, slots=True)
+class Grey:
+    """A grey image stored natively, little endian, 8 or 16 bits per sample."""
+
+    params: Dataset  # its display attributes (no pixel data); shared: never change it
+    pi: str  # MONOCHROME1 or MONOCHROME2
+    rows: int
+    columns: int
+    frames: int
+    bits: int  # allocated
+    stored: int
+    signed: bool
+    pixels: memoryview  # its Pixel Data
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame `index` (what `pixel_array(raw=True)` gives): a view of `pixels` when all
+        its bits are stored."""
+        length = self.rows * self.columns * self.bits // 8
+        dtype = np.dtype(f"<{'i' if self.signed else 'u'}{self.bits // 8}")
+        arr = np.frombuffer(self.pixels, dtype, self.rows * self.columns,
+                            index * length).reshape(self.rows, self.columns)
+        if self.stored < self.bits:  # bits above Bits Stored are not part of the value
+            shift = self.bits - self.stored
+            arr = (arr << shift) >> shift if self.signed else arr & ((1 << self.stored) - 1)
+        return arr
 
 
-def parse(data: bytes) -> Dataset | None:
-    """`read()` of a file's bytes."""
+def load(path: Path, size: int | None = None) -> Grey | None:
+    """The grey native image in the file `path` (of `size` bytes, when known), or None."""
+    size = os.stat(path).st_size if size is None else size
+    if size > REUSE:
+        return parse(Path(path).read_bytes())
+    buffer = getattr(_local, "buffer", None)
+    if buffer is None:
+        buffer = _local.buffer = bytearray(REUSE)
+    view = memoryview(buffer)
+    done = 0
+    with open(path, "rb", buffering=0) as f:
+        while done < size and (n := f.readinto(view[done:size])):
+            done += n
+    return parse(view[:done].toreadonly())
+
+
+def parse(data: bytes | memoryview) -> Grey | None:
+    """`load()` of a file's bytes."""
     try:
-        return _read(data)
-    except (struct.error, ValueError):  # damaged: pydicom says how
+        return _parse(memoryview(data))
+    except (struct.error, ValueError, UnicodeDecodeError):  # damaged: pydicom says how
         return None
 
 
-def _read(data: bytes) -> Dataset | None:
-    if data[128:132] != b"DICM":
+def _parse(data: memoryview) -> Grey | None:
+    if bytes(data[128:132]) != b"DICM":
         return None
     ts, pos = _meta(data)
     implicit = _NATIVE.get(ts or "")
     if implicit is None:
         return None
-    raw: dict[BaseTag, DataElement | RawDataElement] = {}
+    kept: list[tuple[int, bytes | None, bytes]] = []
     end = len(data)
     while pos + 8 <= end:
-        group, elem = struct.unpack_from("<HH", data, pos)
-        tag = group << 16 | elem
         if implicit:
-            vr, (length,), vpos = None, struct.unpack_from("<I", data, pos + 4), pos + 8
+            group, elem, length = _IMPLICIT.unpack_from(data, pos)
+            vr, vpos = None, pos + 8
         else:
-            vr = data[pos + 4 : pos + 6]
+            group, elem, vr, length = _EXPLICIT.unpack_from(data, pos)
+            vpos = pos + 8
             if vr in _LONG:
-                if pos + 12 > end:
-                    return None
-                (length,), vpos = struct.unpack_from("<I", data, pos + 8), pos + 12
-            else:
-                (length,), vpos = struct.unpack_from("<H", data, pos + 6), pos + 8
+                (length,), vpos = _U32.unpack_from(data, pos + 8), pos + 12
+        tag = group << 16 | elem
         if length == 0xFFFFFFFF or vpos + length > end or tag in ELSEWHERE:
             return None
-        if tag in KEEP or tag == PIXEL_DATA:
-            raw[Tag(tag)] = RawDataElement(Tag(tag), vr.decode() if vr else None, length,
-                                      data[vpos : vpos + length], vpos, implicit, True)
         if tag == PIXEL_DATA:
-            break
+            return _grey(tuple(kept), implicit, data[vpos : vpos + length])
+        if tag in KEEP:
+            kept.append((tag, vr, bytes(data[vpos : vpos + length])))
         pos = vpos + length
-    if Tag(PIXEL_DATA) not in raw:
+    return None
+
+
+def _grey(kept: tuple[tuple[int, bytes | None, bytes], ...], implicit: bool,
+          pixels: memoryview) -> Grey | None:
+    values = {tag: (vr, value) for tag, vr, value in kept}
+
+    def number(tag: int, default: int) -> int:
+        vr, value = values.get(tag, (None, b""))
+        if tag == 0x00280008:  # Number of Frames: IS
+            value = value.strip(b"\0 ")
+            return int(value) if value else default
+        if not value:
+            return default
+        if vr not in (None, b"US") or len(value) != 2:
+            raise ValueError("not the US value of the standard")  # pydicom reads it
+        return int(_U16.unpack(value)[0])
+
+    pi = values.get(0x00280004, (None, b""))[1].decode("ascii").strip("\0 ").upper()
+    rows, columns = number(0x00280010, 0), number(0x00280011, 0)
+    bits, stored = number(0x00280100, 0), number(0x00280101, 0)
+    frames, samples = number(0x00280008, 1), number(0x00280002, 1)
+    if not (pi in ("MONOCHROME1", "MONOCHROME2") and samples == 1 and bits in (8, 16)
+            and 0 < stored <= bits and rows > 0 and columns > 0 and frames >= 1
+            and len(pixels) >= frames * rows * columns * bits // 8):
         return None
-    ds = Dataset(raw)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = UID(ts or "")
-    return ds if _grey_native(ds) else None
+    return Grey(_params_of(kept, implicit), pi, rows, columns, frames, bits, stored,
+                number(0x00280103, 0) == 1, pixels)
 
 
-def _meta(data: bytes) -> tuple[str | None, int]:
+def _params_of(kept: tuple[tuple[int, bytes | None, bytes], ...], implicit: bool
+               ) -> Dataset:
+    """The dataset of these raw elements: made once, then shared."""
+    key = (implicit, kept)
+    ds = _params.get(key)
+    if ds is None:
+        if len(_params) >= PARAMS_KEPT:
+            _params.clear()
+        ds = _params[key] = Dataset({Tag(tag): RawDataElement(
+            Tag(tag), vr.decode() if vr else None, len(value), value, 0, implicit, True)
+            for tag, vr, value in kept})
+    return ds
+
+
+def _meta(data: memoryview) -> tuple[str | None, int]:
     """(Transfer Syntax UID, where the data set starts) of a Part 10 file's bytes."""
-    if data[132:136] != b"\x02\x00\x00\x00" or data[136:138] != b"UL":
+    if bytes(data[132:138]) != b"\x02\x00\x00\x00UL":
         return None, 0
-    (length,) = struct.unpack_from("<I", data, 140)
+    (length,) = _U32.unpack_from(data, 140)
     pos, end = 144, 144 + length
     ts = None
     while pos + 8 <= end:
-        group, elem = struct.unpack_from("<HH", data, pos)
-        vr = data[pos + 4 : pos + 6]
+        group, elem, vr, n = _EXPLICIT.unpack_from(data, pos)
+        vpos = pos + 8
         if vr in _LONG:
-            (n,), vpos = struct.unpack_from("<I", data, pos + 8), pos + 12
-        else:
-            (n,), vpos = struct.unpack_from("<H", data, pos + 6), pos + 8
+            (n,), vpos = _U32.unpack_from(data, pos + 8), pos + 12
         if (group, elem) == (2, 0x10):
-            ts = data[vpos : vpos + n].rstrip(b"\0 ").decode("ascii", "replace")
+            ts = bytes(data[vpos : vpos + n]).rstrip(b"\0 ").decode("ascii", "replace")
         pos = vpos + n
     return ts, end
-
-
-def _grey_native(ds: Dataset) -> bool:
-    """Whether `native_frame` can show every frame of `ds` (else pydicom reads it)."""
-    try:
-        pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-        bits, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
-        frames = int(ds.get("NumberOfFrames") or 1)
-        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-        samples = int(ds.get("SamplesPerPixel") or 1)
-        length = len(ds.PixelData)
-    except (TypeError, ValueError, AttributeError):
-        return False
-    return (pi in ("MONOCHROME1", "MONOCHROME2") and samples == 1 and bits in (8, 16)
-            and 0 < stored <= bits and rows > 0 and columns > 0 and frames >= 1
-            and length >= frames * rows * columns * bits // 8)

@@ -117,8 +117,9 @@ def warm() -> None:
     ds.PixelSpacing = [0.5, 0.5]
     ds.PixelData = bytes(128)
     ds.save_as(part10, enforce_file_format=True)
-    header = quickhead.parse(part10.getvalue()) or ds
-    frame = native_frame(header, 0, "MONOCHROME2")
+    quick = quickhead.parse(part10.getvalue())
+    header = quick.params if quick is not None else ds
+    frame = quick.frame(0) if quick is not None else None
     params = display_parameters(header)
     picture, _ = display(frame if frame is not None else np.zeros((8, 8), np.uint16),
                          params, "MONOCHROME2")
@@ -160,17 +161,21 @@ def render_many(tasks: list[RenderTask], pack: Path, atomic: bool = False
 
 
 def _render(task: RenderTask, pack: Pack) -> Rendering | None:
-    whole = task.source.stat().st_size <= WHOLE_FILE  # else frame by frame from the file
-    header = quickhead.read(task.source) if whole else None  # most images: a grey, native
-    if header is None:
+    size = task.source.stat().st_size
+    whole = size <= WHOLE_FILE  # else frame by frame from the file
+    quick = quickhead.load(task.source, size) if whole else None  # most: grey, native
+    if quick is not None:
+        header, pi = quick.params, quick.pi
+        columns, rows, count = quick.columns, quick.rows, quick.frames
+    else:
         header = dcmread(task.source, defer_size=None if whole else "64 KB")
-    if not any(k in header for k in PIXEL_KEYWORDS):
-        return None
-    if "Rows" not in header or "Columns" not in header:
-        raise Unshowable("it does not say how many rows and columns its pixels have")
-    columns, rows = int(header.Columns), int(header.Rows)
-    count = int(header.get("NumberOfFrames") or 1)
-    pi = str(header.get("PhotometricInterpretation", "")).strip().upper()
+        if not any(k in header for k in PIXEL_KEYWORDS):
+            return None
+        if "Rows" not in header or "Columns" not in header:
+            raise Unshowable("it does not say how many rows and columns its pixels have")
+        columns, rows = int(header.Columns), int(header.Rows)
+        count = int(header.get("NumberOfFrames") or 1)
+        pi = str(header.get("PhotometricInterpretation", "")).strip().upper()
     if pi not in (*GREY, *COLOUR, PALETTE):
         raise Unshowable(f"its photometric interpretation {pi or '(none)'} is not one a "
                          "preview can show")
@@ -188,7 +193,10 @@ def _render(task: RenderTask, pack: Pack) -> Rendering | None:
     thumbnail: Preview | None = None
     window = ""
     for index in wanted:
-        frame = native_frame(header, index, pi) if whole else None
+        if quick is not None:
+            frame: np.ndarray | None = quick.frame(index)
+        else:
+            frame = native_frame(header, index, pi) if whole else None
         if frame is None:
             frame = pixel_array(source, index=index, raw=True)
         picture, window = display(frame, params, pi)
@@ -217,15 +225,10 @@ def native_frame(ds: Dataset, index: int, pi: str) -> np.ndarray | None:
     if bits not in (8, 16) or not 0 < stored <= bits or not isinstance(data, bytes):
         return None
     rows, columns = int(ds.Rows), int(ds.Columns)
-    length = rows * columns * bits // 8
-    if rows <= 0 or columns <= 0 or len(data) < (index + 1) * length:
+    if rows <= 0 or columns <= 0 or len(data) < (index + 1) * rows * columns * bits // 8:
         return None
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
-    arr = np.frombuffer(data, dtype, rows * columns, index * length).reshape(rows, columns)
-    if stored < bits:  # bits above Bits Stored are not part of the value
-        shift = bits - stored
-        arr = (arr << shift) >> shift if signed else arr & ((1 << stored) - 1)
-    return arr
+    return quickhead.Grey(ds, pi, rows, columns, index + 1, bits, stored, signed,
+                          memoryview(data)).frame(index)
 
 
 def pick_frames(count: int, limit: int) -> list[int]:

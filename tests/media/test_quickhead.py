@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -19,7 +20,7 @@ KEYWORDS = ("SamplesPerPixel", "PhotometricInterpretation", "NumberOfFrames", "R
             "Columns", "PixelSpacing", "PixelAspectRatio", "ImagerPixelSpacing",
             "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "WindowCenter",
             "WindowWidth", "RescaleIntercept", "RescaleSlope", "RescaleType",
-            "VOILUTFunction", "PixelData")
+            "VOILUTFunction")
 
 
 def _written(tmp: Path) -> list[tuple[str, Path]]:
@@ -52,11 +53,13 @@ def _written(tmp: Path) -> list[tuple[str, Path]]:
 
 
 def test_it_reads_what_pydicom_reads_or_leaves_the_file_to_pydicom(tmp_path: Path) -> None:
+    from pydicom.pixels import pixel_array
+
     cases = _native_cases() + _written(tmp_path)
     quick_ones = 0
     for name, path in cases:
         full = pydicom.dcmread(path)
-        quick = quickhead.read(path)
+        quick = quickhead.load(path)
         pi = str(full.get("PhotometricInterpretation", "")).upper()
         native = render.native_frame(full, 0, pi) is not None
         if quick is None:
@@ -64,20 +67,49 @@ def test_it_reads_what_pydicom_reads_or_leaves_the_file_to_pydicom(tmp_path: Pat
             continue
         quick_ones += 1
         assert native, name
-        assert quick.file_meta.TransferSyntaxUID == full.file_meta.TransferSyntaxUID, name
+        assert quick.pi == pi, name
+        assert (quick.rows, quick.columns, quick.frames, quick.bits, quick.stored,
+                quick.signed) == (full.Rows, full.Columns, int(full.get("NumberOfFrames") or 1),
+                                  full.BitsAllocated, full.BitsStored,
+                                  full.PixelRepresentation == 1), name
         for keyword in KEYWORDS:
-            assert quick.get(keyword) == full.get(keyword), (name, keyword)
+            assert quick.params.get(keyword) == full.get(keyword), (name, keyword)
+        assert "PixelData" not in quick.params, name
+        assert bytes(quick.pixels[:len(full.PixelData)]) == full.PixelData, name
+        for index in {0, quick.frames - 1}:
+            assert np.array_equal(quick.frame(index), pixel_array(full, index=index, raw=True))
     assert quick_ones >= 5  # pydicom's native grey files and the station's own
+
+
+def test_files_saying_the_same_share_their_attributes_and_the_buffer_is_reused(
+        tmp_path: Path) -> None:
+    """The images of a series share one dataset of attributes (pydicom converts them
+    once); each load reads into the same buffer, so the pixels of the one before are gone
+    (a large file gets its own)."""
+    (_, first), (_, second), *_ = _written(tmp_path)
+    other = tmp_path / "other.dcm"
+    other.write_bytes(first.read_bytes())
+    a = quickhead.load(first)
+    assert a is not None
+    picture = a.frame(0).copy()
+    b = quickhead.load(other)
+    assert b is not None and b.params is a.params
+    assert np.array_equal(b.frame(0), picture)
+    c = quickhead.load(second)  # implicit VR: other raw values
+    assert c is not None and c.params is not a.params
+    assert a.pixels.obj is c.pixels.obj  # the same buffer
+    big = quickhead.parse(first.read_bytes())
+    assert big is not None and big.pixels.obj is not a.pixels.obj
 
 
 @pytest.mark.parametrize("name", ["ct-explicit", "ct-implicit", "monochrome1"])
 def test_the_pictures_are_those_of_pydicoms_reading(tmp_path: Path, name: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     path = dict(_written(tmp_path))[name]
-    assert quickhead.read(path) is not None
+    assert quickhead.load(path) is not None
     task = render.RenderTask("1.2.3", path, True)
     quick = render.render_many([task], tmp_path / "quick.PCK")
-    monkeypatch.setattr(quickhead, "read", lambda _path: None)
+    monkeypatch.setattr(quickhead, "load", lambda _path, _size=None: None)
     full = render.render_many([task], tmp_path / "full.PCK")
     assert quick == [_moved(r, tmp_path / "quick.PCK") for r in full]
     assert (tmp_path / "quick.PCK").read_bytes() == (tmp_path / "full.PCK").read_bytes()
@@ -90,7 +122,7 @@ def test_damaged_or_foreign_files_are_left_to_pydicom(tmp_path: Path) -> None:
                                  data[:128] + b"DICM" + b"\xff" * 40)):
         bad = tmp_path / f"bad{n}.dcm"
         bad.write_bytes(damaged)
-        assert quickhead.read(bad) is None, n
+        assert quickhead.load(bad) is None, n
 
 
 def _moved(r: render.Rendering | None, pack: Path) -> render.Rendering | None:
