@@ -7,7 +7,10 @@ checked, renamed into its folder and synced (`sink.publish`), then indexed: dura
 before it is acknowledged. An instance of the station's own retrieve (`deferred`) is kept
 in memory as it arrived (views into the PDUs), checked so that the acceptor can
 acknowledge it, then written behind without fsync (see `sync`); one larger than
-`SPOOL_THRESHOLD` goes to a file in `incoming/` as well.
+`SPOOL_THRESHOLD` goes to a file in `incoming/` as well. Those go through the page cache:
+the job's media are built from them right after, and written around it they would be read
+back from the disk (1,000 CT: the job's build took 1.3-1.5 s instead of 0.7 s, the whole
+job 0.3-0.5 s longer); one `syncfs` puts them on the disk once the job is over.
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ class Incoming:
             self._meta = file_meta(sop_class, sop_uid, transfer_syntax, calling_ae)
 
     @property
+    def _direct(self) -> bool:
+        """Whether its file is written around the page cache: a pushed instance's, where
+        the store does; never a retrieved one's (see the module's docstring)."""
+        return self.store.direct and not self.deferred
+
+    @property
     def keeps_views(self) -> bool:
         """Whether `write()` keeps the chunks it is given (their memory must then stay
         as it is until the instance is written), rather than copying them."""
@@ -121,12 +130,14 @@ class Incoming:
         try:
             if chunks and not self.store.has_room(self.size):
                 raise OSError(errno.ENOSPC, "below the minimum free space")
-            spare = self.store.spare()  # a file made ahead, when one is ready
+            # a file made ahead, when one is ready (they are opened to write around the
+            # page cache: a pushed instance's)
+            spare = None if self.deferred else self.store.spare()
             if spare is not None:
                 path, fd, direct = spare
                 self._sink = FileSink(path, opened=(fd, direct))
             else:
-                self._sink = FileSink(path, PRIVATE_FILE, direct=self.store.direct)
+                self._sink = FileSink(path, PRIVATE_FILE, direct=self._direct)
             self._sink.write_all([self._meta, *chunks])
         except OSError as exc:
             self._fail_sink(exc)
@@ -259,7 +270,7 @@ class Incoming:
             sink, self._sink, chunks = self._sink, None, None
         else:
             chunks = [checked.meta, *self._chunks]
-            sink = FileSink(final.parent / temp_name(), PRIVATE_FILE, direct=self.store.direct)
+            sink = FileSink(final.parent / temp_name(), PRIVATE_FILE, direct=self._direct)
         try:
             if chunks is not None:
                 sink.write_all(chunks)

@@ -225,6 +225,36 @@ def test_an_instance_of_our_own_retrieve_is_written_without_fsync_then_made_dura
     assert check(store).ok
 
 
+def test_retrieved_instances_go_through_the_page_cache_pushed_ones_around_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job builds its media from what it just retrieved: those files go through the
+    page cache (read back from the disk otherwise), and take no spare file (opened to
+    write around the cache); a push is written around it, where the file system allows."""
+    store = Store(tmp_path / "store")
+    opened: list[bool] = []
+    real_init = sink_module.FileSink.__init__
+
+    def spy(self: sink_module.FileSink, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(self.direct)
+
+    monkeypatch.setattr(sink_module.FileSink, "__init__", spy)
+    monkeypatch.setattr(incoming_module, "SPOOL_THRESHOLD", 1000)  # spooled as it comes
+    taken: list[object] = []
+    real_spare = store.spare
+    monkeypatch.setattr(store, "spare", lambda: taken.append(1) or real_spare())
+    small, large, pushed = images(3)
+    put(store, small, deferred=True)
+    put(store, large, deferred=True, fragment=700)
+    assert opened == [False, False] and taken == []
+    put(store, pushed, fragment=700)
+    probe = sink_module.FileSink(tmp_path / "probe", direct=True)
+    can = probe.direct
+    probe.abort()
+    assert opened[2:] == [can, can] and taken == [1]
+    assert store.make_durable() == 2 and check(store).ok
+
+
 def test_a_durable_copy_is_never_replaced_by_one_not_yet_on_disk(
         tmp_path: Path, calls: list[tuple[str, str]]) -> None:
     store = Store(tmp_path / "store")
