@@ -227,7 +227,8 @@ def native_frame(ds: Dataset, index: int, pi: str) -> np.ndarray | None:
     rows, columns = int(ds.Rows), int(ds.Columns)
     if rows <= 0 or columns <= 0 or len(data) < (index + 1) * rows * columns * bits // 8:
         return None
-    return quickhead.Grey(ds, pi, rows, columns, index + 1, bits, stored, signed,
+    frames = int(ds.get("NumberOfFrames") or 1)
+    return quickhead.Grey(ds, pi, rows, columns, frames, bits, stored, signed,
                           memoryview(data)).frame(index)
 
 
