@@ -39,7 +39,7 @@ from mw_tui.media.readback import (
     open_direct,
     same,
 )
-from mw_tui.util.fileio import pwrite_all
+from mw_tui.util.fileio import pwrite_all, pwrite_part
 
 BLOCK = 1 << 20  # bytes hashed or zero-filled at a time
 _ZEROS = bytes(BLOCK)
@@ -149,8 +149,8 @@ class DirectRanges:
                 continue
             try:
                 whole = length // ALIGN * ALIGN  # the last range may end mid-block:
-                _pwrite(self._dfd, buf, 0, whole, start)  # its end goes through the
-                _pwrite(self._fd, buf, whole, length, start)  # page cache, not padded
+                pwrite_part(self._dfd, buf, 0, whole, start)  # its end goes through the
+                pwrite_part(self._fd, buf, whole, length, start)  # page cache, not padded
             except OSError as exc:
                 self.error = OSError(exc.errno, f"writing {self.path} at byte {start}: "
                                                 f"{exc.strerror or exc}")
@@ -197,12 +197,6 @@ class DirectRanges:
         if not same(back, buf, length):
             first = next(i for i in range(length) if back[i] != buf[i])
             raise Mismatch(self.path, start + first)
-
-
-def _pwrite(fd: int, buf: mmap.mmap, start: int, end: int, offset: int) -> None:
-    """Write `buf[start:end]` at `offset + start`."""
-    with memoryview(buf) as view:
-        pwrite_all(fd, view[start:end], offset + start)
 
 
 class ImageFile:

@@ -47,7 +47,7 @@ from pathlib import Path
 from mw_tui.store.layout import fsync_dir
 from mw_tui.store.part10 import Chunk, write_all
 from mw_tui.util import fileio, libc
-from mw_tui.util.fileio import open_new, pwrite_all
+from mw_tui.util.fileio import open_new, pwrite_part
 
 ALIGN = fileio.ALIGN
 BUFFER = 256 * 1024  # bytes of one aligned buffer
@@ -99,12 +99,6 @@ def orders_renames(path: Path) -> bool:
     """Whether one fsync of a file after its rename makes its data and new name durable
     on the file system of `path` (see the module's docstring)."""
     return fs_type(path) in ORDERED_FS
-
-
-def _pwrite_all(fd: int, buf: mmap.mmap, end: int, offset: int, start: int = 0) -> None:
-    """Write `buf[start:end]` at `offset + start` of the file."""
-    with memoryview(buf) as view:
-        pwrite_all(fd, view[start:end], offset + start)
 
 
 class FileSink:
@@ -212,7 +206,7 @@ class FileSink:
             if whole < self._fill:  # the last partial block through the page cache: a
                 if self.direct:  # direct write would need padding, then a truncate that
                     self._no_direct()  # reads the block back to zero its end
-                _pwrite_all(self.fd, self._buf, self._fill, self._written, whole)
+                pwrite_part(self.fd, self._buf, whole, self._fill, self._written)
             self._written, self._fill = self.size, 0
         self._release()
         return self.size

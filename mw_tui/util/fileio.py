@@ -4,6 +4,7 @@ cache where the file system allows, and the alignment O_DIRECT wants."""
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 from pathlib import Path
 
@@ -19,6 +20,15 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, at: int) -> None:
         if n <= 0:
             raise OSError(errno.EIO, "short write")
         view, at = view[n:], at + n
+
+
+def pwrite_part(fd: int, buf: bytes | bytearray | memoryview | mmap.mmap, start: int,
+                end: int, offset: int) -> None:
+    """Write `buf[start:end]` at `offset + start` of the file: the part of a buffer that
+    holds the file's bytes from `offset` (the whole blocks of an O_DIRECT write, or the
+    tail that goes through the page cache)."""
+    with memoryview(buf) as view:
+        pwrite_all(fd, view[start:end], offset + start)
 
 
 def open_new(path: Path, mode: int, direct: bool) -> tuple[int, bool]:
