@@ -13,12 +13,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from mw_tui.config import Config
+from mw_tui.devices.writers import qido
 from mw_tui.devices.writers.stow import session_for
 from mw_tui.dicom.instances import locate_instances
 from mw_tui.importing.plan import Destination, DestinationKind
-
-SOP_INSTANCE_UID = "00080018"
-QIDO_PAGE = 1000  # instances asked for per QIDO-RS request (limit/offset paging)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,43 +89,22 @@ def _cfind(config: Config, name: str, expected: Mapping[str, Collection[str]],
 
 def _qido(config: Config, name: str, expected: Mapping[str, Collection[str]]
           ) -> tuple[set[str], list[str]]:
-    """The SOP Instance UIDs QIDO-RS lists in each study (paged with limit and offset;
-    an archive that ignores the offset ends the paging when a page brings nothing new)."""
+    """The SOP Instance UIDs QIDO-RS lists in each study (see `qido.listed`)."""
     import requests
 
     target = next(t for t in config.targets if t.name == name)
-    url = target.url.rstrip("/") + "/instances"
     found: set[str] = set()
     errors: list[str] = []
     with session_for(target) as session:
         for study, uids in expected.items():
-            wanted = set(uids)
-            offset = 0
-            while not wanted <= found:
-                params = {"StudyInstanceUID": study, "includefield": SOP_INSTANCE_UID,
-                          "limit": str(QIDO_PAGE), "offset": str(offset)}
-                try:
-                    rsp = session.get(url, params=params,
-                                      headers={"Accept": "application/dicom+json"},
-                                      timeout=target.timeout)
-                except requests.exceptions.RequestException as exc:
-                    errors.append(f"cannot reach {target.url} ({str(exc)[:150]})")
-                    break
-                if rsp.status_code == 204:
-                    break
-                if rsp.status_code != 200:
-                    errors.append(f"{target.url} answered HTTP {rsp.status_code} to QIDO-RS")
-                    break
-                try:
-                    page = [str(v) for item in rsp.json()
-                            for v in item.get(SOP_INSTANCE_UID, {}).get("Value", [])]
-                except (ValueError, AttributeError, TypeError):
-                    errors.append(f"{target.url} answered QIDO-RS with something that is "
-                                  "not DICOM JSON: ask the archive's administrator")
-                    break
-                new = set(page) - found
-                if not new:
-                    break
-                found |= new
-                offset += len(page)
+            try:
+                found |= qido.listed(session, target.url, study, uids, target.timeout)
+            except requests.exceptions.HTTPError as exc:
+                code = exc.response.status_code if exc.response is not None else "?"
+                errors.append(f"{target.url} answered HTTP {code} to QIDO-RS")
+            except ValueError:  # (before RequestException: requests' JSON error is both)
+                errors.append(f"{target.url} answered QIDO-RS with something that is "
+                              "not DICOM JSON: ask the archive's administrator")
+            except requests.exceptions.RequestException as exc:
+                errors.append(f"cannot reach {target.url} ({str(exc)[:150]})")
     return found, errors

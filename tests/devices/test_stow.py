@@ -12,12 +12,14 @@ import shutil
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
 from mw_tui.config import CloudTarget
+from mw_tui.devices.writers import qido
 from mw_tui.devices.writers.base import ProblemCode, Progress
 from mw_tui.devices.writers.stow import StowWriter
 from tests.devices.conftest import make_volume, raises_problem
@@ -34,10 +36,12 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
 
 
 class Relay:
-    """HTTP(S) in front of Orthanc that demands one Authorization header."""
+    """HTTP(S) in front of Orthanc that demands one Authorization header (none: any);
+    `rewrite` changes the path and query of each request before it goes on."""
 
-    def __init__(self, upstream_port: int, authorization: str,
-                 tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(self, upstream_port: int, authorization: str | None,
+                 tls: tuple[Path, Path] | None = None,
+                 rewrite: Callable[[str], str] | None = None) -> None:
         relay = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -51,7 +55,7 @@ class Relay:
                 body = self.rfile.read(length) if length else None
                 if self.headers.get("Transfer-Encoding") == "chunked":
                     body = self._chunked()
-                if self.headers.get("Authorization") != authorization:
+                if authorization is not None and self.headers.get("Authorization") != authorization:
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="test"')
                     self.send_header("Content-Length", "0")
@@ -61,7 +65,9 @@ class Relay:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("authorization", "transfer-encoding", "host",
                                                 "content-length")}
-                conn.request(self.command, self.path, body, headers)
+                path = rewrite(self.path) if rewrite is not None else self.path
+                relay.paths.append((self.command, path))
+                conn.request(self.command, path, body, headers)
                 rsp = conn.getresponse()
                 data = rsp.read()
                 self.send_response(rsp.status)
@@ -86,6 +92,7 @@ class Relay:
             do_GET = do_POST = _relay
 
         self.requests = 0
+        self.paths: list[tuple[str, str]] = []
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False  # kept-alive connections must not hold close()
@@ -186,3 +193,71 @@ def test_an_unreachable_archive_and_a_wrong_url(orthanc: Orthanc, tmp_path: Path
     wrong = CloudTarget(name="c", url=f"{orthanc.url}/not-dicom-web")
     with raises_problem(ProblemCode.REFUSED, match="no DICOMweb service"):
         StowWriter(wrong).write(volume)
+
+
+def _ignoring_offset(cap: int) -> Callable[[str], str]:
+    """A server that pages badly: QIDO-RS requests lose their offset and get at most `cap`
+    results, whatever limit they ask for."""
+    def rewrite(path: str) -> str:
+        parts = urlsplit(path)
+        if not parts.path.endswith("/instances") or not parts.query:
+            return path
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("offset", "limit")]
+        return f"{parts.path}?{urlencode([*query, ('limit', str(cap))])}"
+    return rewrite
+
+
+def _uids(volume: object) -> tuple[str, set[str]]:
+    import pydicom
+
+    datasets = [pydicom.dcmread(io.BytesIO(f.read()))
+                for f in volume.dicom_files()]  # type: ignore[attr-defined]
+    return str(datasets[0].StudyInstanceUID), {str(ds.SOPInstanceUID) for ds in datasets}
+
+
+def test_a_server_that_ignores_the_offset_neither_loops_nor_hides_instances(
+        orthanc: Orthanc, tmp_path: Path) -> None:
+    """STOW-RS, then the check through a server that ignores offset and gives 3 results a
+    page: the same page comes back, so the rest are asked for one by one. (dicomweb-
+    client's paging asked for the next page forever.)"""
+    volume = make_volume(tmp_path, instances=8, iso=False)
+    study, uids = _uids(volume)
+    relay = Relay(orthanc.http_port, None, rewrite=_ignoring_offset(3))
+    result: list[object] = []
+    try:
+        writer = StowWriter(CloudTarget(name="c", url=relay.url, timeout=10))
+        worker = threading.Thread(target=lambda: result.append(writer.write(volume)),
+                                  daemon=True)
+        worker.start()
+        worker.join(120)
+        assert not worker.is_alive(), "the check after STOW-RS never ended"
+        assert result and result[0].verified  # type: ignore[attr-defined]
+        asked = [p for c, p in relay.paths if c == "GET" and "/instances" in p]
+        assert len(asked) == 2 + 5  # two pages (the second the same), then one by one
+        import requests
+
+        with requests.Session() as session:
+            assert qido.listed(session, relay.url, study, uids, 10) == uids
+            missing = {*uids, "1.2.3.4.5.6.7.8.9"}  # one that is not there: asked, not found
+            assert qido.listed(session, relay.url, study, missing, 10) == uids
+    finally:
+        relay.close()
+
+
+def test_a_server_that_pages_is_asked_page_after_page(orthanc: Orthanc, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    volume = make_volume(tmp_path, instances=7, iso=False)
+    study, uids = _uids(volume)
+    assert StowWriter(CloudTarget(name="c", url=f"{orthanc.url}/dicom-web")).write(
+        volume).verified
+    monkeypatch.setattr(qido, "PAGE", 3)
+    relay = Relay(orthanc.http_port, None)
+    try:
+        import requests
+
+        with requests.Session() as session:
+            assert qido.listed(session, relay.url, study, uids, 10) == uids
+        offsets = [dict(parse_qsl(urlsplit(p).query)).get("offset") for _c, p in relay.paths]
+        assert offsets == ["0", "3", "6"]  # stopped once every instance was seen
+    finally:
+        relay.close()

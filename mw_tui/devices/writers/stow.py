@@ -17,6 +17,7 @@ import requests
 from mw_tui.config import CloudTarget, check_url
 from mw_tui.config.targets import TargetKind
 from mw_tui.devices.models import Device
+from mw_tui.devices.writers import qido
 from mw_tui.devices.writers.base import (
     CancelToken,
     Meter,
@@ -32,8 +33,6 @@ from mw_tui.devices.writers.base import (
 )
 from mw_tui.media.profiles import Medium, Profile
 from mw_tui.media.volume import Volume, VolumeFile
-
-SOP_INSTANCE_UID = "00080018"
 
 
 class StowWriter(Writer):
@@ -117,7 +116,7 @@ class StowWriter(Writer):
             size += f.size
             meter.update(i + 1)
         announce(progress, Phase.VERIFYING, "Asking the archive (QIDO-RS) for every instance")
-        missing = self._missing(client, sent)
+        missing = self._missing(sent)
         if missing:
             raise WriterError(ProblemCode.VERIFY_FAILED,
                               f"The archive does not list {len(missing)} of the "
@@ -130,17 +129,16 @@ class StowWriter(Writer):
             details=(f"sent {len(files)} instances of {len(sent)} studies with STOW-RS",
                      "QIDO-RS lists every instance sent"))
 
-    def _missing(self, client: Any, sent: dict[str, set[str]]) -> set[str]:
+    def _missing(self, sent: dict[str, set[str]]) -> set[str]:
+        e = self.endpoint
         missing: set[str] = set()
-        for study, uids in sent.items():
-            try:
-                found = client.search_for_instances(
-                    study_instance_uid=study, fields=["SOPInstanceUID"], get_remaining=True)
-            except Exception as exc:
-                raise self._error(exc, "while checking with QIDO-RS") from exc
-            listed = {str(v) for item in found
-                      for v in item.get(SOP_INSTANCE_UID, {}).get("Value", [])}
-            missing |= uids - listed
+        with session_for(e) as session:
+            for study, uids in sent.items():
+                try:
+                    listed = qido.listed(session, e.url, study, uids, e.timeout)
+                except Exception as exc:
+                    raise self._error(exc, "while checking with QIDO-RS") from exc
+                missing |= uids - listed
         return missing
 
     def _error(self, exc: BaseException, when: str = "") -> WriterError:
