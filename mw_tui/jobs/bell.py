@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,39 +21,23 @@ log = logging.getLogger(__name__)
 
 
 
-class Bell:
+class Bell(unixsock.Listener):
     """Listen on `path` (the caller holds the jobs lock: a socket file left there by a
-    process that died is replaced) and call `on_ring` for every datagram."""
+    process that died is replaced) and call `on_ring` for every datagram. Where it cannot
+    listen, the runner looks every second."""
+
+    kind = socket.SOCK_DGRAM
+    thread_name = "jobs-bell"
 
     def __init__(self, path: Path, on_ring: Callable[[], None]) -> None:
-        self.path = path
+        super().__init__(path, log, "jobs",
+                         "queued jobs are noticed within a second instead of at once")
         self.on_ring = on_ring
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = False
 
-    def start(self) -> bool:
-        """False (once logged) where it cannot listen: the runner then looks every second."""
-        try:
-            sock = unixsock.bind_private(self.path, socket.SOCK_DGRAM)
-        except ValueError as exc:
-            log.info("jobs: %s; queued jobs are noticed within a second instead of at once",
-                     exc)
-            return False
-        except OSError as exc:
-            log.warning("jobs: cannot listen on %s (%s); queued jobs are noticed within a "
-                        "second instead of at once", self.path, exc.strerror or exc)
-            return False
-        self._sock = sock
-        self._thread = threading.Thread(target=self._run, name="jobs-bell", daemon=True)
-        self._thread.start()
-        return True
-
-    def _run(self) -> None:
-        assert self._sock is not None
+    def _serve(self, sock: socket.socket) -> None:
         while True:
             try:
-                self._sock.recv(64)
+                sock.recv(64)
             except OSError:
                 return
             if self._stopping:
@@ -64,16 +47,8 @@ class Bell:
             except Exception:
                 log.exception("jobs: waking the runner failed")
 
-    def stop(self) -> None:
-        if self._sock is None:
-            return
-        self._stopping = True
+    def _wake(self, sock: socket.socket) -> None:
         ring(self.path)
-        if self._thread is not None:
-            self._thread.join(5)
-        self._sock.close()
-        self._sock = None
-        self.path.unlink(missing_ok=True)
 
 
 def ring(path: Path) -> bool:

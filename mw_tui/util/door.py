@@ -80,66 +80,33 @@ def _send(conn: socket.socket, message: dict[str, Any], lock: threading.Lock,
             gone.set()  # the caller went away: the command is stopped, its output dropped
 
 
-class Door:
+class Door(unixsock.Listener):
     """Listen on `path` (the caller holds the jobs lock: a socket file left there by a
     process that died is replaced) and run what `handler` makes of each request, one
-    thread per connection."""
+    thread per connection. Where it cannot listen, commands run by themselves."""
+
+    thread_name = "door"
 
     def __init__(self, path: Path, handler: Handler) -> None:
-        self.path = path
+        super().__init__(path, log, "door", "commands run by themselves")
         self.handler = handler
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = False
 
-    def start(self) -> bool:
-        """False (logged) where it cannot listen: commands then run by themselves."""
-        try:
-            sock = unixsock.bind_private(self.path, socket.SOCK_STREAM)
-        except ValueError as exc:
-            log.info("door: %s; commands run by themselves", exc)
-            return False
-        except OSError as exc:
-            log.warning("door: cannot listen on %s (%s); commands run by themselves",
-                        self.path, exc.strerror or exc)
-            return False
-        try:
-            sock.listen(16)
-        except OSError as exc:
-            sock.close()
-            log.warning("door: cannot listen on %s (%s); commands run by themselves",
-                        self.path, exc.strerror or exc)
-            return False
-        self._sock = sock
-        self._thread = threading.Thread(target=self._accept, name="door", daemon=True)
-        self._thread.start()
-        return True
-
-    def stop(self) -> None:
-        if self._sock is None:
-            return
-        self._stopping = True
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._sock = None
-        self.path.unlink(missing_ok=True)
-
-    def _accept(self) -> None:
-        assert self._sock is not None
+    def _serve(self, sock: socket.socket) -> None:
         while not self._stopping:
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
             except OSError:
                 if self._stopping:
                     return
                 continue
-            threading.Thread(target=self._serve, args=(conn,), name="door-command",
+            threading.Thread(target=self._command, args=(conn,), name="door-command",
                              daemon=True).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _wake(self, sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def _command(self, conn: socket.socket) -> None:
         lock, gone, stop = threading.Lock(), threading.Event(), threading.Event()
         with conn:
             try:

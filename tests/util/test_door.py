@@ -175,3 +175,21 @@ def test_a_process_that_goes_away_mid_command_is_a_failure_not_a_second_run(
     assert out.getvalue() == "job 1: queued\n"
     assert "stopped before it ended" in err.getvalue()
     wait_until(lambda: not t.is_alive(), 10, "the half station")
+
+
+def test_no_door_where_the_path_is_too_long_and_none_left_once_stopped(
+        tmp_path: Path, short_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Where no socket can be had, the door says so and commands run by themselves (the
+    caller is refused by nobody: it finds no door); a stopped door leaves no socket."""
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    nowhere = door.Door(deep / "d.sock", lambda request: "unused")
+    with caplog.at_level("INFO", logger="mw_tui.util.door"):
+        assert not nowhere.start()
+    assert "too long a path for a socket; commands run by themselves" in caplog.text
+    nowhere.stop()  # nothing to stop
+    d = started(short_dir / "d.sock", lambda request: "not here")
+    assert d.path.exists()
+    d.stop()
+    assert not d.path.exists()
+    d.stop()  # twice is harmless
